@@ -1,0 +1,323 @@
+//! The virtio-pmem device state machine.
+
+use super::config::{ConfigSpace, DeviceStatus, PmemConfig, VIRTIO_F_VERSION_1, VIRTIO_PMEM_F_SHMEM_REGION};
+use super::request::{parse, scatter, RequestError, RequestKind, StatusBuffers};
+use super::DeviceError;
+use crate::event::EventKind;
+use crate::host::{HostBackend, HostError, SyncTicket};
+use crate::memory::GuestMemory;
+use crate::queue::DeviceQueue;
+use crate::time::SimTime;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A flush request waiting for its host sync.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingFlush {
+    /// The chain's head.
+    pub head: u16,
+    /// Where the status goes.
+    pub status: StatusBuffers,
+}
+
+/// Counters of one device.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceStats {
+    /// Chains popped.
+    pub popped: u64,
+    /// Flushes that succeeded.
+    pub flushes_ok: u64,
+    /// Flushes answered with the failure status (host sync failed).
+    pub flushes_failed: u64,
+    /// Malformed chains returned with length 0.
+    pub rejected: u64,
+    /// Unknown request types answered with the failure status.
+    pub unknown_types: u64,
+    /// Heads that could not be returned.
+    pub unreturnable: u64,
+    /// Interrupts sent.
+    pub interrupts: u64,
+}
+
+/// One virtio-pmem device: configuration, negotiated features, status and
+/// the requests waiting for a host sync. The queue and guest memory are
+/// passed in, so the same logic runs over any [`DeviceQueue`] and
+/// [`GuestMemory`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PmemDevice {
+    config: PmemConfig,
+    acked: u64,
+    status: DeviceStatus,
+    waiting: BTreeMap<SyncTicket, PendingFlush>,
+    stats: DeviceStats,
+}
+
+impl PmemDevice {
+    /// A device with `config` (validated).
+    pub fn new(config: PmemConfig) -> Result<Self, DeviceError> {
+        config.validate()?;
+        Ok(PmemDevice {
+            config,
+            acked: 0,
+            status: DeviceStatus::default(),
+            waiting: BTreeMap::new(),
+            stats: DeviceStats::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PmemConfig {
+        &self.config
+    }
+
+    /// Feature bits offered to the driver.
+    pub fn offered_features(&self) -> u64 {
+        self.config.offered_features()
+    }
+
+    /// Feature bits the driver accepted.
+    pub fn acked_features(&self) -> u64 {
+        self.acked
+    }
+
+    /// True when indirect descriptors were negotiated.
+    pub fn indirect_negotiated(&self) -> bool {
+        self.acked & super::VIRTIO_F_INDIRECT_DESC != 0
+    }
+
+    /// The driver accepts `features`; the device checks them (FEATURES_OK).
+    pub fn negotiate(&mut self, features: u64) -> Result<u64, DeviceError> {
+        let offered = self.offered_features();
+        if features & !offered != 0 {
+            return Err(DeviceError::UnofferedFeatures { accepted: features, offered });
+        }
+        if features & VIRTIO_F_VERSION_1 == 0 {
+            return Err(DeviceError::NoVersion1);
+        }
+        self.acked = features;
+        self.status = DeviceStatus(
+            DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER | DeviceStatus::FEATURES_OK | DeviceStatus::DRIVER_OK,
+        );
+        Ok(features)
+    }
+
+    /// The configuration space the driver reads. With SHMEM_REGION
+    /// negotiated the region is announced as shared-memory region 0 and
+    /// `start`/`size` read 0, as the spec recommends.
+    pub fn config_space(&self) -> ConfigSpace {
+        if self.acked & VIRTIO_PMEM_F_SHMEM_REGION != 0 {
+            ConfigSpace { start: 0, size: 0 }
+        } else {
+            ConfigSpace { start: self.config.start.0, size: self.config.size }
+        }
+    }
+
+    /// Shared-memory region 0 `(start, size)` when SHMEM_REGION is negotiated.
+    pub fn shared_memory_region(&self) -> Option<(u64, u64)> {
+        (self.acked & VIRTIO_PMEM_F_SHMEM_REGION != 0).then_some((self.config.start.0, self.config.size))
+    }
+
+    /// The device status register.
+    pub fn status(&self) -> DeviceStatus {
+        self.status
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &DeviceStats {
+        &self.stats
+    }
+
+    /// Flushes waiting for a host sync.
+    pub fn in_flight(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// A driver reset: clears the status (and DEVICE_NEEDS_RESET) and forgets
+    /// waiting requests.
+    pub fn reset(&mut self) {
+        self.status = DeviceStatus::default();
+        self.acked = 0;
+        self.waiting.clear();
+    }
+
+    /// Pops every available chain and answers it, except valid flushes,
+    /// which are returned for the caller to start a host sync
+    /// ([`PmemDevice::sync_started`]). Returns nothing when the device needs
+    /// a reset.
+    pub fn process_queue<M, Q>(&mut self, mem: &mut M, queue: &mut Q, out: &mut Vec<EventKind>) -> Vec<PendingFlush>
+    where
+        M: GuestMemory + ?Sized,
+        Q: DeviceQueue<M> + ?Sized,
+    {
+        let mut flushes = Vec::new();
+        if self.status.has(DeviceStatus::DEVICE_NEEDS_RESET) {
+            return flushes;
+        }
+        let mut returned = false;
+        loop {
+            let chain = match queue.pop(mem) {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(error) => {
+                    self.status.0 |= DeviceStatus::DEVICE_NEEDS_RESET;
+                    out.push(EventKind::DeviceNeedsReset { error });
+                    break;
+                }
+            };
+            self.stats.popped += 1;
+            let head = chain.head;
+            out.push(EventKind::ChainPopped { head });
+            let buffers = match chain.buffers {
+                Ok(b) => b,
+                Err(error) => {
+                    self.stats.rejected += 1;
+                    out.push(EventKind::ChainRejected { head, error });
+                    returned |= self.give_back(mem, queue, head, None, &[], out);
+                    continue;
+                }
+            };
+            match parse(mem, &buffers) {
+                Ok(req) => match req.kind {
+                    RequestKind::Flush => {
+                        out.push(EventKind::FlushParsed { head });
+                        flushes.push(PendingFlush { head, status: req.status });
+                    }
+                },
+                Err(RequestError::UnknownType { request_type, status }) => {
+                    self.stats.unknown_types += 1;
+                    out.push(EventKind::RequestRejected {
+                        head,
+                        error: RequestError::UnknownType { request_type, status: status.clone() },
+                    });
+                    let fail = self.config.failure_status.value();
+                    returned |= self.give_back(mem, queue, head, Some(fail), &status, out);
+                }
+                Err(error) => {
+                    self.stats.rejected += 1;
+                    out.push(EventKind::RequestRejected { head, error });
+                    returned |= self.give_back(mem, queue, head, None, &[], out);
+                }
+            }
+        }
+        if returned {
+            self.interrupt(mem, queue, out);
+        }
+        flushes
+    }
+
+    /// Records that the host sync `ticket` was started for `flush`.
+    pub fn sync_started(&mut self, flush: PendingFlush, ticket: SyncTicket, out: &mut Vec<EventKind>) {
+        out.push(EventKind::HostSyncStarted { head: flush.head, ticket });
+        self.waiting.insert(ticket, flush);
+    }
+
+    /// Completes the flush waiting for `ticket` with the sync's result: the
+    /// status is written, the chain returned and the guest interrupted.
+    /// Returns false when no flush waits for that ticket.
+    pub fn complete_sync<M, Q>(
+        &mut self,
+        mem: &mut M,
+        queue: &mut Q,
+        ticket: SyncTicket,
+        result: Result<(), HostError>,
+        out: &mut Vec<EventKind>,
+    ) -> bool
+    where
+        M: GuestMemory + ?Sized,
+        Q: DeviceQueue<M> + ?Sized,
+    {
+        out.push(EventKind::HostSyncFinished { ticket, result: result.clone() });
+        let Some(flush) = self.waiting.remove(&ticket) else {
+            return false;
+        };
+        let status = match result {
+            Ok(()) => {
+                self.stats.flushes_ok += 1;
+                0
+            }
+            Err(_) => {
+                self.stats.flushes_failed += 1;
+                self.config.failure_status.value()
+            }
+        };
+        if self.give_back(mem, queue, flush.head, Some(status), &flush.status, out) {
+            self.interrupt(mem, queue, out);
+        }
+        true
+    }
+
+    /// Processes the queue and runs every flush to completion on `host` at
+    /// once (for tests, fuzzing and benchmarks: no simulated time passes).
+    pub fn process_now<M, Q>(
+        &mut self,
+        mem: &mut M,
+        queue: &mut Q,
+        host: &mut dyn HostBackend,
+        now: SimTime,
+        out: &mut Vec<EventKind>,
+    ) where
+        M: GuestMemory + ?Sized,
+        Q: DeviceQueue<M> + ?Sized,
+    {
+        for flush in self.process_queue(mem, queue, out) {
+            let ticket = host.begin_sync(now);
+            self.sync_started(flush, ticket, out);
+        }
+        let mut t = now;
+        while let Some(next) = host.next_event_time() {
+            t = t.max(next);
+            for done in host.advance(t) {
+                self.complete_sync(mem, queue, done.ticket, done.result, out);
+            }
+        }
+    }
+
+    /// Writes the status (if any) and returns the head; true if returned.
+    fn give_back<M, Q>(
+        &mut self,
+        mem: &mut M,
+        queue: &mut Q,
+        head: u16,
+        status: Option<u32>,
+        status_bufs: &[(u64, u32)],
+        out: &mut Vec<EventKind>,
+    ) -> bool
+    where
+        M: GuestMemory + ?Sized,
+        Q: DeviceQueue<M> + ?Sized,
+    {
+        let mut used_len = 0;
+        let mut written = None;
+        if let Some(s) = status {
+            if scatter(mem, status_bufs, &s.to_le_bytes()).is_ok() {
+                used_len = 4;
+                written = Some(s);
+            }
+        }
+        match queue.add_used(mem, head, used_len) {
+            Ok(()) => {
+                out.push(EventKind::RequestCompleted { head, status: written, used_len });
+                true
+            }
+            Err(error) => {
+                self.stats.unreturnable += 1;
+                out.push(EventKind::HeadNotReturned { head, error });
+                false
+            }
+        }
+    }
+
+    fn interrupt<M, Q>(&mut self, mem: &mut M, queue: &mut Q, out: &mut Vec<EventKind>)
+    where
+        M: GuestMemory + ?Sized,
+        Q: DeviceQueue<M> + ?Sized,
+    {
+        match queue.needs_interrupt(mem) {
+            Ok(false) => out.push(EventKind::InterruptSuppressed),
+            _ => {
+                self.stats.interrupts += 1;
+                out.push(EventKind::Interrupt);
+            }
+        }
+    }
+}

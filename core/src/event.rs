@@ -1,0 +1,278 @@
+//! The event log: everything that happens in a run, in order.
+//!
+//! The UI, the CLI and reports read events and snapshots; they never reach
+//! into the model's internals. Events are serde-serializable, and a log has a
+//! stable fingerprint so two runs can be compared cheaply.
+
+use crate::device::RequestError;
+use crate::host::{HostError, SyncTicket};
+use crate::memory::GuestAddress;
+use crate::queue::{ChainError, DriverError, QueueError};
+use crate::rng::fnv1a64;
+use crate::time::SimTime;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Identifies a flush the guest application asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RequestId(pub u64);
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A device was plugged in (at start or hot-plugged).
+    DeviceAdded {
+        /// Guest-physical start.
+        start: GuestAddress,
+        /// Size in bytes.
+        size: u64,
+        /// Added while the machine was running.
+        hotplug: bool,
+    },
+    /// The driver negotiated features.
+    FeaturesNegotiated {
+        /// Bits the device offered.
+        offered: u64,
+        /// Bits the driver accepted.
+        accepted: u64,
+    },
+    /// A request to remove a device was refused.
+    UnplugRefused {
+        /// Why.
+        reason: String,
+    },
+    /// The guest stored bytes into the pmem region (through DAX).
+    GuestWrite {
+        /// Offset in the region.
+        offset: u64,
+        /// Bytes written.
+        len: u64,
+    },
+    /// The guest loaded bytes from the pmem region.
+    GuestRead {
+        /// Offset in the region.
+        offset: u64,
+        /// Bytes read.
+        len: u64,
+    },
+    /// The application asked the driver for a flush.
+    FlushRequested {
+        /// The request.
+        request: RequestId,
+    },
+    /// The ring was full; the request waits for a completion.
+    FlushParked {
+        /// The request.
+        request: RequestId,
+    },
+    /// The driver wrote a chain and made it available.
+    ChainAvailable {
+        /// The request.
+        request: RequestId,
+        /// Its head descriptor.
+        head: u16,
+        /// `avail.idx` after publishing.
+        avail_idx: u16,
+    },
+    /// The driver notified the device.
+    Notified,
+    /// The device took a chain off the available ring.
+    ChainPopped {
+        /// Its head.
+        head: u16,
+    },
+    /// The device parsed a flush request.
+    FlushParsed {
+        /// Its head.
+        head: u16,
+    },
+    /// The chain is malformed; it is returned with length 0.
+    ChainRejected {
+        /// Its head.
+        head: u16,
+        /// The fault.
+        error: ChainError,
+    },
+    /// The chain is not a valid request.
+    RequestRejected {
+        /// Its head.
+        head: u16,
+        /// The fault.
+        error: RequestError,
+    },
+    /// The device asked the host to sync the backing file.
+    HostSyncStarted {
+        /// The chain waiting for it.
+        head: u16,
+        /// The host's sync.
+        ticket: SyncTicket,
+    },
+    /// The host sync finished.
+    HostSyncFinished {
+        /// The host's sync.
+        ticket: SyncTicket,
+        /// Its result.
+        result: Result<(), HostError>,
+    },
+    /// The device wrote the status and returned the chain.
+    RequestCompleted {
+        /// Its head.
+        head: u16,
+        /// Status written (`None` when the chain was malformed).
+        status: Option<u32>,
+        /// Used length.
+        used_len: u32,
+    },
+    /// A head could not be returned (not a valid descriptor index).
+    HeadNotReturned {
+        /// The head.
+        head: u16,
+        /// Why.
+        error: QueueError,
+    },
+    /// The queue is broken; the device needs a reset.
+    DeviceNeedsReset {
+        /// Why.
+        error: QueueError,
+    },
+    /// The device interrupted the guest.
+    Interrupt,
+    /// The driver asked for no interrupt; none was sent.
+    InterruptSuppressed,
+    /// The driver returned a flush to the application.
+    FlushReturned {
+        /// The request.
+        request: RequestId,
+        /// The status read.
+        status: u32,
+        /// True when the caller sees success (status 0), false for EIO.
+        ok: bool,
+    },
+    /// A parked request got its slot in the ring.
+    FlushWoken {
+        /// The request.
+        request: RequestId,
+    },
+    /// The driver found the device misbehaving.
+    DriverFault {
+        /// What it found.
+        error: DriverError,
+    },
+}
+
+/// One entry of the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the log.
+    pub seq: u64,
+    /// When it happened.
+    pub at: SimTime,
+    /// The device it concerns, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>6} {:>14} ", self.seq, self.at.to_string())?;
+        if let Some(d) = &self.device {
+            write!(f, "[{d}] ")?;
+        }
+        write!(f, "{}", self.kind)
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use EventKind::*;
+        match self {
+            DeviceAdded { start, size, hotplug } => {
+                write!(f, "device {} at {start}, {size} bytes", if *hotplug { "hot-plugged" } else { "added" })
+            }
+            FeaturesNegotiated { offered, accepted } => {
+                write!(f, "features negotiated: offered {offered:#x}, accepted {accepted:#x}")
+            }
+            UnplugRefused { reason } => write!(f, "unplug refused: {reason}"),
+            GuestWrite { offset, len } => write!(f, "guest stores {len} bytes at offset {offset:#x}"),
+            GuestRead { offset, len } => write!(f, "guest loads {len} bytes at offset {offset:#x}"),
+            FlushRequested { request } => write!(f, "application asks for flush #{}", request.0),
+            FlushParked { request } => write!(f, "ring full: flush #{} waits for a free slot", request.0),
+            ChainAvailable { request, head, avail_idx } => {
+                write!(f, "flush #{} made available as head {head} (avail.idx={avail_idx})", request.0)
+            }
+            Notified => write!(f, "driver notifies the device"),
+            ChainPopped { head } => write!(f, "device pops chain {head}"),
+            FlushParsed { head } => write!(f, "chain {head} is a flush request"),
+            ChainRejected { head, error } => write!(f, "chain {head} rejected: {error}"),
+            RequestRejected { head, error } => write!(f, "request {head} rejected: {error}"),
+            HostSyncStarted { head, ticket } => write!(f, "host fsync #{} started for chain {head}", ticket.0),
+            HostSyncFinished { ticket, result } => match result {
+                Ok(()) => write!(f, "host fsync #{} finished: ok", ticket.0),
+                Err(e) => write!(f, "host fsync #{} finished: {e}", ticket.0),
+            },
+            RequestCompleted { head, status, used_len } => match status {
+                Some(s) => write!(f, "chain {head} completed: status {} (used len {used_len})", *s as i32),
+                None => write!(f, "chain {head} returned without status (used len {used_len})"),
+            },
+            HeadNotReturned { head, error } => write!(f, "head {head} cannot be returned: {error}"),
+            DeviceNeedsReset { error } => write!(f, "DEVICE_NEEDS_RESET: {error}"),
+            Interrupt => write!(f, "device interrupts the guest"),
+            InterruptSuppressed => write!(f, "interrupt suppressed (VIRTQ_AVAIL_F_NO_INTERRUPT)"),
+            FlushReturned { request, status, ok } => {
+                if *ok {
+                    write!(f, "flush #{} returns 0 to the application", request.0)
+                } else {
+                    write!(f, "flush #{} returns -EIO to the application (status {})", request.0, *status as i32)
+                }
+            }
+            FlushWoken { request } => write!(f, "flush #{} woken: a slot is free", request.0),
+            DriverFault { error } => write!(f, "driver: {error}"),
+        }
+    }
+}
+
+/// An append-only list of events.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventLog {
+    events: Vec<Event>,
+}
+
+impl EventLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends an event.
+    pub fn push(&mut self, at: SimTime, device: Option<&str>, kind: EventKind) {
+        let seq = self.events.len() as u64;
+        self.events.push(Event { seq, at, device: device.map(str::to_string), kind });
+    }
+
+    /// The events, in order.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// A stable 64-bit fingerprint of the whole log (FNV-1a over its JSON
+    /// form), equal for equal logs on every target.
+    pub fn fingerprint(&self) -> u64 {
+        let json = serde_json::to_vec(&self.events).unwrap_or_default();
+        fnv1a64(&json)
+    }
+}

@@ -1,0 +1,29 @@
+//! pmem-core: a platform-independent simulation of the virtio-pmem device.
+//!
+//! The layers, top to bottom:
+//! - [`guest`]: the guest driver, after Linux `nd_virtio`;
+//! - [`queue`]: the split virtqueue, stored in guest-memory bytes;
+//! - [`device`]: the virtio-pmem device (parse → state machine);
+//! - [`host`]: the host side — the backing file behind the DAX window;
+//! - [`memory`]: sparse guest-physical memory;
+//! - [`sim`]: the deterministic machine that runs them in logical time from
+//!   one seed, writing an [`event`] log.
+//!
+//! The crate is pure: no I/O, no wall clock, no threads, no global RNG, and
+//! no `unsafe`. It builds for `wasm32-unknown-unknown`.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod device;
+pub mod event;
+pub mod guest;
+pub mod host;
+pub mod memory;
+pub mod queue;
+pub mod rng;
+pub mod sim;
+pub mod time;
+
+#[cfg(all(feature = "rust-vmm", not(target_arch = "wasm32")))]
+pub mod vmm;

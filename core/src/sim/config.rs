@@ -1,0 +1,72 @@
+//! Configuration of a simulated machine and its devices.
+
+use crate::device::FailureStatus;
+use crate::memory::GuestAddress;
+use serde::{Deserialize, Serialize};
+
+/// Knobs of a simulated machine, with documented defaults.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimConfig {
+    /// The one seed every random choice derives from.
+    pub seed: u64,
+    /// Guest RAM in bytes (default 1 GiB; sparse, costs nothing untouched).
+    pub ram_size: u64,
+    /// Virtqueue size (default 128, as QEMU).
+    pub queue_size: u16,
+    /// Delay from a notification to the device running, min/max ns
+    /// (default 1–5 µs).
+    pub notify_latency_ns: (u64, u64),
+    /// Delay from an interrupt to the guest handler, min/max ns (default
+    /// 1–3 µs).
+    pub interrupt_latency_ns: (u64, u64),
+    /// Duration of a host sync of the simple backend, ns (default 2 ms).
+    pub sync_latency_ns: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 0,
+            ram_size: 1 << 30,
+            queue_size: 128,
+            notify_latency_ns: (1_000, 5_000),
+            interrupt_latency_ns: (1_000, 3_000),
+            sync_latency_ns: 2_000_000,
+        }
+    }
+}
+
+/// How to plug in one device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceSpec {
+    /// Device id.
+    pub id: String,
+    /// Size in bytes (a non-zero multiple of 4096).
+    pub size: u64,
+    /// Guest-physical start; placed above everything else when `None`.
+    pub start: Option<GuestAddress>,
+    /// Offer VIRTIO_PMEM_F_SHMEM_REGION.
+    pub shmem_region: bool,
+    /// Offer VIRTIO_F_INDIRECT_DESC.
+    pub indirect_desc: bool,
+    /// `readonly=on`.
+    pub readonly: bool,
+    /// Failure status value.
+    pub failure_status: FailureStatus,
+}
+
+impl DeviceSpec {
+    /// A device `id` of `size` bytes with default options.
+    pub fn new(id: &str, size: u64) -> Self {
+        DeviceSpec {
+            id: id.to_string(),
+            size,
+            start: None,
+            shmem_region: false,
+            indirect_desc: true,
+            readonly: false,
+            failure_status: FailureStatus::Spec,
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! The deterministic simulation: a guest with virtio-pmem devices, run in
+//! logical time from one seed.
+//!
+//! [`Machine`] owns guest memory, the devices (device model, its split queue
+//! in guest memory, and the guest driver) and an agenda of timed actions.
+//! Guest operations ([`Machine::guest_write`], [`Machine::flush`], …) happen
+//! at the current simulated time; [`Machine::step`] runs the next action on
+//! the agenda (the device noticing a notification, a host sync finishing,
+//! the guest taking an interrupt); [`Machine::run_until_idle`] and
+//! [`Machine::run_for`] repeat it. Every latency is drawn from the seed's
+//! named generator, so the same seed and the same operations give the same
+//! event log, natively and in wasm.
+
+mod config;
+
+pub use config::{DeviceSpec, SimConfig};
+
+use crate::device::{DeviceError, PmemConfig, PmemDevice};
+use crate::event::{EventKind, EventLog, RequestId};
+use crate::guest::{FlushResult, PmemDriver, SLOT_BYTES};
+use crate::host::{HostBackend, SimpleBackend};
+use crate::memory::{GuestAddress, GuestMemory, GuestMemoryMap, MemoryError};
+use crate::queue::{DriverError, QueueError, SplitQueue, SplitQueueLayout};
+use crate::rng::SimRng;
+use crate::time::SimTime;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Alignment of pmem regions placed automatically (QEMU aligns memory
+/// devices to the backend's page size or 2 MiB hugepages; we take 2 MiB).
+pub const REGION_ALIGN: u64 = 2 << 20;
+
+/// Errors of machine-level operations (user or scenario mistakes).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum MachineError {
+    /// No device has that id.
+    #[error("no device with id '{0}'")]
+    UnknownDevice(String),
+    /// The id is taken.
+    #[error("a device with id '{0}' already exists")]
+    DuplicateId(String),
+    /// Hot-unplug is refused, as QEMU refuses `device_del` of virtio-pmem.
+    #[error("device '{id}' cannot be removed: virtio-pmem does not support hot-unplug (QEMU: \"virtio based memory devices cannot be unplugged\")")]
+    HotUnplugUnsupported {
+        /// The device.
+        id: String,
+    },
+    /// An access outside a device's region.
+    #[error("access {offset:#x}+{len:#x} is outside device '{id}' of {size:#x} bytes")]
+    OutsideDevice {
+        /// The device.
+        id: String,
+        /// Offset of the access.
+        offset: u64,
+        /// Length of the access.
+        len: u64,
+        /// Size of the device.
+        size: u64,
+    },
+    /// Guest RAM has no room for another queue.
+    #[error("guest RAM has no room for the queue of device '{0}'")]
+    NoRoom(String),
+    /// The device needs a reset before it processes requests again.
+    #[error("device '{0}' needs a reset")]
+    NeedsReset(String),
+    /// Device configuration error.
+    #[error("{0}")]
+    Device(#[from] DeviceError),
+    /// Guest-memory error.
+    #[error("{0}")]
+    Memory(#[from] MemoryError),
+    /// Queue error.
+    #[error("{0}")]
+    Queue(#[from] QueueError),
+    /// Driver error.
+    #[error("{0}")]
+    Driver(#[from] DriverError),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    DeviceRun(usize),
+    HostPoll(usize),
+    GuestInterrupt(usize),
+}
+
+struct DeviceSlot {
+    device: PmemDevice,
+    queue: SplitQueue,
+    driver: PmemDriver,
+}
+
+/// A snapshot of one device for UIs and reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceSnapshot {
+    /// Device configuration.
+    pub config: PmemConfig,
+    /// Queue layout in guest memory.
+    pub layout: SplitQueueLayout,
+    /// Device's next available index.
+    pub next_avail: u16,
+    /// Device's next used index.
+    pub next_used: u16,
+    /// Driver's `avail.idx`.
+    pub avail_idx: u16,
+    /// Free descriptors.
+    pub free_descriptors: usize,
+    /// Flushes in flight (driver side).
+    pub in_flight: usize,
+    /// Flushes parked waiting for a slot.
+    pub parked: usize,
+    /// Flushes waiting for a host sync (device side).
+    pub waiting_for_host: usize,
+    /// Device status register.
+    pub status: u8,
+    /// Device counters.
+    pub stats: crate::device::DeviceStats,
+    /// Host counters.
+    pub host: crate::host::HostStats,
+}
+
+/// The simulated guest and its virtio-pmem devices.
+pub struct Machine {
+    cfg: SimConfig,
+    now: SimTime,
+    rng: SimRng,
+    mem: GuestMemoryMap,
+    ids: Vec<String>,
+    slots: Vec<DeviceSlot>,
+    log: EventLog,
+    agenda: BTreeMap<(SimTime, u64), Action>,
+    agenda_seq: u64,
+    started: bool,
+    ram_next: u64,
+}
+
+impl std::fmt::Debug for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Machine").field("now", &self.now).field("devices", &self.ids).finish()
+    }
+}
+
+impl Machine {
+    /// A machine with no devices.
+    pub fn new(cfg: SimConfig) -> Self {
+        let rng = SimRng::new(cfg.seed).derive("machine");
+        let mem = GuestMemoryMap::new(GuestAddress(0), cfg.ram_size);
+        Machine {
+            cfg,
+            now: SimTime::ZERO,
+            rng,
+            mem,
+            ids: Vec::new(),
+            slots: Vec::new(),
+            log: EventLog::new(),
+            agenda: BTreeMap::new(),
+            agenda_seq: 0,
+            started: false,
+            ram_next: 0x10_0000,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    /// Current simulated time.
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// The event log.
+    pub fn log(&self) -> &EventLog {
+        &self.log
+    }
+
+    /// Guest memory (read-only view, e.g. to draw the rings).
+    pub fn memory(&self) -> &GuestMemoryMap {
+        &self.mem
+    }
+
+    /// Ids of the devices, in the order added.
+    pub fn device_ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    fn index(&self, id: &str) -> Result<usize, MachineError> {
+        self.ids.iter().position(|d| d == id).ok_or_else(|| MachineError::UnknownDevice(id.to_string()))
+    }
+
+    fn schedule(&mut self, at: SimTime, action: Action) {
+        self.agenda.insert((at, self.agenda_seq), action);
+        self.agenda_seq += 1;
+    }
+
+    fn record(&mut self, dev: usize, kinds: Vec<EventKind>) {
+        let id = self.ids[dev].clone();
+        for k in kinds {
+            self.log.push(self.now, Some(&id), k);
+        }
+    }
+
+    fn latency(&mut self, (lo, hi): (u64, u64)) -> u64 {
+        self.rng.range_inclusive(lo, hi)
+    }
+
+    /// Adds a device backed by a [`SimpleBackend`] with the configured sync
+    /// latency. Hot-plugged when the machine has already run.
+    pub fn add_device(&mut self, spec: DeviceSpec) -> Result<(), MachineError> {
+        let backend = SimpleBackend::new(spec.size).with_sync_latency(self.cfg.sync_latency_ns);
+        self.add_device_with_backend(spec, Box::new(backend))
+    }
+
+    /// Adds a device whose backing store is `backend` (its size is the
+    /// device's size). Hot-plugged when the machine has already run, like
+    /// QEMU's `object_add` + `device_add`.
+    pub fn add_device_with_backend(
+        &mut self,
+        spec: DeviceSpec,
+        backend: Box<dyn HostBackend>,
+    ) -> Result<(), MachineError> {
+        if self.ids.contains(&spec.id) {
+            return Err(MachineError::DuplicateId(spec.id));
+        }
+        let size = backend.size();
+        let start = match spec.start {
+            Some(s) => s,
+            None => {
+                let top = self.mem.top().max(self.cfg.ram_size);
+                GuestAddress(top.div_ceil(REGION_ALIGN) * REGION_ALIGN)
+            }
+        };
+        let mut pc = PmemConfig::new(&spec.id, start, size);
+        pc.shmem_region = spec.shmem_region;
+        pc.readonly = spec.readonly;
+        pc.failure_status = spec.failure_status;
+        pc.indirect_desc = spec.indirect_desc;
+        let mut device = PmemDevice::new(pc)?;
+        // Queue and request slots in guest RAM.
+        let layout = SplitQueueLayout::contiguous(GuestAddress(self.ram_next), self.cfg.queue_size)?;
+        let slots_at = (layout.end().0 + 63) & !63;
+        let slots_end = slots_at + SLOT_BYTES * u64::from(self.cfg.queue_size);
+        if slots_end > self.cfg.ram_size {
+            return Err(MachineError::NoRoom(spec.id));
+        }
+        self.mem.add_pmem(&spec.id, start, backend, spec.readonly)?;
+        let offered = device.offered_features();
+        let accepted = device.negotiate(offered)?;
+        let driver = PmemDriver::new(&mut self.mem, layout, GuestAddress(slots_at), device.indirect_negotiated())?;
+        let queue = SplitQueue::new(&self.mem, layout, device.indirect_negotiated())?;
+        self.ram_next = (slots_end + 4095) & !4095;
+        self.ids.push(spec.id.clone());
+        self.slots.push(DeviceSlot { device, queue, driver });
+        let dev = self.ids.len() - 1;
+        self.record(
+            dev,
+            vec![
+                EventKind::DeviceAdded { start, size, hotplug: self.started },
+                EventKind::FeaturesNegotiated { offered, accepted },
+            ],
+        );
+        Ok(())
+    }
+
+    /// Tries to remove a device: always refused (QEMU refuses `device_del`
+    /// of virtio-pmem). The refusal is logged.
+    pub fn remove_device(&mut self, id: &str) -> Result<(), MachineError> {
+        let dev = self.index(id)?;
+        let err = MachineError::HotUnplugUnsupported { id: id.to_string() };
+        self.record(dev, vec![EventKind::UnplugRefused { reason: err.to_string() }]);
+        Err(err)
+    }
+
+    fn region(&self, dev: usize, offset: u64, len: u64) -> Result<GuestAddress, MachineError> {
+        let cfg = self.slots[dev].device.config();
+        match offset.checked_add(len) {
+            Some(end) if end <= cfg.size => Ok(GuestAddress(cfg.start.0 + offset)),
+            _ => Err(MachineError::OutsideDevice { id: cfg.id.clone(), offset, len, size: cfg.size }),
+        }
+    }
+
+    /// The guest stores `data` at `offset` of the device's region (DAX).
+    pub fn guest_write(&mut self, id: &str, offset: u64, data: &[u8]) -> Result<(), MachineError> {
+        let dev = self.index(id)?;
+        let addr = self.region(dev, offset, data.len() as u64)?;
+        self.started = true;
+        self.mem.set_now(self.now);
+        self.mem.write(addr, data)?;
+        self.record(dev, vec![EventKind::GuestWrite { offset, len: data.len() as u64 }]);
+        Ok(())
+    }
+
+    /// The guest loads `len` bytes at `offset` of the device's region.
+    pub fn guest_read(&mut self, id: &str, offset: u64, len: u64) -> Result<Vec<u8>, MachineError> {
+        let dev = self.index(id)?;
+        let addr = self.region(dev, offset, len)?;
+        let mut buf = vec![0u8; len as usize];
+        self.mem.read(addr, &mut buf)?;
+        self.record(dev, vec![EventKind::GuestRead { offset, len }]);
+        Ok(buf)
+    }
+
+    /// The application asks for a flush of the device (`fsync` on a file of
+    /// a DAX file system there ends here). Returns the request id; its
+    /// result appears once the simulation has run far enough.
+    pub fn flush(&mut self, id: &str) -> Result<RequestId, MachineError> {
+        let dev = self.index(id)?;
+        self.started = true;
+        let mut out = Vec::new();
+        let (req, sent) = self.slots[dev].driver.flush(&mut self.mem, &mut out);
+        if sent {
+            out.push(EventKind::Notified);
+        }
+        self.record(dev, out);
+        if sent {
+            let at = self.now.plus_nanos(self.latency(self.cfg.notify_latency_ns));
+            self.schedule(at, Action::DeviceRun(dev));
+        }
+        Ok(req)
+    }
+
+    /// The result of a flush, once returned to the application.
+    pub fn flush_result(&self, id: &str, req: RequestId) -> Result<Option<FlushResult>, MachineError> {
+        let dev = self.index(id)?;
+        Ok(self.slots[dev].driver.result(req))
+    }
+
+    /// Runs the next action on the agenda; false when there is none.
+    pub fn step(&mut self) -> bool {
+        let Some((&(at, seq), &action)) = self.agenda.iter().next() else {
+            return false;
+        };
+        self.agenda.remove(&(at, seq));
+        self.started = true;
+        self.now = self.now.max(at);
+        self.mem.set_now(self.now);
+        match action {
+            Action::DeviceRun(dev) => self.device_run(dev),
+            Action::HostPoll(dev) => self.host_poll(dev),
+            Action::GuestInterrupt(dev) => self.guest_interrupt(dev),
+        }
+        true
+    }
+
+    /// Steps until nothing is left to do (at most `max_steps` steps).
+    /// Returns the number of steps run.
+    pub fn run_until_idle(&mut self, max_steps: u64) -> u64 {
+        let mut n = 0;
+        while n < max_steps && self.step() {
+            n += 1;
+        }
+        n
+    }
+
+    /// Runs every action due within the next `nanos` nanoseconds and moves
+    /// the clock to the end of that span.
+    pub fn run_for(&mut self, nanos: u64) -> u64 {
+        let end = self.now.plus_nanos(nanos);
+        let mut n = 0;
+        while let Some((&(at, _), _)) = self.agenda.iter().next() {
+            if at > end {
+                break;
+            }
+            self.step();
+            n += 1;
+        }
+        self.now = end;
+        self.mem.set_now(end);
+        n
+    }
+
+    /// Time of the next action on the agenda.
+    pub fn next_action_time(&self) -> Option<SimTime> {
+        self.agenda.keys().next().map(|k| k.0)
+    }
+
+    fn device_run(&mut self, dev: usize) {
+        let mut out = Vec::new();
+        let slot = &mut self.slots[dev];
+        let flushes = slot.device.process_queue(&mut self.mem, &mut slot.queue, &mut out);
+        let id = self.ids[dev].clone();
+        let now = self.now;
+        let interrupted = out.iter().any(|e| matches!(e, EventKind::Interrupt));
+        if let Some(backend) = self.mem.backend_mut(&id) {
+            for f in flushes {
+                let ticket = backend.begin_sync(now);
+                self.slots[dev].device.sync_started(f, ticket, &mut out);
+            }
+        }
+        self.record(dev, out);
+        self.schedule_host_poll(dev);
+        if interrupted {
+            let at = self.now.plus_nanos(self.latency(self.cfg.interrupt_latency_ns));
+            self.schedule(at, Action::GuestInterrupt(dev));
+        }
+    }
+
+    fn schedule_host_poll(&mut self, dev: usize) {
+        let id = &self.ids[dev];
+        let next = self.mem.backend(id).and_then(|b| b.next_event_time());
+        if let Some(t) = next {
+            let already = self.agenda.iter().any(|(k, a)| *a == Action::HostPoll(dev) && k.0 <= t);
+            if !already {
+                self.schedule(t.max(self.now), Action::HostPoll(dev));
+            }
+        }
+    }
+
+    fn host_poll(&mut self, dev: usize) {
+        let id = self.ids[dev].clone();
+        let now = self.now;
+        let done = self.mem.backend_mut(&id).map(|b| b.advance(now)).unwrap_or_default();
+        let mut out = Vec::new();
+        for c in done {
+            let slot = &mut self.slots[dev];
+            slot.device.complete_sync(&mut self.mem, &mut slot.queue, c.ticket, c.result, &mut out);
+        }
+        let interrupted = out.iter().any(|e| matches!(e, EventKind::Interrupt));
+        self.record(dev, out);
+        self.schedule_host_poll(dev);
+        if interrupted {
+            let at = self.now.plus_nanos(self.latency(self.cfg.interrupt_latency_ns));
+            self.schedule(at, Action::GuestInterrupt(dev));
+        }
+    }
+
+    fn guest_interrupt(&mut self, dev: usize) {
+        let mut out = Vec::new();
+        let notify = self.slots[dev].driver.on_interrupt(&mut self.mem, &mut out);
+        if notify {
+            out.push(EventKind::Notified);
+        }
+        self.record(dev, out);
+        if notify {
+            let at = self.now.plus_nanos(self.latency(self.cfg.notify_latency_ns));
+            self.schedule(at, Action::DeviceRun(dev));
+        }
+    }
+
+    /// Resets a device (the driver's reset after DEVICE_NEEDS_RESET): device
+    /// state and rings are re-initialised, in-flight requests are lost.
+    pub fn reset_device(&mut self, id: &str) -> Result<(), MachineError> {
+        let dev = self.index(id)?;
+        let slot = &mut self.slots[dev];
+        slot.device.reset();
+        let offered = slot.device.offered_features();
+        slot.device.negotiate(offered)?;
+        let layout = *slot.queue.layout();
+        let indirect = slot.device.indirect_negotiated();
+        let slots_at = GuestAddress((layout.end().0 + 63) & !63);
+        slot.driver = PmemDriver::new(&mut self.mem, layout, slots_at, indirect)?;
+        slot.queue = SplitQueue::new(&self.mem, layout, indirect)?;
+        Ok(())
+    }
+
+    /// Mutable access to guest memory, to play a buggy or malicious driver
+    /// (write raw descriptors and ring entries) in tests and lessons.
+    pub fn memory_mut(&mut self) -> &mut GuestMemoryMap {
+        &mut self.mem
+    }
+
+    /// Notifies a device without going through the driver (after raw ring
+    /// writes through [`Machine::memory_mut`]).
+    pub fn notify(&mut self, id: &str) -> Result<(), MachineError> {
+        let dev = self.index(id)?;
+        self.record(dev, vec![EventKind::Notified]);
+        let at = self.now.plus_nanos(self.latency(self.cfg.notify_latency_ns));
+        self.schedule(at, Action::DeviceRun(dev));
+        Ok(())
+    }
+
+    /// A snapshot of a device.
+    pub fn device_snapshot(&self, id: &str) -> Result<DeviceSnapshot, MachineError> {
+        let dev = self.index(id)?;
+        let s = &self.slots[dev];
+        Ok(DeviceSnapshot {
+            config: s.device.config().clone(),
+            layout: *s.queue.layout(),
+            next_avail: s.queue.next_avail(),
+            next_used: s.queue.next_used(),
+            avail_idx: s.driver.queue().avail_idx(),
+            free_descriptors: s.driver.queue().num_free(),
+            in_flight: s.driver.in_flight(),
+            parked: s.driver.parked(),
+            waiting_for_host: s.device.in_flight(),
+            status: s.device.status().0,
+            stats: s.device.stats().clone(),
+            host: self.mem.backend(id).map(|b| b.stats()).unwrap_or_default(),
+        })
+    }
+
+    /// The host backend of a device.
+    pub fn backend(&self, id: &str) -> Result<&dyn HostBackend, MachineError> {
+        self.mem.backend(id).ok_or_else(|| MachineError::UnknownDevice(id.to_string()))
+    }
+
+    /// The host backend of a device, mutably (to inject faults).
+    pub fn backend_mut(&mut self, id: &str) -> Result<&mut (dyn HostBackend + 'static), MachineError> {
+        self.mem.backend_mut(id).ok_or_else(|| MachineError::UnknownDevice(id.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test of pmemlab. Installs what it needs first (idempotent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/ensure-toolchain.sh
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy (all targets, -D warnings)"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== pmem-core for wasm32-unknown-unknown"
+cargo build -p pmem-core --target wasm32-unknown-unknown
+echo "== cargo test --workspace"
+cargo test --workspace
+echo "== cargo doc (no warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+echo "all tests passed"

@@ -1,0 +1,2 @@
+//! Device-loop benchmark (filled in below).
+fn main() {}

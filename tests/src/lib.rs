@@ -1,0 +1,1 @@
+//! pmem-tests: integration and differential tests.

@@ -1,0 +1,1 @@
+//! pmem-web: the browser visualizer (filled by the web issue).
