@@ -5,7 +5,7 @@
 //! stable fingerprint so two runs can be compared cheaply.
 
 use crate::device::RequestError;
-use crate::host::{HostError, SyncTicket};
+use crate::host::{HostError, HostEvent, SyncTicket, TearGranularity};
 use crate::memory::GuestAddress;
 use crate::queue::{ChainError, DriverError, QueueError};
 use crate::rng::fnv1a64;
@@ -17,6 +17,53 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RequestId(pub u64);
+
+/// Bytes carried in an event, serialized as a lowercase hex string.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct HexBytes(pub Vec<u8>);
+
+impl Serialize for HexBytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(self.0.len() * 2);
+        for b in &self.0 {
+            out.push_str(&format!("{b:02x}"));
+        }
+        s.serialize_str(&out)
+    }
+}
+
+impl<'de> Deserialize<'de> for HexBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        decode_hex(&s).map(HexBytes).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Decodes a hex string (even length, 0-9a-fA-F).
+pub fn decode_hex(s: &str) -> Result<Vec<u8>, String> {
+    if s.len() % 2 != 0 {
+        return Err(format!("hex string has odd length {}", s.len()));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(s.get(i..i + 2).unwrap_or("zz"), 16)
+                .map_err(|_| format!("'{}' is not hex", s.get(i..i + 2).unwrap_or("?")))
+        })
+        .collect()
+}
+
+/// The kinds of failure pmemlab injects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrashKind {
+    /// The guest kernel crashed and rebooted: nothing is lost on the host.
+    GuestCrash,
+    /// The VMM process was killed and restarted: the host page cache survives.
+    VmmKill,
+    /// The host lost power: everything not on disk is lost.
+    PowerFailure,
+}
 
 /// What happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +96,44 @@ pub enum EventKind {
         offset: u64,
         /// Bytes written.
         len: u64,
+        /// The bytes.
+        data: HexBytes,
+    },
+    /// A page-level event of the host page cache.
+    Host(HostEvent),
+    /// A failure was injected.
+    Crash {
+        /// Which.
+        kind: CrashKind,
+        /// Pages whose newest content was lost.
+        lost_pages: Vec<u64>,
+        /// Pages that tore.
+        torn_pages: Vec<u64>,
+        /// Tear granularity in effect.
+        tear: TearGranularity,
+    },
+    /// The device was reset and the guest driver re-initialised (after a
+    /// crash or DEVICE_NEEDS_RESET).
+    DeviceRestarted,
+    /// A guest flush on an NVDIMM: there is no flush request to the host.
+    NvdimmFlush {
+        /// The request.
+        request: RequestId,
+        /// True for emulated NVDIMM (the host is never told: nothing is
+        /// made durable), false for a real NVDIMM (stores already durable).
+        emulated: bool,
+    },
+    /// The guest tried `mmap(MAP_SYNC)`.
+    MapSync {
+        /// Whether it succeeded.
+        ok: bool,
+        /// What the guest sees.
+        detail: String,
+    },
+    /// Sync failures were injected into the host.
+    FaultInjected {
+        /// What.
+        detail: String,
     },
     /// The guest loaded bytes from the pmem region.
     GuestRead {
@@ -198,7 +283,44 @@ impl fmt::Display for EventKind {
                 write!(f, "features negotiated: offered {offered:#x}, accepted {accepted:#x}")
             }
             UnplugRefused { reason } => write!(f, "unplug refused: {reason}"),
-            GuestWrite { offset, len } => write!(f, "guest stores {len} bytes at offset {offset:#x}"),
+            GuestWrite { offset, len, .. } => write!(f, "guest stores {len} bytes at offset {offset:#x}"),
+            Host(h) => match h {
+                HostEvent::PageDirtied { page } => write!(f, "host page {page} dirty"),
+                HostEvent::WritebackStarted { page, reason, until } => {
+                    write!(f, "host page {page} under writeback ({reason:?}) until {until}")
+                }
+                HostEvent::WritebackFinished { page, ok: true } => write!(f, "host page {page} written to disk"),
+                HostEvent::WritebackFinished { page, ok: false } => {
+                    write!(f, "host page {page} write FAILED (EIO); page marked clean anyway")
+                }
+                HostEvent::PageEvicted { page, lost: false } => write!(f, "host page {page} evicted"),
+                HostEvent::PageEvicted { page, lost: true } => {
+                    write!(f, "host page {page} evicted: its data never reached disk and is lost")
+                }
+                HostEvent::WriterThrottled { dirty } => {
+                    write!(f, "writer throttled: {dirty} dirty pages above dirty_ratio")
+                }
+            },
+            Crash { kind, lost_pages, torn_pages, tear } => write!(
+                f,
+                "{}: {} page(s) lost, {} torn (tear unit {tear})",
+                match kind {
+                    CrashKind::GuestCrash => "GUEST CRASH",
+                    CrashKind::VmmKill => "VMM KILLED",
+                    CrashKind::PowerFailure => "HOST POWER FAILURE",
+                },
+                lost_pages.len(),
+                torn_pages.len()
+            ),
+            DeviceRestarted => write!(f, "device reset; driver re-initialised"),
+            NvdimmFlush { request, emulated: true } => {
+                write!(f, "flush #{} on emulated NVDIMM: stays in the guest, the host is never told", request.0)
+            }
+            NvdimmFlush { request, emulated: false } => {
+                write!(f, "flush #{} on real NVDIMM: stores are already durable", request.0)
+            }
+            MapSync { ok, detail } => write!(f, "mmap(MAP_SYNC) {}: {detail}", if *ok { "ok" } else { "refused" }),
+            FaultInjected { detail } => write!(f, "fault injected: {detail}"),
             GuestRead { offset, len } => write!(f, "guest loads {len} bytes at offset {offset:#x}"),
             FlushRequested { request } => write!(f, "application asks for flush #{}", request.0),
             FlushParked { request } => write!(f, "ring full: flush #{} waits for a free slot", request.0),

@@ -98,6 +98,28 @@ impl PmemDriver {
         (id, sent)
     }
 
+    /// A flush that never reaches a device (NVDIMM: there is no flush
+    /// queue); it returns success at once.
+    pub fn flush_locally(&mut self, out: &mut Vec<EventKind>) -> RequestId {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        out.push(EventKind::FlushRequested { request: id });
+        self.results.insert(id, FlushResult::Ok);
+        id
+    }
+
+    /// Re-initialises the queue after a device reset; requests in flight and
+    /// parked are lost (their callers died with the guest). Request ids keep
+    /// counting and results of finished requests are kept.
+    pub fn reinit<M: GuestMemory + ?Sized>(&mut self, mem: &mut M) -> Result<(), DriverError> {
+        let layout = *self.queue.layout();
+        self.queue = DriverQueue::new(mem, layout)?;
+        self.free_slots = (0..layout.size).rev().collect();
+        self.parked.clear();
+        self.in_flight.clear();
+        Ok(())
+    }
+
     fn submit<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, id: RequestId, out: &mut Vec<EventKind>) -> bool {
         let Some(&slot) = self.free_slots.last() else {
             self.parked.push_back(id);

@@ -10,9 +10,13 @@
 //! Implementations: [`SimpleBackend`] (a byte store that counts syncs and can
 //! be told to fail), and the page-cache model of the persistence layer.
 
+mod page_cache;
 mod simple;
+pub mod tear;
 
+pub use page_cache::{BackingMode, PageCache, PageCacheConfig};
 pub use simple::SimpleBackend;
+pub use tear::TearGranularity;
 
 use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
@@ -89,4 +93,148 @@ pub trait HostBackend {
 
     /// Counters.
     fn stats(&self) -> HostStats;
+
+    /// Reads the durable content at `offset` (what is on disk; what a host
+    /// power failure would leave). Backends without a durability model
+    /// return the newest content.
+    fn read_durable(&self, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
+        self.read_at(offset, buf)
+    }
+
+    /// Page-level counts, for backends that model a page cache.
+    fn page_counts(&self) -> Option<PageCounts> {
+        None
+    }
+
+    /// The state of each page the backend holds, in page order (for views).
+    fn page_states(&self) -> Vec<PageInfo> {
+        Vec::new()
+    }
+
+    /// Page-level events since the last call (dirtied, written back, …).
+    fn take_events(&mut self) -> Vec<HostEvent> {
+        Vec::new()
+    }
+
+    /// A host power failure: everything not on disk is lost; pages under
+    /// writeback tear at `tear` granularity, chosen by `rng`.
+    fn power_fail(&mut self, _rng: &mut crate::rng::SimRng, _tear: TearGranularity) -> PowerFailReport {
+        PowerFailReport::default()
+    }
+
+    /// The VMM process was killed: the host page cache survives, but a
+    /// private (`share=off`) mapping dies with the process.
+    fn process_killed(&mut self) {}
+
+    /// Makes the pages written back by the next `n` syncs fail with EIO.
+    fn inject_sync_failures(&mut self, _n: u64) {}
+}
+
+/// The persistence state of one page of a backing file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageState {
+    /// In the page cache and equal to disk.
+    Clean,
+    /// In the page cache, newer than disk.
+    Dirty,
+    /// Being written to disk (may tear on a power failure).
+    Writeback,
+    /// Being written and written again since (dirty again after the write).
+    WritebackDirty,
+    /// Marked clean after a failed writeback: the cache holds data the disk
+    /// does not ("fsyncgate"); lost at the next eviction or power failure.
+    CleanNotDurable,
+    /// Only on disk (not cached).
+    OnDisk,
+}
+
+/// One page's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageInfo {
+    /// Page number in the file.
+    pub page: u64,
+    /// Its state.
+    pub state: PageState,
+    /// When it entered that state.
+    pub since: SimTime,
+}
+
+/// Page counts of a modelled page cache.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageCounts {
+    /// Pages in the cache.
+    pub cached: u64,
+    /// Dirty pages (including dirty pages under writeback).
+    pub dirty: u64,
+    /// Pages under writeback.
+    pub writeback: u64,
+    /// Pages evicted so far.
+    pub evicted: u64,
+    /// Cached pages the disk does not hold after a failed writeback.
+    pub not_durable_clean: u64,
+}
+
+/// Why a writeback started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WritebackReason {
+    /// The page was dirty longer than dirty_expire.
+    Expired,
+    /// Dirty pages exceeded dirty_background_ratio.
+    Background,
+    /// Dirty pages exceeded dirty_ratio (the writer is throttled).
+    Throttle,
+    /// An fsync of the file.
+    Sync,
+    /// Reclaim under memory pressure.
+    Reclaim,
+}
+
+/// A page-level event of the host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "host_event", rename_all = "snake_case")]
+pub enum HostEvent {
+    /// A clean page became dirty.
+    PageDirtied {
+        /// Page number.
+        page: u64,
+    },
+    /// A page started being written to disk.
+    WritebackStarted {
+        /// Page number.
+        page: u64,
+        /// Why.
+        reason: WritebackReason,
+        /// When it will finish.
+        until: SimTime,
+    },
+    /// A page's writeback finished.
+    WritebackFinished {
+        /// Page number.
+        page: u64,
+        /// False when the write failed (the page is marked clean anyway).
+        ok: bool,
+    },
+    /// A page was evicted from the cache.
+    PageEvicted {
+        /// Page number.
+        page: u64,
+        /// True when its content was not on disk (lost).
+        lost: bool,
+    },
+    /// The writer exceeded dirty_ratio.
+    WriterThrottled {
+        /// Dirty pages at that moment.
+        dirty: u64,
+    },
+}
+
+/// What a power failure did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerFailReport {
+    /// Pages whose newest content was lost.
+    pub lost_pages: Vec<u64>,
+    /// Pages under writeback that tore (part old, part new).
+    pub torn_pages: Vec<u64>,
 }

@@ -1,6 +1,7 @@
 //! Configuration of a simulated machine and its devices.
 
 use crate::device::FailureStatus;
+use crate::host::{PageCacheConfig, TearGranularity};
 use crate::memory::GuestAddress;
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +23,10 @@ pub struct SimConfig {
     pub interrupt_latency_ns: (u64, u64),
     /// Duration of a host sync of the simple backend, ns (default 2 ms).
     pub sync_latency_ns: u64,
+    /// Host page-cache knobs (Linux defaults).
+    pub host: PageCacheConfig,
+    /// How pages under writeback tear on a power failure (default 512 B).
+    pub tear: TearGranularity,
 }
 
 impl Default for SimConfig {
@@ -33,8 +38,26 @@ impl Default for SimConfig {
             notify_latency_ns: (1_000, 5_000),
             interrupt_latency_ns: (1_000, 3_000),
             sync_latency_ns: 2_000_000,
+            host: PageCacheConfig::default(),
+            tear: TearGranularity::default(),
         }
     }
+}
+
+/// What kind of persistent memory the guest is given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceMode {
+    /// virtio-pmem: a guest flush becomes a host fsync of the backing file.
+    #[default]
+    VirtioPmem,
+    /// An emulated NVDIMM on a regular host file: the guest believes its
+    /// stores are durable once flushed from the CPU cache, but nothing tells
+    /// the host to sync — writes persist only when the host's background
+    /// writeback happens to run.
+    EmulatedNvdimm,
+    /// A real NVDIMM: stores are durable once out of the CPU cache.
+    RealNvdimm,
 }
 
 /// How to plug in one device.
@@ -54,6 +77,11 @@ pub struct DeviceSpec {
     pub readonly: bool,
     /// Failure status value.
     pub failure_status: FailureStatus,
+    /// Kind of device.
+    pub mode: DeviceMode,
+    /// `share=on` (default) or `share=off` (private copy-on-write mapping:
+    /// nothing ever reaches the file).
+    pub share: bool,
 }
 
 impl DeviceSpec {
@@ -67,6 +95,8 @@ impl DeviceSpec {
             indirect_desc: true,
             readonly: false,
             failure_status: FailureStatus::Spec,
+            mode: DeviceMode::VirtioPmem,
+            share: true,
         }
     }
 }

@@ -13,12 +13,12 @@
 
 mod config;
 
-pub use config::{DeviceSpec, SimConfig};
+pub use config::{DeviceMode, DeviceSpec, SimConfig};
 
 use crate::device::{DeviceError, PmemConfig, PmemDevice};
-use crate::event::{EventKind, EventLog, RequestId};
+use crate::event::{CrashKind, EventKind, EventLog, HexBytes, RequestId};
 use crate::guest::{FlushResult, PmemDriver, SLOT_BYTES};
-use crate::host::{HostBackend, SimpleBackend};
+use crate::host::{BackingMode, HostBackend, PageCache, PageInfo};
 use crate::memory::{GuestAddress, GuestMemory, GuestMemoryMap, MemoryError};
 use crate::queue::{DriverError, QueueError, SplitQueue, SplitQueueLayout};
 use crate::rng::SimRng;
@@ -75,6 +75,9 @@ pub enum MachineError {
     /// Driver error.
     #[error("{0}")]
     Driver(#[from] DriverError),
+    /// `mmap(MAP_SYNC)` is refused on virtio-pmem.
+    #[error("mmap(MAP_SYNC) on '{0}' fails with EOPNOTSUPP: virtio-pmem is not real persistent memory, so synchronous page faults cannot be promised; use fsync/msync")]
+    MapSyncUnsupported(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -85,6 +88,7 @@ enum Action {
 }
 
 struct DeviceSlot {
+    mode: DeviceMode,
     device: PmemDevice,
     queue: SplitQueue,
     driver: PmemDriver,
@@ -205,10 +209,15 @@ impl Machine {
         self.rng.range_inclusive(lo, hi)
     }
 
-    /// Adds a device backed by a [`SimpleBackend`] with the configured sync
-    /// latency. Hot-plugged when the machine has already run.
+    /// Adds a device backed by the page-cache model of a new, zero-filled
+    /// backing file. Hot-plugged when the machine has already run.
     pub fn add_device(&mut self, spec: DeviceSpec) -> Result<(), MachineError> {
-        let backend = SimpleBackend::new(spec.size).with_sync_latency(self.cfg.sync_latency_ns);
+        let mode = match (spec.mode, spec.share) {
+            (DeviceMode::RealNvdimm, _) => BackingMode::Persistent,
+            (_, false) => BackingMode::Private,
+            (_, true) => BackingMode::Shared,
+        };
+        let backend = PageCache::new(spec.size, mode, self.cfg.host.clone());
         self.add_device_with_backend(spec, Box::new(backend))
     }
 
@@ -251,7 +260,7 @@ impl Machine {
         let queue = SplitQueue::new(&self.mem, layout, device.indirect_negotiated())?;
         self.ram_next = (slots_end + 4095) & !4095;
         self.ids.push(spec.id.clone());
-        self.slots.push(DeviceSlot { device, queue, driver });
+        self.slots.push(DeviceSlot { mode: spec.mode, device, queue, driver });
         let dev = self.ids.len() - 1;
         self.record(
             dev,
@@ -287,7 +296,8 @@ impl Machine {
         self.started = true;
         self.mem.set_now(self.now);
         self.mem.write(addr, data)?;
-        self.record(dev, vec![EventKind::GuestWrite { offset, len: data.len() as u64 }]);
+        self.record(dev, vec![EventKind::GuestWrite { offset, len: data.len() as u64, data: HexBytes(data.to_vec()) }]);
+        self.drain_host(dev);
         Ok(())
     }
 
@@ -308,6 +318,12 @@ impl Machine {
         let dev = self.index(id)?;
         self.started = true;
         let mut out = Vec::new();
+        if self.slots[dev].mode != DeviceMode::VirtioPmem {
+            let request = self.slots[dev].driver.flush_locally(&mut out);
+            out.push(EventKind::NvdimmFlush { request, emulated: self.slots[dev].mode == DeviceMode::EmulatedNvdimm });
+            self.record(dev, out);
+            return Ok(request);
+        }
         let (req, sent) = self.slots[dev].driver.flush(&mut self.mem, &mut out);
         if sent {
             out.push(EventKind::Notified);
@@ -339,6 +355,9 @@ impl Machine {
             Action::DeviceRun(dev) => self.device_run(dev),
             Action::HostPoll(dev) => self.host_poll(dev),
             Action::GuestInterrupt(dev) => self.guest_interrupt(dev),
+        }
+        for dev in 0..self.slots.len() {
+            self.drain_host(dev);
         }
         true
     }
@@ -442,16 +461,123 @@ impl Machine {
     /// state and rings are re-initialised, in-flight requests are lost.
     pub fn reset_device(&mut self, id: &str) -> Result<(), MachineError> {
         let dev = self.index(id)?;
+        self.restart(dev)
+    }
+
+    fn restart(&mut self, dev: usize) -> Result<(), MachineError> {
         let slot = &mut self.slots[dev];
         slot.device.reset();
         let offered = slot.device.offered_features();
         slot.device.negotiate(offered)?;
         let layout = *slot.queue.layout();
         let indirect = slot.device.indirect_negotiated();
-        let slots_at = GuestAddress((layout.end().0 + 63) & !63);
-        slot.driver = PmemDriver::new(&mut self.mem, layout, slots_at, indirect)?;
+        slot.driver.reinit(&mut self.mem)?;
         slot.queue = SplitQueue::new(&self.mem, layout, indirect)?;
+        self.record(dev, vec![EventKind::DeviceRestarted]);
         Ok(())
+    }
+
+    fn drain_host(&mut self, dev: usize) {
+        let id = self.ids[dev].clone();
+        let events = self.mem.backend_mut(&id).map(|b| b.take_events()).unwrap_or_default();
+        if !events.is_empty() {
+            self.record(dev, events.into_iter().map(EventKind::Host).collect());
+        }
+    }
+
+    /// Injects a failure. A guest crash and a VMM kill lose nothing on the
+    /// host (the page cache survives; a `share=off` private copy dies with a
+    /// killed VMM); a host power failure loses everything not on disk and
+    /// tears pages under writeback at the configured granularity. Afterwards
+    /// every device restarts (in-flight requests are lost) and the guest
+    /// reads what survived.
+    pub fn crash(&mut self, kind: CrashKind) -> Result<(), MachineError> {
+        self.started = true;
+        self.agenda.clear();
+        let tear = self.cfg.tear;
+        let mut rng = self.rng.derive(&format!("crash-{}", self.log.len()));
+        for dev in 0..self.slots.len() {
+            let id = self.ids[dev].clone();
+            let now = self.now;
+            let report = match self.mem.backend_mut(&id) {
+                Some(b) => {
+                    b.advance(now);
+                    match kind {
+                        CrashKind::GuestCrash => Default::default(),
+                        CrashKind::VmmKill => {
+                            b.process_killed();
+                            Default::default()
+                        }
+                        CrashKind::PowerFailure => b.power_fail(&mut rng, tear),
+                    }
+                }
+                None => Default::default(),
+            };
+            self.drain_host(dev);
+            self.record(
+                dev,
+                vec![EventKind::Crash { kind, lost_pages: report.lost_pages, torn_pages: report.torn_pages, tear }],
+            );
+            self.restart(dev)?;
+        }
+        Ok(())
+    }
+
+    /// The guest maps the device with `MAP_SYNC`: refused on virtio-pmem
+    /// (EOPNOTSUPP), allowed on NVDIMMs (on an emulated one it is a lie:
+    /// the host never syncs).
+    pub fn map_sync(&mut self, id: &str) -> Result<(), MachineError> {
+        let dev = self.index(id)?;
+        let (ok, detail) = match self.slots[dev].mode {
+            DeviceMode::VirtioPmem => {
+                (false, "EOPNOTSUPP: virtio-pmem does not support MAP_SYNC; use fsync".to_string())
+            }
+            DeviceMode::RealNvdimm => (true, "stores are durable once out of the CPU cache".to_string()),
+            DeviceMode::EmulatedNvdimm => {
+                (true, "allowed, but the emulated NVDIMM never syncs its host file: nothing is durable".to_string())
+            }
+        };
+        self.record(dev, vec![EventKind::MapSync { ok, detail }]);
+        if ok {
+            Ok(())
+        } else {
+            Err(MachineError::MapSyncUnsupported(id.to_string()))
+        }
+    }
+
+    /// Makes the page writes of the next `n` host syncs of a device fail
+    /// with EIO (Linux fsync error semantics apply).
+    pub fn inject_sync_failures(&mut self, id: &str, n: u64) -> Result<(), MachineError> {
+        let dev = self.index(id)?;
+        if let Some(b) = self.mem.backend_mut(id) {
+            b.inject_sync_failures(n);
+        }
+        self.record(
+            dev,
+            vec![EventKind::FaultInjected { detail: format!("the next {n} host fsync(s) fail with EIO") }],
+        );
+        Ok(())
+    }
+
+    /// The device's mode.
+    pub fn device_mode(&self, id: &str) -> Result<DeviceMode, MachineError> {
+        Ok(self.slots[self.index(id)?].mode)
+    }
+
+    /// The state of each host page of a device's backing file.
+    pub fn page_states(&self, id: &str) -> Result<Vec<PageInfo>, MachineError> {
+        Ok(self.backend(id)?.page_states())
+    }
+
+    /// Reads what is durable (on the host's disk) in a device's file.
+    pub fn read_durable(&self, id: &str, offset: u64, len: u64) -> Result<Vec<u8>, MachineError> {
+        let dev = self.index(id)?;
+        self.region(dev, offset, len)?;
+        let mut buf = vec![0u8; len as usize];
+        self.backend(id)?
+            .read_durable(offset, &mut buf)
+            .map_err(|e| MachineError::Memory(MemoryError::Host { region: id.to_string(), reason: e.to_string() }))?;
+        Ok(buf)
     }
 
     /// Mutable access to guest memory, to play a buggy or malicious driver

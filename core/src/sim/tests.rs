@@ -1,5 +1,6 @@
 use super::*;
 use crate::guest::FlushResult;
+use crate::host::SimpleBackend;
 
 fn machine(seed: u64) -> Machine {
     Machine::new(SimConfig { seed, ..SimConfig::default() })
@@ -139,4 +140,98 @@ fn event_log_round_trips_through_json() {
     let json = serde_json::to_string(&log).unwrap();
     let back: EventLog = serde_json::from_str(&json).unwrap();
     assert_eq!(back, log);
+}
+
+fn spec(id: &str, mode: DeviceMode, share: bool) -> DeviceSpec {
+    let mut s = DeviceSpec::new(id, 1 << 20);
+    s.mode = mode;
+    s.share = share;
+    s
+}
+
+/// Writes, flushes (and waits for the answer), writes again without a flush.
+fn write_flush_write(m: &mut Machine, id: &str) -> Option<FlushResult> {
+    m.guest_write(id, 0, b"flushed").unwrap();
+    let r = m.flush(id).unwrap();
+    m.run_for(50_000_000);
+    m.guest_write(id, 4096, b"unflushed").unwrap();
+    m.flush_result(id, r).unwrap()
+}
+
+#[test]
+fn guest_crash_and_vmm_kill_lose_nothing_but_power_failure_does() {
+    for kind in [CrashKind::GuestCrash, CrashKind::VmmKill, CrashKind::PowerFailure] {
+        let mut m = machine(11);
+        m.add_device(spec("nv1", DeviceMode::VirtioPmem, true)).unwrap();
+        assert_eq!(write_flush_write(&mut m, "nv1"), Some(FlushResult::Ok));
+        m.crash(kind).unwrap();
+        assert_eq!(m.guest_read("nv1", 0, 7).unwrap(), b"flushed", "{kind:?}: flushed data survives");
+        let after = m.guest_read("nv1", 4096, 9).unwrap();
+        if kind == CrashKind::PowerFailure {
+            assert_eq!(after, vec![0; 9], "power failure loses the unflushed write");
+        } else {
+            assert_eq!(after, b"unflushed", "{kind:?}: the host page cache survives");
+        }
+        // The device works after the restart.
+        let r = m.flush("nv1").unwrap();
+        m.run_for(50_000_000);
+        assert_eq!(m.flush_result("nv1", r).unwrap(), Some(FlushResult::Ok));
+    }
+}
+
+#[test]
+fn emulated_nvdimm_flush_never_reaches_the_host() {
+    let mut m = machine(12);
+    m.add_device(spec("nd", DeviceMode::EmulatedNvdimm, true)).unwrap();
+    assert_eq!(write_flush_write(&mut m, "nd"), Some(FlushResult::Ok), "the guest believes it");
+    assert_eq!(m.backend("nd").unwrap().stats().syncs_started, 0);
+    m.crash(CrashKind::PowerFailure).unwrap();
+    assert_eq!(m.guest_read("nd", 0, 7).unwrap(), vec![0; 7], "even the 'flushed' write is gone");
+    assert!(m.map_sync("nd").is_ok(), "MAP_SYNC is allowed on an NVDIMM, but means nothing here");
+}
+
+#[test]
+fn real_nvdimm_stores_survive_power_failure() {
+    let mut m = machine(13);
+    m.add_device(spec("pm", DeviceMode::RealNvdimm, true)).unwrap();
+    write_flush_write(&mut m, "pm");
+    m.crash(CrashKind::PowerFailure).unwrap();
+    assert_eq!(m.guest_read("pm", 4096, 9).unwrap(), b"unflushed");
+    assert!(m.map_sync("pm").is_ok());
+}
+
+#[test]
+fn map_sync_is_refused_on_virtio_pmem() {
+    let mut m = machine(14);
+    m.add_device(spec("nv1", DeviceMode::VirtioPmem, true)).unwrap();
+    let err = m.map_sync("nv1").unwrap_err();
+    assert!(matches!(err, MachineError::MapSyncUnsupported(_)));
+    assert!(err.to_string().contains("EOPNOTSUPP"), "{err}");
+}
+
+#[test]
+fn share_off_loses_everything_even_when_flushed() {
+    let mut m = machine(15);
+    m.add_device(spec("nv1", DeviceMode::VirtioPmem, false)).unwrap();
+    assert_eq!(write_flush_write(&mut m, "nv1"), Some(FlushResult::Ok));
+    assert_eq!(m.read_durable("nv1", 0, 7).unwrap(), vec![0; 7], "nothing reached the file");
+    m.crash(CrashKind::VmmKill).unwrap();
+    assert_eq!(m.guest_read("nv1", 0, 7).unwrap(), vec![0; 7], "the private copy died with the VMM");
+}
+
+#[test]
+fn injected_fsync_failure_is_eio_then_retry_succeeds_fsyncgate() {
+    let mut m = machine(16);
+    m.add_device(spec("nv1", DeviceMode::VirtioPmem, true)).unwrap();
+    m.guest_write("nv1", 0, b"data").unwrap();
+    m.inject_sync_failures("nv1", 1).unwrap();
+    let r1 = m.flush("nv1").unwrap();
+    m.run_for(50_000_000);
+    let r2 = m.flush("nv1").unwrap();
+    m.run_for(50_000_000);
+    assert_eq!(m.flush_result("nv1", r1).unwrap(), Some(FlushResult::Eio));
+    assert_eq!(m.flush_result("nv1", r2).unwrap(), Some(FlushResult::Ok));
+    assert_eq!(m.read_durable("nv1", 0, 4).unwrap(), vec![0; 4], "the retry succeeded without the data");
+    m.crash(CrashKind::PowerFailure).unwrap();
+    assert_eq!(m.guest_read("nv1", 0, 4).unwrap(), vec![0; 4]);
 }

@@ -1,0 +1,345 @@
+use super::*;
+
+const MS: u64 = 1_000_000;
+const S: u64 = 1_000_000_000;
+
+fn quiet() -> PageCacheConfig {
+    PageCacheConfig {
+        dirty_expire_ns: None,
+        dirty_writeback_interval_ns: None,
+        dirty_background_ratio: None,
+        dirty_ratio: None,
+        ..PageCacheConfig::default()
+    }
+}
+
+fn disk_byte(pc: &PageCache, off: u64) -> u8 {
+    let mut b = [0u8; 1];
+    pc.read_durable(off, &mut b).unwrap();
+    b[0]
+}
+
+fn sync(pc: &mut PageCache, at: SimTime) -> SyncCompletion {
+    let t = pc.begin_sync(at);
+    loop {
+        let now = pc.next_event_time().expect("sync never completes");
+        for c in pc.advance(now) {
+            if c.ticket == t {
+                return c;
+            }
+        }
+        assert!(now.0 < at.0 + 100 * S, "sync did not complete");
+    }
+}
+
+#[test]
+fn data_loss_without_sync() {
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, quiet());
+    pc.write_at(SimTime(0), 0, &[7]).unwrap();
+    let mut b = [0u8; 1];
+    pc.read_at(0, &mut b).unwrap();
+    assert_eq!(b[0], 7, "reads see the newest content");
+    assert_eq!(disk_byte(&pc, 0), 0, "nothing on disk yet");
+    let r = pc.power_fail(&mut SimRng::new(1), TearGranularity::Sector512);
+    assert_eq!(r.lost_pages, vec![0]);
+    pc.read_at(0, &mut b).unwrap();
+    assert_eq!(b[0], 0);
+}
+
+#[test]
+fn durability_with_sync() {
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, quiet());
+    pc.write_at(SimTime(0), 4096 * 3, &[9; 10]).unwrap();
+    let c = sync(&mut pc, SimTime(10));
+    assert_eq!(c.result, Ok(()));
+    assert!(c.at.0 > 10, "a sync takes time");
+    assert_eq!(disk_byte(&pc, 4096 * 3), 9);
+    let r = pc.power_fail(&mut SimRng::new(1), TearGranularity::Sector512);
+    assert!(r.lost_pages.is_empty());
+    assert_eq!(disk_byte(&pc, 4096 * 3 + 9), 9);
+}
+
+#[test]
+fn pages_are_under_writeback_for_a_while() {
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, quiet());
+    for p in 0..4u64 {
+        pc.write_at(SimTime(0), p * 4096, &[1]).unwrap();
+    }
+    pc.begin_sync(SimTime(0));
+    let counts = pc.page_counts().unwrap();
+    assert_eq!(counts.writeback, 4);
+    assert_eq!(counts.dirty, 0);
+    // One disk: the pages finish one after another.
+    let first = pc.next_event_time().unwrap();
+    pc.advance(first);
+    assert_eq!(pc.page_counts().unwrap().writeback, 3);
+}
+
+#[test]
+fn background_writeback_after_dirty_expire() {
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, PageCacheConfig::default());
+    pc.write_at(SimTime(1 * S), 0, &[5]).unwrap();
+    pc.advance(SimTime(30 * S));
+    assert_eq!(disk_byte(&pc, 0), 0, "not yet expired at 30 s (dirtied at 1 s)");
+    assert_eq!(pc.next_event_time(), Some(SimTime(35 * S)), "the flusher wakes on its 5 s grid");
+    pc.advance(SimTime(36 * S));
+    assert_eq!(disk_byte(&pc, 0), 5, "written back by the flusher at 35 s");
+}
+
+#[test]
+fn background_ratio_starts_writeback_early() {
+    let cfg = PageCacheConfig {
+        host_memory_bytes: 100 * 4096,
+        dirty_background_ratio: Some(10),
+        dirty_ratio: None,
+        dirty_expire_ns: None,
+        ..PageCacheConfig::default()
+    };
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, cfg);
+    for p in 0..15u64 {
+        pc.write_at(SimTime(p), p * 4096, &[1]).unwrap();
+    }
+    let c = pc.page_counts().unwrap();
+    assert_eq!(c.writeback, 5, "oldest pages above the 10-page threshold go to disk");
+    let ev = pc.take_events();
+    assert!(ev.iter().any(|e| matches!(e, HostEvent::WritebackStarted { reason: WritebackReason::Background, .. })));
+}
+
+#[test]
+fn dirty_ratio_throttles_the_writer() {
+    let cfg = PageCacheConfig {
+        host_memory_bytes: 100 * 4096,
+        dirty_background_ratio: None,
+        dirty_ratio: Some(20),
+        ..PageCacheConfig::default()
+    };
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, cfg);
+    for p in 0..21u64 {
+        pc.write_at(SimTime(0), p * 4096, &[1]).unwrap();
+    }
+    assert!(pc.take_events().iter().any(|e| matches!(e, HostEvent::WriterThrottled { dirty: 21 })));
+}
+
+#[test]
+fn switching_background_writeback_off_keeps_pages_dirty() {
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, quiet());
+    pc.write_at(SimTime(0), 0, &[5]).unwrap();
+    assert_eq!(pc.next_event_time(), None);
+    pc.advance(SimTime(3600 * S));
+    assert_eq!(disk_byte(&pc, 0), 0);
+}
+
+#[test]
+fn fsyncgate_error_reported_once_and_data_lost_later() {
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, quiet());
+    pc.write_at(SimTime(0), 0, &[42]).unwrap();
+    pc.inject_sync_failures(1);
+    let first = sync(&mut pc, SimTime(1));
+    assert_eq!(first.result, Err(HostError::SyncFailed), "the failure is reported");
+    // The page is clean in the cache, but the disk does not hold it.
+    let states = pc.page_states();
+    assert_eq!(states[0].state, PageState::CleanNotDurable);
+    let mut b = [0u8; 1];
+    pc.read_at(0, &mut b).unwrap();
+    assert_eq!(b[0], 42, "the cache still serves the data");
+    let retry = sync(&mut pc, SimTime(10 * MS));
+    assert_eq!(retry.result, Ok(()), "a retried fsync succeeds");
+    assert_eq!(disk_byte(&pc, 0), 0, "although the data is not on disk");
+    let r = pc.power_fail(&mut SimRng::new(0), TearGranularity::Page4K);
+    assert_eq!(r.lost_pages, vec![0], "and the next power failure loses it");
+}
+
+#[test]
+fn fsyncgate_eviction_loses_the_data() {
+    let cfg = PageCacheConfig { host_memory_bytes: 2 * 4096, ..quiet() };
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, cfg);
+    pc.write_at(SimTime(0), 0, &[42]).unwrap();
+    pc.inject_sync_failures(1);
+    assert!(sync(&mut pc, SimTime(1)).result.is_err());
+    // Memory pressure: two more pages evict the old clean one.
+    pc.write_at(SimTime(MS), 4096, &[1]).unwrap();
+    pc.write_at(SimTime(2 * MS), 8192, &[1]).unwrap();
+    sync(&mut pc, SimTime(3 * MS));
+    pc.write_at(SimTime(4 * MS), 12288, &[1]).unwrap();
+    let ev = pc.take_events();
+    assert!(ev.iter().any(|e| matches!(e, HostEvent::PageEvicted { page: 0, lost: true })), "{ev:?}");
+    let mut b = [0u8; 1];
+    pc.read_at(0, &mut b).unwrap();
+    assert_eq!(b[0], 0, "after eviction the guest reads the stale disk content");
+}
+
+#[test]
+fn background_write_error_is_reported_by_the_next_fsync() {
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, PageCacheConfig::default());
+    pc.write_at(SimTime(0), 0, &[1]).unwrap();
+    pc.fail_next_writebacks(1);
+    pc.advance(SimTime(40 * S));
+    assert_eq!(pc.page_counts().unwrap().not_durable_clean, 1);
+    assert!(sync(&mut pc, SimTime(41 * S)).result.is_err(), "errseq: reported to the next fsync");
+    assert!(sync(&mut pc, SimTime(42 * S)).result.is_ok(), "only once");
+}
+
+#[test]
+fn memory_pressure_evicts_clean_pages_lru_first() {
+    let cfg = PageCacheConfig { host_memory_bytes: 3 * 4096, ..quiet() };
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, cfg);
+    for p in 0..3u64 {
+        pc.write_at(SimTime(p), p * 4096, &[p as u8 + 1]).unwrap();
+    }
+    sync(&mut pc, SimTime(10));
+    pc.write_at(SimTime(MS), 10 * 4096, &[9]).unwrap();
+    let c = pc.page_counts().unwrap();
+    assert_eq!(c.cached, 3);
+    assert_eq!(c.evicted, 1);
+    assert!(pc.take_events().iter().any(|e| matches!(e, HostEvent::PageEvicted { page: 0, lost: false })));
+    let mut b = [0u8; 1];
+    pc.read_at(0, &mut b).unwrap();
+    assert_eq!(b[0], 1, "evicted clean page reads back from disk");
+}
+
+#[test]
+fn reclaim_writes_back_dirty_pages_when_nothing_is_clean() {
+    let cfg = PageCacheConfig { host_memory_bytes: 2 * 4096, ..quiet() };
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, cfg);
+    for p in 0..3u64 {
+        pc.write_at(SimTime(p), p * 4096, &[1]).unwrap();
+    }
+    assert!(pc
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, HostEvent::WritebackStarted { reason: WritebackReason::Reclaim, .. })));
+    let t = pc.next_event_time().unwrap();
+    pc.advance(t);
+    assert_eq!(pc.page_counts().unwrap().cached, 2, "written back, then evicted");
+}
+
+#[test]
+fn concurrent_syncs_coalesce() {
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, quiet());
+    pc.write_at(SimTime(0), 0, &[1]).unwrap();
+    let a = pc.begin_sync(SimTime(0));
+    pc.write_at(SimTime(1), 4096, &[1]).unwrap();
+    let b = pc.begin_sync(SimTime(1));
+    let c = pc.begin_sync(SimTime(2));
+    let mut done = Vec::new();
+    while let Some(t) = pc.next_event_time() {
+        done.extend(pc.advance(t));
+    }
+    assert_eq!(done.len(), 3);
+    assert_eq!(done[0].ticket, a);
+    assert_eq!((done[1].ticket, done[2].ticket), (b, c));
+    assert_eq!(done[1].at, done[2].at, "b and c share one run");
+    assert!(done[1].at > done[0].at);
+    assert_eq!(disk_byte(&pc, 4096), 1);
+}
+
+#[test]
+fn without_coalescing_syncs_run_concurrently() {
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, PageCacheConfig { coalesce_syncs: false, ..quiet() });
+    pc.write_at(SimTime(0), 0, &[1]).unwrap();
+    pc.begin_sync(SimTime(0));
+    pc.begin_sync(SimTime(1));
+    let mut done = Vec::new();
+    while let Some(t) = pc.next_event_time() {
+        done.extend(pc.advance(t));
+    }
+    assert_eq!(done.len(), 2);
+    assert!(done.iter().all(|d| d.result.is_ok()));
+}
+
+#[test]
+fn a_page_written_during_writeback_is_written_again_by_fsync() {
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, quiet());
+    pc.write_at(SimTime(0), 0, &[1]).unwrap();
+    let t = pc.begin_sync(SimTime(0));
+    pc.write_at(SimTime(1), 0, &[2]).unwrap();
+    assert_eq!(pc.page_states()[0].state, PageState::WritebackDirty);
+    let t2 = pc.begin_sync(SimTime(2));
+    let mut done = Vec::new();
+    while let Some(n) = pc.next_event_time() {
+        done.extend(pc.advance(n));
+    }
+    assert_eq!(done.iter().map(|d| d.ticket).collect::<Vec<_>>(), vec![t, t2]);
+    assert_eq!(disk_byte(&pc, 0), 2);
+}
+
+#[test]
+fn share_off_never_reaches_the_file() {
+    let mut pc = PageCache::new(1 << 20, BackingMode::Private, PageCacheConfig::default());
+    pc.write_at(SimTime(0), 0, &[3]).unwrap();
+    let mut b = [0u8; 1];
+    pc.read_at(0, &mut b).unwrap();
+    assert_eq!(b[0], 3);
+    assert_eq!(sync(&mut pc, SimTime(1)).result, Ok(()));
+    pc.advance(SimTime(100 * S));
+    assert_eq!(disk_byte(&pc, 0), 0, "nothing ever reaches the file");
+    pc.process_killed();
+    pc.read_at(0, &mut b).unwrap();
+    assert_eq!(b[0], 0, "the private copy dies with the VMM");
+}
+
+#[test]
+fn real_nvdimm_stores_are_durable_at_once() {
+    let mut pc = PageCache::new(1 << 20, BackingMode::Persistent, PageCacheConfig::default());
+    pc.write_at(SimTime(0), 100, &[8]).unwrap();
+    assert_eq!(disk_byte(&pc, 100), 8);
+    let r = pc.power_fail(&mut SimRng::new(0), TearGranularity::Store8);
+    assert!(r.lost_pages.is_empty());
+}
+
+fn torn_after_power_failure(g: TearGranularity, seed: u64) -> (Vec<u8>, PowerFailReport) {
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, quiet());
+    pc.write_at(SimTime(0), 0, &vec![0xAA; 4096]).unwrap();
+    pc.begin_sync(SimTime(0));
+    assert_eq!(pc.page_counts().unwrap().writeback, 1);
+    let r = pc.power_fail(&mut SimRng::new(seed), g);
+    let mut page = vec![0u8; 4096];
+    pc.read_durable(0, &mut page).unwrap();
+    (page, r)
+}
+
+#[test]
+fn each_tear_granularity_tears_in_its_units() {
+    for g in TearGranularity::ALL {
+        let mut saw_torn = false;
+        for seed in 0..20 {
+            let (page, r) = torn_after_power_failure(g, seed);
+            for unit in page.chunks(g.bytes()) {
+                assert!(unit.iter().all(|&b| b == unit[0]), "{g}: a unit is all old or all new");
+                assert!(unit[0] == 0 || unit[0] == 0xAA);
+            }
+            if !r.torn_pages.is_empty() {
+                saw_torn = true;
+            }
+        }
+        if g == TearGranularity::Page4K {
+            assert!(!saw_torn, "a 4 KiB unit cannot tear within the page");
+        } else {
+            assert!(saw_torn, "{g}: tearing happens");
+        }
+    }
+}
+
+#[test]
+fn the_model_is_deterministic() {
+    fn run(seed: u64) -> (Vec<HostEvent>, Vec<u8>) {
+        let mut pc = PageCache::new(1 << 22, BackingMode::Shared, PageCacheConfig::default());
+        let mut rng = SimRng::new(seed);
+        let mut ev = Vec::new();
+        for i in 0..200u64 {
+            let page = rng.below(1024);
+            pc.write_at(SimTime(i * 100 * MS), page * 4096, &[i as u8]).unwrap();
+            if rng.chance(1, 10) {
+                pc.begin_sync(SimTime(i * 100 * MS));
+            }
+            pc.advance(SimTime(i * 100 * MS + 50 * MS));
+            ev.extend(pc.take_events());
+        }
+        pc.power_fail(&mut rng, TearGranularity::CacheLine64);
+        let mut disk = vec![0u8; 1 << 22];
+        pc.read_durable(0, &mut disk).unwrap();
+        (ev, disk)
+    }
+    assert_eq!(run(5), run(5));
+    assert_ne!(run(5).0, run(6).0);
+}
