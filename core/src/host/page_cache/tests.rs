@@ -78,7 +78,7 @@ fn pages_are_under_writeback_for_a_while() {
 #[test]
 fn background_writeback_after_dirty_expire() {
     let mut pc = PageCache::new(1 << 20, BackingMode::Shared, PageCacheConfig::default());
-    pc.write_at(SimTime(1 * S), 0, &[5]).unwrap();
+    pc.write_at(SimTime(S), 0, &[5]).unwrap();
     pc.advance(SimTime(30 * S));
     assert_eq!(disk_byte(&pc, 0), 0, "not yet expired at 30 s (dirtied at 1 s)");
     assert_eq!(pc.next_event_time(), Some(SimTime(35 * S)), "the flusher wakes on its 5 s grid");
