@@ -41,7 +41,7 @@ impl<'de> Deserialize<'de> for HexBytes {
 
 /// Decodes a hex string (even length, 0-9a-fA-F).
 pub fn decode_hex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("hex string has odd length {}", s.len()));
     }
     (0..s.len())

@@ -19,6 +19,10 @@
 //! - `virtio_queue` ignores `VIRTQ_AVAIL_F_NO_INTERRUPT` (it asks for an
 //!   interrupt every time unless EVENT_IDX is used); ours honours the flag.
 //!   This changes interrupts only, never ring or memory contents.
+//! - vm-memory's `read_slice`/`write_slice` copy the part of a range that
+//!   fits before failing, and accept an empty access at any address;
+//!   [`VmmMemory`] checks the whole range first, so accesses are
+//!   all-or-nothing as [`GuestMemory`] promises.
 
 use crate::memory::{range_end, GuestAddress, GuestMemory, MemoryError};
 use crate::queue::{check_buffers, ChainError, Descriptor, DeviceQueue, PoppedChain, QueueError, SplitQueueLayout};
@@ -47,18 +51,33 @@ impl VmmMemory {
     pub fn inner(&self) -> &GuestMemoryMmap<()> {
         &self.inner
     }
+
+    /// Refuses an access that does not lie wholly in guest memory before any
+    /// byte moves: vm-memory's `read_slice`/`write_slice` copy the part that
+    /// fits and only then fail, and accept an empty access anywhere, while
+    /// [`GuestMemory`] promises all-or-nothing accesses at addresses inside
+    /// memory (as [`crate::memory::GuestMemoryMap`] does).
+    fn check_access(&self, addr: GuestAddress, len: usize) -> Result<(), MemoryError> {
+        let len = len as u64;
+        range_end(addr, len)?;
+        if self.check_range(addr, len) {
+            Ok(())
+        } else {
+            Err(MemoryError::OutOfRange { addr: addr.0, len })
+        }
+    }
 }
 
 impl GuestMemory for VmmMemory {
     fn read(&self, addr: GuestAddress, buf: &mut [u8]) -> Result<(), MemoryError> {
-        range_end(addr, buf.len() as u64)?;
+        self.check_access(addr, buf.len())?;
         self.inner
             .read_slice(buf, VmAddr(addr.0))
             .map_err(|_| MemoryError::OutOfRange { addr: addr.0, len: buf.len() as u64 })
     }
 
     fn write(&mut self, addr: GuestAddress, data: &[u8]) -> Result<(), MemoryError> {
-        range_end(addr, data.len() as u64)?;
+        self.check_access(addr, data.len())?;
         self.inner
             .write_slice(data, VmAddr(addr.0))
             .map_err(|_| MemoryError::OutOfRange { addr: addr.0, len: data.len() as u64 })
@@ -182,6 +201,21 @@ mod tests {
     use crate::guest::PmemDriver;
     use crate::host::{HostBackend, SimpleBackend};
     use crate::time::SimTime;
+
+    #[test]
+    fn accesses_past_the_end_change_nothing() {
+        let mut mem = VmmMemory::anonymous(&[(0, 0x1000)]).unwrap();
+        assert!(matches!(
+            mem.write(GuestAddress(0xffc), &[1; 8]),
+            Err(MemoryError::OutOfRange { addr: 0xffc, len: 8 })
+        ));
+        let mut b = [0xAAu8; 4];
+        mem.read(GuestAddress(0xffc), &mut b).unwrap();
+        assert_eq!(b, [0; 4], "a refused write must not store the part that fits");
+        assert!(mem.read(GuestAddress(0x1000), &mut []).is_err());
+        assert!(mem.write(GuestAddress(0x2000), &[]).is_err());
+        assert!(mem.read(GuestAddress(0xfff), &mut []).is_ok());
+    }
 
     #[test]
     fn a_flush_runs_over_rust_vmm() {

@@ -69,10 +69,10 @@ impl PmemConfig {
 
     /// Checks size and alignment.
     pub fn validate(&self) -> Result<(), DeviceError> {
-        if self.size == 0 || self.size % PAGE_SIZE != 0 {
+        if self.size == 0 || !self.size.is_multiple_of(PAGE_SIZE) {
             return Err(DeviceError::BadSize { size: self.size });
         }
-        if self.start.0 % PAGE_SIZE != 0 {
+        if !self.start.0.is_multiple_of(PAGE_SIZE) {
             return Err(DeviceError::BadStart { start: self.start.0 });
         }
         Ok(())

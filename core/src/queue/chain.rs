@@ -134,7 +134,7 @@ pub fn walk_chain<M: GuestMemory + ?Sized>(
             if !indirect_allowed {
                 return Err(ChainError::IndirectNotNegotiated { index });
             }
-            if desc.len % DESCRIPTOR_SIZE as u32 != 0 {
+            if !desc.len.is_multiple_of(DESCRIPTOR_SIZE as u32) {
                 return Err(ChainError::IndirectLengthNotMultiple { len: desc.len });
             }
             let entries = desc.len / DESCRIPTOR_SIZE as u32;
