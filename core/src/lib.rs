@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod crash;
 pub mod device;
 pub mod event;
 pub mod guest;
@@ -22,8 +23,15 @@ pub mod host;
 pub mod memory;
 pub mod queue;
 pub mod rng;
+pub mod scenario;
 pub mod sim;
 pub mod time;
+pub mod workload;
+
+/// Imports used by workload modules.
+pub(crate) mod machine_prelude {
+    pub use crate::sim::{Machine, MachineError};
+}
 
 #[cfg(all(feature = "rust-vmm", not(target_arch = "wasm32")))]
 pub mod vmm;

@@ -208,6 +208,16 @@ impl PageCache {
         self.fail_writebacks = n;
     }
 
+    /// Starts writeback of one page now, as `sync_file_range(...,
+    /// SYNC_FILE_RANGE_WRITE)` or the flusher would; false when the page is
+    /// not dirty or already under writeback.
+    pub fn writeback_page(&mut self, now: SimTime, page: u64) -> bool {
+        self.run_to(now);
+        let started = self.start_writeback(page, now, WritebackReason::Background);
+        self.settle(now);
+        started
+    }
+
     /// Replaces the knobs (e.g. switching background writeback off).
     pub fn set_config(&mut self, cfg: PageCacheConfig) {
         self.cfg = cfg;

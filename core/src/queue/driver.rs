@@ -90,8 +90,16 @@ impl DriverQueue {
     /// Sets up the rings at `layout` (zeroing them) with every descriptor free.
     pub fn new<M: GuestMemory + ?Sized>(mem: &mut M, layout: SplitQueueLayout) -> Result<Self, DriverError> {
         layout.validate(mem)?;
-        let zeros = vec![0u8; (layout.end().0 - layout.desc_table.0) as usize];
-        mem.write(layout.desc_table, &zeros)?;
+        // Each part on its own: the parts need not be contiguous, nor in
+        // this order, and the bytes between them are not the queue's.
+        let parts = [
+            (layout.desc_table, super::DESCRIPTOR_SIZE * u64::from(layout.size)),
+            (layout.avail_ring, super::avail_ring_bytes(layout.size)),
+            (layout.used_ring, super::used_ring_bytes(layout.size)),
+        ];
+        for (addr, len) in parts {
+            mem.write(addr, &vec![0u8; len as usize])?;
+        }
         Ok(DriverQueue {
             layout,
             free: (0..layout.size).rev().collect(),
@@ -240,6 +248,30 @@ mod tests {
         );
         assert_eq!(q.avail_idx(), 1);
         assert_eq!(mem.read_le16(layout.avail_idx_addr()).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_non_contiguous_layout_is_zeroed_part_by_part() {
+        // The used ring below the descriptor table used to underflow
+        // `end - desc_table` (a panic in debug builds).
+        let mut mem = GuestMemoryMap::new(GuestAddress(0), 1 << 16);
+        mem.write(GuestAddress(0x3000), &[0xAA; 4]).unwrap();
+        for a in [0x8000u64, 0x1000, 0x2000] {
+            mem.write(GuestAddress(a), &[0xFF; 16]).unwrap();
+        }
+        let layout = SplitQueueLayout {
+            size: 4,
+            desc_table: GuestAddress(0x8000),
+            avail_ring: GuestAddress(0x1000),
+            used_ring: GuestAddress(0x2000),
+        };
+        let q = DriverQueue::new(&mut mem, layout).unwrap();
+        assert_eq!(q.num_free(), 4);
+        for a in [0x8000u64, 0x1000, 0x2000] {
+            assert_eq!(mem.read_le64(GuestAddress(a)).unwrap(), 0);
+        }
+        // Bytes between the parts are left alone.
+        assert_eq!(mem.read_le32(GuestAddress(0x3000)).unwrap(), 0xAAAA_AAAA);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::descriptor::DESCRIPTOR_SIZE;
 use super::QueueError;
-use crate::memory::{GuestAddress, GuestMemory};
+use crate::memory::{GuestAddress, GuestMemory, MemoryError};
 use serde::{Deserialize, Serialize};
 
 /// Largest queue size the split ring allows.
@@ -42,12 +42,17 @@ impl SplitQueueLayout {
 
     /// Lays the three parts out one after another from `base` (which is
     /// rounded up to 16), each aligned as the spec requires (the used ring on
-    /// a 4-byte boundary).
+    /// a 4-byte boundary). A layout that would run past the end of the 64-bit
+    /// address space is refused with [`MemoryError::AddressOverflow`].
     pub fn contiguous(base: GuestAddress, size: u16) -> Result<Self, QueueError> {
         Self::check_size(size)?;
-        let desc = (base.0 + 15) & !15;
-        let avail = desc + DESCRIPTOR_SIZE * u64::from(size);
-        let used = (avail + avail_ring_bytes(size) + 3) & !3;
+        let span = 15 + DESCRIPTOR_SIZE * u64::from(size) + avail_ring_bytes(size) + 3 + used_ring_bytes(size);
+        let overflow = || QueueError::Memory(MemoryError::AddressOverflow { addr: base.0, len: span });
+        let desc = base.0.checked_add(15).ok_or_else(overflow)? & !15;
+        let avail = desc.checked_add(DESCRIPTOR_SIZE * u64::from(size)).ok_or_else(overflow)?;
+        let used = avail.checked_add(avail_ring_bytes(size) + 3).ok_or_else(overflow)? & !3;
+        // So that `end()` cannot overflow either.
+        used.checked_add(used_ring_bytes(size)).ok_or_else(overflow)?;
         Ok(SplitQueueLayout {
             size,
             desc_table: GuestAddress(desc),
@@ -143,6 +148,17 @@ mod tests {
         assert!(
             matches!(far.validate(&mem), Err(QueueError::OutsideMemory { ref part, .. }) if part == "descriptor table")
         );
+        // Found by the `device` fuzz target: a base near the top of the
+        // address space used to overflow (a panic in debug builds, a layout
+        // wrapped around to address 0 in release builds).
+        for base in [u64::MAX, u64::MAX - 15, u64::MAX - 16 * 256] {
+            assert!(matches!(
+                SplitQueueLayout::contiguous(GuestAddress(base), 256),
+                Err(QueueError::Memory(MemoryError::AddressOverflow { addr, .. })) if addr == base
+            ));
+        }
+        let top = SplitQueueLayout::contiguous(GuestAddress(u64::MAX - 0x2000), 16).unwrap();
+        assert!(top.end().0 > top.desc_table.0);
         let mut mis = l;
         mis.used_ring.0 += 2;
         assert!(matches!(mis.validate(&mem), Err(QueueError::Misaligned { ref part, .. }) if part == "used ring"));

@@ -389,6 +389,18 @@ impl Machine {
         n
     }
 
+    /// Puts each device's next host-side event (a background-writeback
+    /// timer, a page write finishing) on the agenda, so that
+    /// [`Machine::run_for`] and [`Machine::run_until_idle`] run it in time.
+    /// Guest stores dirty host pages without doing so, and a crash clears
+    /// the agenda while dirty pages may remain; callers that let time pass
+    /// after either call this. Logs nothing; idempotent.
+    pub fn schedule_host_events(&mut self) {
+        for dev in 0..self.slots.len() {
+            self.schedule_host_poll(dev);
+        }
+    }
+
     /// Time of the next action on the agenda.
     pub fn next_action_time(&self) -> Option<SimTime> {
         self.agenda.keys().next().map(|k| k.0)

@@ -1,0 +1,240 @@
+//! Property tests of the crash model and explorer.
+
+use super::*;
+use crate::host::{BackingMode, HostBackend, PageCache, PageCacheConfig, TearGranularity};
+use crate::memory::PAGE_SIZE;
+use crate::sim::{DeviceSpec, Machine, SimConfig};
+use crate::time::SimTime;
+use crate::workload::flush_and_wait;
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Write { offset: u64, len: usize, byte: u8 },
+    Flush,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u64..6, 0u64..4096, 1usize..200, 1u8..=255).prop_map(|(p, o, len, byte)| Op::Write {
+            offset: (p * PAGE_SIZE + o).min(6 * PAGE_SIZE - len as u64),
+            len,
+            byte
+        }),
+        1 => Just(Op::Flush),
+    ]
+}
+
+const SIZE: u64 = 8 * PAGE_SIZE;
+
+fn run(ops: &[Op], seed: u64, with_flushes: bool) -> WriteHistory {
+    let mut m = Machine::new(SimConfig { seed, ..SimConfig::default() });
+    m.add_device(DeviceSpec::new("d", SIZE)).unwrap();
+    for op in ops {
+        match op {
+            Op::Write { offset, len, byte } => m.guest_write("d", *offset, &vec![*byte; *len]).unwrap(),
+            Op::Flush if with_flushes => {
+                flush_and_wait(&mut m, "d").unwrap();
+            }
+            Op::Flush => {}
+        }
+        // Let some simulated time pass, so background writeback may run.
+        m.run_for(seed % 7 * 1_000_000_000);
+    }
+    WriteHistory::from_log(m.log(), "d", SIZE)
+}
+
+/// The writes of `ops`, in order.
+fn writes(ops: &[Op]) -> Vec<(u64, usize, u8)> {
+    ops.iter()
+        .filter_map(|o| match o {
+            Op::Write { offset, len, byte } => Some((*offset, *len, *byte)),
+            Op::Flush => None,
+        })
+        .collect()
+}
+
+/// What each byte may hold at a crash point, given which writes are durable
+/// (`durable`) and which were issued (`issued`): a byte last written by a
+/// durable write and not written since must hold that value; any other byte
+/// must hold a value some write since gave it, or its durable value.
+struct Allowed {
+    key: (usize, usize),
+    bytes: Vec<(u8, Vec<u8>)>,
+}
+
+fn allowed(w: &[(u64, usize, u8)], durable: usize, issued: usize) -> Allowed {
+    let mut bytes: Vec<(u8, Vec<u8>)> = vec![(0, Vec::new()); SIZE as usize];
+    for &(off, len, b) in &w[..durable] {
+        for x in &mut bytes[off as usize..off as usize + len] {
+            x.0 = b;
+        }
+    }
+    for &(off, len, b) in &w[durable..issued] {
+        for x in &mut bytes[off as usize..off as usize + len] {
+            x.1.push(b);
+        }
+    }
+    Allowed { key: (durable, issued), bytes }
+}
+
+/// A checker of the byte promise, caching the allowed values per point.
+struct BytePromise<'a, F: Fn(&CrashContext) -> usize> {
+    writes: &'a [(u64, usize, u8)],
+    durable: F,
+    cache: std::cell::RefCell<Option<Allowed>>,
+}
+
+impl<F: Fn(&CrashContext) -> usize> Checker for BytePromise<'_, F> {
+    fn check(&self, img: &dyn ImageReader, ctx: &CrashContext) -> Result<(), String> {
+        let key = ((self.durable)(ctx), ctx.point.writes_done);
+        let mut cache = self.cache.borrow_mut();
+        if cache.as_ref().is_none_or(|a| a.key != key) {
+            *cache = Some(allowed(self.writes, key.0, key.1));
+        }
+        let a = cache.as_ref().map(|a| &a.bytes).ok_or("no cache")?;
+        let mut buf = vec![0u8; SIZE as usize];
+        img.read(0, &mut buf);
+        for (o, &got) in buf.iter().enumerate() {
+            let (d, later) = &a[o];
+            if later.is_empty() {
+                if got != *d {
+                    return Err(format!("byte {o}: durable value {d} lost (image has {got})"));
+                }
+            } else if got != *d && !later.contains(&got) {
+                return Err(format!("byte {o}: {got} was never written there"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn cfg(seed: u64, tear: TearGranularity) -> CampaignConfig {
+    CampaignConfig {
+        seed,
+        tear,
+        exhaustive_limit: 512,
+        samples_per_point: 64,
+        torn_samples_per_point: 16,
+        ..CampaignConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// (a) Every write that completed before a completed flush survives in
+    /// every explored image, and every byte comes from some write.
+    #[test]
+    fn durable_writes_survive_every_explored_image(
+        ops in prop::collection::vec(op(), 1..24),
+        seed in any::<u64>(),
+        tear in prop::sample::select(TearGranularity::ALL.to_vec()),
+    ) {
+        let h = run(&ops, seed, true);
+        let w = writes(&ops);
+        let checker = BytePromise { writes: &w, durable: |c: &CrashContext| c.point.durable_upto, cache: Default::default() };
+        let r = Campaign::new(&h, &checker, cfg(seed, tear)).run();
+        prop_assert_eq!(r.violations_total, 0, "seed {}: {:?}", seed, r.violations.first());
+        // Durability frontier: after every flush returned, all writes before it are durable.
+        let last = h.points().last().unwrap();
+        let flushed_writes = ops.iter().rposition(|o| matches!(o, Op::Flush))
+            .map(|i| writes(&ops[..i]).len()).unwrap_or(0);
+        prop_assert!(last.durable_upto >= flushed_writes);
+    }
+
+    /// (b) Every explored untorn image is reachable: the page-cache model,
+    /// driven by a schedule built from the image, produces exactly it.
+    #[test]
+    fn every_explored_image_is_reachable_under_the_model(
+        ops in prop::collection::vec(op(), 1..16),
+        seed in any::<u64>(),
+    ) {
+        let h = run(&ops, seed, true);
+        let w = writes(&ops);
+        let checker = |_: &dyn ImageReader, _: &CrashContext| Ok(());
+        let c = Campaign::new(&h, &checker, cfg(seed, TearGranularity::Page4K));
+        for point in h.points() {
+            let (images, _) = c.images_at(point);
+            for image in images.iter().take(16) {
+                let quiet = PageCacheConfig {
+                    dirty_expire_ns: None, dirty_writeback_interval_ns: None,
+                    dirty_background_ratio: None, dirty_ratio: None, ..PageCacheConfig::default()
+                };
+                let mut pc = PageCache::new(SIZE, BackingMode::Shared, quiet);
+                let mut now = SimTime(0);
+                let settle = |pc: &mut PageCache, now: &mut SimTime| {
+                    while let Some(t) = pc.next_event_time() { *now = (*now).max(t); pc.advance(*now); }
+                };
+                for (i, &(off, len, byte)) in w[..point.writes_done].iter().enumerate() {
+                    if i == point.durable_upto {
+                        pc.begin_sync(now);
+                        settle(&mut pc, &mut now);
+                    }
+                    pc.write_at(now, off, &vec![byte; len]).unwrap();
+                    for choice in &image.choices {
+                        let v = &h.candidates(choice.page, point)[choice.version as usize - 1];
+                        if v.write == i {
+                            pc.writeback_page(now, choice.page);
+                            settle(&mut pc, &mut now);
+                        }
+                    }
+                }
+                if point.durable_upto == point.writes_done {
+                    pc.begin_sync(now);
+                    settle(&mut pc, &mut now);
+                }
+                pc.power_fail(&mut crate::rng::SimRng::new(0), TearGranularity::Page4K);
+                let view = ImageView::new(&h, point, image);
+                for page in 0..SIZE / PAGE_SIZE {
+                    let mut disk = vec![0u8; PAGE_SIZE as usize];
+                    pc.read_durable(page * PAGE_SIZE, &mut disk).unwrap();
+                    prop_assert_eq!(&disk, &view.page(page), "seed {} point {} page {}", seed, point.index, page);
+                }
+            }
+        }
+    }
+
+    /// (c) Negative control: with the flushes removed, the same promise is
+    /// broken, and the explorer finds the lost write.
+    #[test]
+    fn without_flushes_the_explorer_finds_a_lost_write(
+        ops in prop::collection::vec(op(), 1..24)
+            .prop_filter("a write followed by a flush", |ops| {
+                ops.iter().position(|o| matches!(o, Op::Write { .. }))
+                    .is_some_and(|w| ops[w..].iter().any(|o| matches!(o, Op::Flush)))
+            }),
+        seed in any::<u64>(),
+    ) {
+        let quiet = SimConfig {
+            seed,
+            host: PageCacheConfig { dirty_expire_ns: None, dirty_writeback_interval_ns: None, ..PageCacheConfig::default() },
+            ..SimConfig::default()
+        };
+        let mut m = Machine::new(quiet);
+        m.add_device(DeviceSpec::new("d", SIZE)).unwrap();
+        for op in &ops {
+            if let Op::Write { offset, len, byte } = op {
+                m.guest_write("d", *offset, &vec![*byte; *len]).unwrap();
+            }
+        }
+        let h = WriteHistory::from_log(m.log(), "d", SIZE);
+        let w = writes(&ops);
+        // What the flushes would have made durable, by writes issued.
+        let promised = |issued: usize| {
+            let mut n = 0;
+            let mut d = 0;
+            for o in &ops {
+                match o {
+                    Op::Write { .. } => { if n == issued { break; } n += 1; }
+                    Op::Flush => d = n,
+                }
+            }
+            d
+        };
+        let checker =
+            BytePromise { writes: &w, durable: |c: &CrashContext| promised(c.point.writes_done), cache: Default::default() };
+        let r = Campaign::new(&h, &checker, cfg(seed, TearGranularity::Page4K)).run();
+        prop_assert!(r.violations_total > 0, "seed {}: no lost write found", seed);
+    }
+}

@@ -1,0 +1,235 @@
+//! Scenarios: a versioned JSON description of a lesson or a test — devices
+//! with QEMU's options, model knobs, a seed, and steps (guest writes, reads,
+//! fsync/msync, MAP_SYNC mappings, waits, failures, expectations) — and
+//! the runner that plays it on a [`Machine`].
+//!
+//! The format is documented in `docs/scenario.md`. In short:
+//!
+//! ```
+//! use pmem_core::scenario::Scenario;
+//!
+//! let scenario = Scenario::parse(r#"{
+//!   "version": 1,
+//!   "name": "fsync then power failure",
+//!   "devices": [{ "id": "nv1", "mem-path": "./nv1.img", "size": "64M" }],
+//!   "steps": [
+//!     { "op": "write", "device": "nv1", "offset": 0, "text": "hello" },
+//!     { "op": "fsync", "device": "nv1" },
+//!     { "op": "power_failure" },
+//!     { "op": "expect_data", "device": "nv1", "offset": 0, "text": "hello" }
+//!   ]
+//! }"#).unwrap();
+//! let run = scenario.run();
+//! assert!(run.passed(), "{:?}", run.failed_expectations);
+//! ```
+//!
+//! Parsing reads the top level first, then the model, each device and each
+//! step from a [`serde_json::Value`], so that an invalid scenario is
+//! rejected with one [`ScenarioError`] naming the step (or device) index,
+//! the field and what is accepted. Unknown fields are rejected everywhere.
+//! The module is pure: it parses from a `&str` and never touches files
+//! (`mem-path` is kept for the native runner).
+
+mod device;
+mod error;
+mod fields;
+mod model;
+mod runner;
+mod step;
+
+pub use device::{DeviceOptions, MAX_DEVICES, MAX_DEVICE_SIZE};
+pub use error::{Location, ScenarioError};
+pub use fields::ByteSize;
+pub use model::Model;
+pub use runner::{show_bytes, FailedExpectation, ScenarioRun, ScenarioRunner, StepOutcome, MAX_ACTIONS_PER_STEP};
+pub use step::{op_names, Data, FlushExpectation, Op, Pattern, ReadExpect, Step, WaitTime, MAX_ACCESS};
+
+use crate::sim::Machine;
+use fields::{string, whole, Fields};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// The versions of the format this code reads.
+pub const SUPPORTED_VERSIONS: [u64; 1] = [1];
+
+/// The fields of the top-level object.
+const TOP_FIELDS: [&str; 7] = ["version", "name", "description", "seed", "model", "devices", "steps"];
+
+/// A validated scenario. Build one with [`Scenario::parse`]; every scenario
+/// that exists is valid (devices exist where steps name them, sizes are
+/// whole pages, …), so [`Scenario::build_machine`] cannot fail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Scenario {
+    version: u64,
+    name: String,
+    description: String,
+    seed: u64,
+    model: Model,
+    devices: Vec<DeviceOptions>,
+    steps: Vec<Step>,
+}
+
+fn syntax_error(e: serde_json::Error) -> ScenarioError {
+    let text = e.to_string();
+    let message = match text.rsplit_once(" at line ") {
+        Some((m, _)) => m.to_string(),
+        None => text,
+    };
+    ScenarioError::Syntax { line: e.line(), column: e.column(), message }
+}
+
+impl Scenario {
+    /// Parses and validates a scenario from JSON text.
+    pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        let value: Value = serde_json::from_str(text).map_err(syntax_error)?;
+        Scenario::from_value(value)
+    }
+
+    /// Validates a scenario already parsed as JSON.
+    pub fn from_value(value: Value) -> Result<Scenario, ScenarioError> {
+        let Value::Object(map) = &value else {
+            return Err(ScenarioError::NotAnObject { at: Location::Scenario, found: fields::describe(&value) });
+        };
+        // The version first: a newer file may have fields this code does not know.
+        let version = match map.get("version") {
+            None => {
+                return Err(ScenarioError::MissingField {
+                    at: Location::Scenario,
+                    field: "version".to_string(),
+                    hint: "start the scenario with \"version\": 1".to_string(),
+                })
+            }
+            Some(v) => match v.as_u64() {
+                Some(n) if SUPPORTED_VERSIONS.contains(&n) => n,
+                _ => return Err(ScenarioError::UnsupportedVersion { found: fields::describe(v) }),
+            },
+        };
+        let mut f = Fields::new(Location::Scenario, "", value, &TOP_FIELDS)?;
+        f.take("version");
+        let name = f.or("name", String::new(), string)?;
+        let description = f.or("description", String::new(), string)?;
+        let seed = f.or("seed", 0, whole)?;
+        let model = match f.take("model") {
+            None => Model::default(),
+            Some(v) => Model::parse(v)?,
+        };
+        let device_values = array(&mut f, "devices", "device objects")?;
+        if device_values.len() > MAX_DEVICES {
+            let message = format!("{} devices; a scenario has at most {MAX_DEVICES}", device_values.len());
+            return Err(f.invalid("devices", message));
+        }
+        let step_values = array(&mut f, "steps", "step objects")?;
+        let mut devices: Vec<DeviceOptions> = Vec::with_capacity(device_values.len());
+        let mut ids = Vec::with_capacity(device_values.len());
+        for (index, v) in device_values.into_iter().enumerate() {
+            let d = DeviceOptions::parse(Location::Device { index }, "", v, &ids)?;
+            ids.push(d.id.clone());
+            devices.push(d);
+        }
+        let mut ctx = step::StepContext { devices: ids, flushed: BTreeSet::new() };
+        let steps =
+            step_values.into_iter().enumerate().map(|(index, v)| ctx.parse(index, v)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Scenario { version, name, description, seed, model, devices, steps })
+    }
+
+    /// The scenario as pretty-printed JSON; [`Scenario::parse`] reads it
+    /// back to an equal scenario. Every model knob is written out, sizes in
+    /// their shortest exact form.
+    pub fn to_json(&self) -> String {
+        // Only strings, numbers, booleans and string-keyed objects: cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The format version (1).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The scenario's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the scenario shows.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The seed every random choice derives from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The same scenario with another seed (e.g. a `--seed` option).
+    pub fn with_seed(mut self, seed: u64) -> Scenario {
+        self.seed = seed;
+        self
+    }
+
+    /// The model knobs.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The devices present at the start.
+    pub fn devices(&self) -> &[DeviceOptions] {
+        &self.devices
+    }
+
+    /// The steps.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// Every device the scenario uses, hot-plugged ones included.
+    pub fn all_devices(&self) -> impl Iterator<Item = &DeviceOptions> {
+        self.devices.iter().chain(self.steps.iter().filter_map(|s| match &s.op {
+            Op::Hotplug { device } => Some(device),
+            _ => None,
+        }))
+    }
+
+    /// A machine configured from the model and seed, with the initial
+    /// devices plugged in and no step run.
+    pub fn build_machine(&self) -> Machine {
+        let mut machine = Machine::new(self.model.sim_config(self.seed));
+        for d in &self.devices {
+            // Validation guarantees distinct ids, whole-page sizes, and at
+            // most MAX_DEVICES devices (room for every queue in guest RAM).
+            let added = machine.add_device(d.spec());
+            debug_assert!(added.is_ok(), "a validated device failed to plug in: {added:?}");
+        }
+        machine
+    }
+
+    /// A runner positioned before the first step.
+    pub fn runner(&self) -> ScenarioRunner {
+        ScenarioRunner::new(self)
+    }
+
+    /// Runs every step on a fresh machine.
+    pub fn run(&self) -> ScenarioRun {
+        self.runner().finish()
+    }
+}
+
+fn array(f: &mut Fields, name: &str, what: &str) -> Result<Vec<Value>, ScenarioError> {
+    match f.take(name) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(a)) => Ok(a),
+        Some(other) => Err(f.invalid(name, format!("expected an array of {what}, found {}", fields::describe(&other)))),
+    }
+}
+
+impl<'de> Deserialize<'de> for Scenario {
+    /// Deserializes through [`Scenario::from_value`], with its validation
+    /// and its messages.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        Scenario::from_value(value).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests;
