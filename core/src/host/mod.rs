@@ -10,6 +10,7 @@
 //! Implementations: [`SimpleBackend`] (a byte store that counts syncs and can
 //! be told to fail), and the page-cache model of the persistence layer.
 
+pub mod footprint;
 mod page_cache;
 mod simple;
 pub mod tear;
@@ -19,6 +20,9 @@ pub use simple::SimpleBackend;
 pub use tear::TearGranularity;
 
 use crate::time::SimTime;
+
+/// Bytes in a host page.
+pub const PAGE_SIZE_BYTES: u64 = crate::memory::PAGE_SIZE;
 use serde::{Deserialize, Serialize};
 
 /// Identifies one host sync, as returned by [`HostBackend::begin_sync`].

@@ -571,6 +571,20 @@ impl Machine {
         Ok(())
     }
 
+    /// Where the working set of every device lives: virtio-pmem's DAX
+    /// against virtio-blk with a guest page cache (see
+    /// [`crate::host::footprint`]). The working set is the pages each
+    /// device's host page cache holds now.
+    pub fn footprint(&self) -> Vec<crate::host::footprint::Footprint> {
+        let pages: u64 = self
+            .ids
+            .iter()
+            .filter_map(|id| self.mem.backend(id).and_then(|b| b.page_counts()))
+            .map(|c| c.cached)
+            .sum();
+        crate::host::footprint::compare(pages, self.cfg.ram_size, self.cfg.host.host_memory_bytes)
+    }
+
     /// The device's mode.
     pub fn device_mode(&self, id: &str) -> Result<DeviceMode, MachineError> {
         Ok(self.slots[self.index(id)?].mode)
