@@ -127,8 +127,11 @@ pub trait HostBackend {
     }
 
     /// The VMM process was killed: the host page cache survives, but a
-    /// private (`share=off`) mapping dies with the process.
-    fn process_killed(&mut self) {}
+    /// private (`share=off`) mapping dies with the process. Returns the
+    /// pages whose content was lost.
+    fn process_killed(&mut self) -> Vec<u64> {
+        Vec::new()
+    }
 
     /// Makes the pages written back by the next `n` syncs fail with EIO.
     fn inject_sync_failures(&mut self, _n: u64) {}

@@ -764,8 +764,10 @@ impl HostBackend for PageCache {
         report
     }
 
-    fn process_killed(&mut self) {
+    fn process_killed(&mut self) -> Vec<u64> {
+        let lost: Vec<u64> = self.private.page_numbers().collect();
         self.private = SparsePages::new();
+        lost
     }
 
     fn inject_sync_failures(&mut self, n: u64) {

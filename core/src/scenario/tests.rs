@@ -604,27 +604,3 @@ fn build_machine_plugs_the_initial_devices_with_their_options() {
     assert_eq!(h.all_devices().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["nv1", "nv2"]);
     assert_eq!(h.devices()[0].mem_path.as_deref(), Some("./nv1.img"));
 }
-
-#[test]
-fn zz_print() {
-    for t in [
-        "{\n  \"version\": 1,\n  \"steps\": [ { \"op\": \"write\", } ]\n}".to_string(),
-        r#"{ "version": 2 }"#.to_string(),
-        r#"{ "steps": [] }"#.to_string(),
-        r#"{ "version": 1, "seeed": 3 }"#.to_string(),
-        r#"{ "version": 1, "model": { "tear": "7B" } }"#.to_string(),
-        r#"{ "version": 1, "devices": [ { "id": "nv1", "size": "4K" }, { "id": "nv2", "size": "4097" } ] }"#.to_string(),
-        with_steps(r#"{ "op": "wrte" }"#),
-        with_steps(r#"{ "op": "write", "device": "nv1", "offset": 0, "text": "a", "lenght": 4 }"#),
-        with_steps(r#"{ "op": "fsync", "device": "nv1" }, { "op": "fsync", "device": "nv1" }, { "op": "fsync", "device": "nv1" }, { "op": "write", "device": "nv9", "offset": 0, "text": "a" }"#),
-        with_steps(r#"{ "op": "write", "device": "nv1", "offset": 0 }"#),
-        with_steps(r#"{ "op": "expect_flush", "device": "nv1", "result": "ok" }"#),
-        with_steps(r#"{ "op": "hotplug", "device": { "id": "nv3", "size": "5000" } }"#),
-        with_steps(r#"{ "op": "wait", "ms": 1.5 }"#),
-    ] {
-        println!("{}", Scenario::parse(&t).unwrap_err());
-    }
-    let run = run_steps(r#"{ "op": "write", "device": "nv2", "offset": "1M", "text": "x" }, { "op": "mmap", "device": "nv1", "map_sync": true }, { "op": "expect_data", "device": "nv1", "offset": 0, "text": "hello" }"#);
-    println!("{}", report(&run));
-    println!("{}", Scenario::parse(&with_steps(r#"{ "op": "write", "device": "nv1", "offset": "1.5K", "hex": "de ad BE EF", "repeat": 3, "note": "n" }, { "op": "wait", "s": 1 }, {"op":"fsync","device":"nv1","blocking":false}"#)).unwrap().to_json());
-}

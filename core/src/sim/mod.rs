@@ -298,6 +298,8 @@ impl Machine {
         self.mem.write(addr, data)?;
         self.record(dev, vec![EventKind::GuestWrite { offset, len: data.len() as u64, data: HexBytes(data.to_vec()) }]);
         self.drain_host(dev);
+        // The host's flusher may now have work: put its next wake-up on the agenda.
+        self.schedule_host_poll(dev);
         Ok(())
     }
 
@@ -517,8 +519,7 @@ impl Machine {
                     match kind {
                         CrashKind::GuestCrash => Default::default(),
                         CrashKind::VmmKill => {
-                            b.process_killed();
-                            Default::default()
+                            crate::host::PowerFailReport { lost_pages: b.process_killed(), torn_pages: Vec::new() }
                         }
                         CrashKind::PowerFailure => b.power_fail(&mut rng, tear),
                     }
@@ -531,6 +532,7 @@ impl Machine {
                 vec![EventKind::Crash { kind, lost_pages: report.lost_pages, torn_pages: report.torn_pages, tear }],
             );
             self.restart(dev)?;
+            self.schedule_host_poll(dev);
         }
         Ok(())
     }
@@ -576,12 +578,8 @@ impl Machine {
     /// [`crate::host::footprint`]). The working set is the pages each
     /// device's host page cache holds now.
     pub fn footprint(&self) -> Vec<crate::host::footprint::Footprint> {
-        let pages: u64 = self
-            .ids
-            .iter()
-            .filter_map(|id| self.mem.backend(id).and_then(|b| b.page_counts()))
-            .map(|c| c.cached)
-            .sum();
+        let pages: u64 =
+            self.ids.iter().filter_map(|id| self.mem.backend(id).and_then(|b| b.page_counts())).map(|c| c.cached).sum();
         crate::host::footprint::compare(pages, self.cfg.ram_size, self.cfg.host.host_memory_bytes)
     }
 

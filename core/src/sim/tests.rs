@@ -217,6 +217,11 @@ fn share_off_loses_everything_even_when_flushed() {
     assert_eq!(m.read_durable("nv1", 0, 7).unwrap(), vec![0; 7], "nothing reached the file");
     m.crash(CrashKind::VmmKill).unwrap();
     assert_eq!(m.guest_read("nv1", 0, 7).unwrap(), vec![0; 7], "the private copy died with the VMM");
+    let lost = m.log().events().iter().find_map(|e| match &e.kind {
+        EventKind::Crash { lost_pages, .. } => Some(lost_pages.clone()),
+        _ => None,
+    });
+    assert_eq!(lost, Some(vec![0, 1]), "the crash event names the lost private pages");
 }
 
 #[test]
