@@ -1,0 +1,28 @@
+//! `pmemlab`: the native runner of the virtio-pmem laboratory.
+//!
+//! The platform-independent [`pmem_core`] simulates the guest, the device's
+//! virtqueue and the host; this crate connects it to the real host:
+//!
+//! - [`backend`]: [`FileBackend`](backend::FileBackend), the backing file of a
+//!   device mapped through vm-memory (as cloud-hypervisor maps it) and synced
+//!   with a real `fdatasync`;
+//! - [`cachestat`]: the Linux `cachestat(2)` system call — how many pages of a
+//!   file are cached, dirty, under writeback, evicted;
+//! - [`fs`]: which file system a path lives on (tmpfs has no disk behind it);
+//! - [`inspect`]: `pmemlab inspect FILE…`, a `fincore` built on cachestat;
+//! - [`qemu`]: `pmemlab qemu ARGS…`, QEMU's own `-object`/`-device` syntax
+//!   and a monitor prompt driving a [`pmem_core::sim::Machine`].
+//!
+//! User mistakes (a bad option, a file of the wrong size, a missing
+//! directory) come back as errors whose `Display` is one plain sentence; the
+//! binary prints it on one line and exits with code 2.
+
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod backend;
+pub mod cachestat;
+pub mod fs;
+pub mod inspect;
+pub mod qemu;
+pub mod sqlite;

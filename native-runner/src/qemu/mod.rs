@@ -1,0 +1,62 @@
+//! `pmemlab qemu ARGS…`: QEMU's command line and monitor for virtio-pmem,
+//! over the simulated machine and real backing files.
+//!
+//! ```text
+//! pmemlab qemu -object memory-backend-file,id=mem1,share=on,mem-path=./virtio_pmem.img,size=4G \
+//!              -device virtio-pmem-pci,memdev=mem1,id=nv1
+//! (qemu) write nv1 0 hello
+//! (qemu) fsync nv1
+//! (qemu) object_add memory-backend-file,id=mem2,share=on,mem-path=virtio_pmem2.img,size=4G
+//! (qemu) device_add virtio-pmem-pci,id=nv2,memdev=mem2
+//! (qemu) device_del nv2
+//! Error: device 'nv2' cannot be removed: virtio-pmem does not support hot-unplug …
+//! ```
+//!
+//! - [`size`]: sizes with QEMU's K/M/G/T suffix rules;
+//! - [`opts`]: QEMU's `key=value,…` option strings;
+//! - [`config`]: the `-object` / `-device` / `-m` arguments pmemlab models;
+//! - [`vm`]: the machine with its memory backends and devices;
+//! - [`monitor`]: the prompt (QEMU's HMP commands, plus guest commands).
+//!
+//! The whole command line is checked before any file is touched; a mistake
+//! is one line naming it. If opening a backing file fails after others were
+//! created, the created ones are removed again.
+
+pub mod config;
+pub mod monitor;
+pub mod opts;
+pub mod size;
+pub mod vm;
+
+pub use config::QemuConfig;
+pub use vm::{Vm, VmError};
+
+use std::io::IsTerminal;
+
+/// Why `pmemlab qemu` could not start: one sentence.
+#[derive(Debug, thiserror::Error)]
+pub enum QemuError {
+    /// The command line.
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    /// Building the machine.
+    #[error("{0}")]
+    Vm(#[from] VmError),
+    /// Reading the monitor's input or writing its output.
+    #[error("monitor I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs `pmemlab qemu ARGS…`: builds the machine, prints notes to stderr,
+/// then runs the monitor on stdin/stdout.
+pub fn run(args: &[String]) -> Result<(), QemuError> {
+    let cfg = QemuConfig::from_args(args)?;
+    let (mut vm, notes) = Vm::from_config(&cfg)?;
+    for n in notes {
+        eprintln!("pmemlab: note: {n}");
+    }
+    let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
+    monitor::run(&mut vm, stdin.lock(), std::io::stdout().lock(), !interactive)?;
+    Ok(())
+}
