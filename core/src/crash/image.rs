@@ -5,6 +5,7 @@ use super::history::{CrashPoint, WriteHistory};
 use crate::host::tear::{tear_page, TearGranularity};
 use crate::memory::PAGE_SIZE;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// The choice made for one page of a crash image.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -61,19 +62,24 @@ impl<'a> ImageView<'a> {
 
     /// The content of one page in this image.
     pub fn page(&self, page: u64) -> Vec<u8> {
+        self.page_ref(page).into_owned()
+    }
+
+    /// The content of one page, borrowed unless the page is torn.
+    pub fn page_ref(&self, page: u64) -> Cow<'a, [u8]> {
         let (base, _) = self.history.base(page, self.point);
         match self.image.choices.binary_search_by_key(&page, |c| c.page) {
-            Err(_) => base.to_vec(),
+            Err(_) => Cow::Borrowed(base),
             Ok(i) => {
                 let c = &self.image.choices[i];
                 let cands = self.history.candidates(page, self.point);
                 let v = (c.version as usize).clamp(1, cands.len().max(1));
-                let Some(new) = cands.get(v - 1) else { return base.to_vec() };
+                let Some(new) = cands.get(v - 1) else { return Cow::Borrowed(base) };
                 match &c.torn {
-                    None => new.data.to_vec(),
+                    None => Cow::Borrowed(&new.data),
                     Some(mask) => {
                         let old: &[u8] = if v >= 2 { &cands[v - 2].data } else { base };
-                        tear_page(old, &new.data, self.image.tear, mask)
+                        Cow::Owned(tear_page(old, &new.data, self.image.tear, mask))
                     }
                 }
             }
@@ -93,7 +99,7 @@ impl ImageReader for ImageView<'_> {
             let page = pos / PAGE_SIZE;
             let in_page = (pos % PAGE_SIZE) as usize;
             let n = (PAGE_SIZE as usize - in_page).min(buf.len() - done);
-            let content = self.page(page);
+            let content = self.page_ref(page);
             buf[done..done + n].copy_from_slice(&content[in_page..in_page + n]);
             done += n;
         }

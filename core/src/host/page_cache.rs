@@ -154,6 +154,12 @@ pub struct PageCache {
     stats: HostStats,
     evicted: u64,
     now: SimTime,
+    /// Dirty pages not under writeback, by the time they were dirtied.
+    idle_dirty: BTreeSet<(SimTime, u64)>,
+    /// Pages under writeback, by completion time.
+    inflight: BTreeSet<(SimTime, u64)>,
+    /// Dirty pages (including dirty pages under writeback).
+    dirty_total: u64,
 }
 
 impl PageCache {
@@ -178,6 +184,9 @@ impl PageCache {
             stats: HostStats::default(),
             evicted: 0,
             now: SimTime::ZERO,
+            idle_dirty: BTreeSet::new(),
+            inflight: BTreeSet::new(),
+            dirty_total: 0,
         }
     }
 
@@ -228,7 +237,7 @@ impl PageCache {
     }
 
     fn dirty_count(&self) -> u64 {
-        self.pages.values().filter(|p| p.dirty).count() as u64
+        self.dirty_total
     }
 
     fn ratio_pages(&self, pct: Option<u32>) -> Option<u64> {
@@ -281,6 +290,9 @@ impl PageCache {
         }
         let done_at = now.max(self.disk_busy_until).plus_nanos(cost);
         self.disk_busy_until = done_at;
+        self.idle_dirty.remove(&(p.dirtied_at, page));
+        self.inflight.insert((done_at, page));
+        self.dirty_total -= 1;
         p.dirty = false;
         p.since = now;
         p.writeback = Some(InFlight { snapshot: p.data.clone(), done_at, fail });
@@ -291,12 +303,8 @@ impl PageCache {
     /// The flusher: expire-based and background-threshold writeback.
     fn flusher(&mut self, now: SimTime) {
         if let Some(expire) = self.cfg.dirty_expire_ns {
-            let due: Vec<u64> = self
-                .pages
-                .iter()
-                .filter(|(_, p)| p.dirty && p.writeback.is_none() && p.dirtied_at.plus_nanos(expire) <= now)
-                .map(|(&n, _)| n)
-                .collect();
+            let due: Vec<u64> =
+                self.idle_dirty.iter().take_while(|(t, _)| t.plus_nanos(expire) <= now).map(|&(_, n)| n).collect();
             for n in due {
                 self.start_writeback(n, now, WritebackReason::Expired);
             }
@@ -308,18 +316,13 @@ impl PageCache {
     /// dirty and not yet under writeback.
     fn write_oldest_above(&mut self, limit: Option<u64>, now: SimTime, reason: WritebackReason) {
         let Some(limit) = limit else { return };
-        let mut waiting: Vec<(SimTime, u64)> = self
-            .pages
-            .iter()
-            .filter(|(_, p)| p.dirty && p.writeback.is_none())
-            .map(|(&n, p)| (p.dirtied_at, n))
-            .collect();
-        if (waiting.len() as u64) <= limit {
+        let idle = self.idle_dirty.len() as u64;
+        if idle <= limit {
             return;
         }
-        waiting.sort();
-        let excess = waiting.len() as u64 - limit;
-        for &(_, n) in waiting.iter().take(excess as usize) {
+        let excess = idle - limit;
+        let oldest: Vec<(SimTime, u64)> = self.idle_dirty.iter().take(excess as usize).copied().collect();
+        for &(_, n) in oldest.iter() {
             self.start_writeback(n, now, reason);
         }
     }
@@ -332,12 +335,12 @@ impl PageCache {
         }
         let mut earliest: Option<SimTime> = None;
         let bg = self.ratio_pages(self.cfg.dirty_background_ratio);
-        let idle_dirty = self.pages.values().filter(|p| p.dirty && p.writeback.is_none()).count() as u64;
+        let idle_dirty = self.idle_dirty.len() as u64;
         if bg.is_some_and(|l| idle_dirty > l) {
             earliest = Some(self.now);
         }
         if let Some(expire) = self.cfg.dirty_expire_ns {
-            let oldest = self.pages.values().filter(|p| p.dirty && p.writeback.is_none()).map(|p| p.dirtied_at).min();
+            let oldest = self.idle_dirty.first().map(|&(t, _)| t);
             if let Some(o) = oldest {
                 let due = o.plus_nanos(expire);
                 earliest = Some(earliest.map_or(due, |e| e.min(due)));
@@ -353,6 +356,10 @@ impl PageCache {
     fn finish_writeback(&mut self, page: u64) {
         let Some(p) = self.pages.get_mut(&page) else { return };
         let Some(w) = p.writeback.take() else { return };
+        self.inflight.remove(&(w.done_at, page));
+        if p.dirty {
+            self.idle_dirty.insert((p.dirtied_at, page));
+        }
         p.since = w.done_at;
         if w.fail {
             // Linux: the page is marked clean anyway (unless written again);
@@ -427,7 +434,7 @@ impl PageCache {
     /// Processes everything due at or before `t`, in time order.
     fn run_to(&mut self, t: SimTime) {
         loop {
-            let next_wb = self.pages.iter().filter_map(|(&n, p)| p.writeback.as_ref().map(|w| (w.done_at, n))).min();
+            let next_wb = self.inflight.first().copied();
             let next_flush = self.jobs.iter().filter_map(|j| j.flush_done_at).min();
             let next_flusher = self.next_flusher_time();
             let mut best: Option<(SimTime, u8)> = None;
@@ -558,6 +565,10 @@ impl PageCache {
         if !p.dirty {
             p.dirty = true;
             p.dirtied_at = now;
+            self.dirty_total += 1;
+            if p.writeback.is_none() {
+                self.idle_dirty.insert((now, page));
+            }
             if p.writeback.is_none() {
                 p.since = now;
             }
@@ -679,7 +690,7 @@ impl HostBackend for PageCache {
         if !self.completed.is_empty() {
             return Some(self.now);
         }
-        let wb = self.pages.values().filter_map(|p| p.writeback.as_ref().map(|w| w.done_at)).min();
+        let wb = self.inflight.first().map(|&(t, _)| t);
         let fl = self.jobs.iter().filter_map(|j| j.flush_done_at).min();
         [wb, fl, self.next_flusher_time()].into_iter().flatten().min()
     }
@@ -701,7 +712,7 @@ impl HostBackend for PageCache {
         Some(PageCounts {
             cached: self.pages.len() as u64,
             dirty: self.dirty_count(),
-            writeback: self.pages.values().filter(|p| p.writeback.is_some()).count() as u64,
+            writeback: self.inflight.len() as u64,
             evicted: self.evicted,
             not_durable_clean: self.pages.values().filter(|p| p.not_durable && !p.dirty).count() as u64,
         })
@@ -734,6 +745,9 @@ impl HostBackend for PageCache {
     fn power_fail(&mut self, rng: &mut SimRng, tear: TearGranularity) -> PowerFailReport {
         let mut report = PowerFailReport::default();
         let pages = std::mem::take(&mut self.pages);
+        self.idle_dirty.clear();
+        self.inflight.clear();
+        self.dirty_total = 0;
         for (n, p) in pages {
             if let Some(w) = &p.writeback {
                 // Part of the page may have reached the disk.
