@@ -39,6 +39,9 @@ pub use config::{
 pub use pmem::{DeviceStats, PendingFlush, PmemDevice};
 pub use request::{Request, RequestError, RequestKind, VIRTIO_PMEM_REQ_TYPE_FLUSH};
 
+#[cfg(test)]
+mod tests;
+
 use serde::{Deserialize, Serialize};
 
 /// Errors of device configuration and negotiation.

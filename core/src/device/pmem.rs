@@ -155,6 +155,9 @@ impl PmemDevice {
         }
         let mut returned = false;
         loop {
+            if self.status.has(DeviceStatus::DEVICE_NEEDS_RESET) {
+                break;
+            }
             let chain = match queue.pop(mem) {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
@@ -301,7 +304,14 @@ impl PmemDevice {
             }
             Err(error) => {
                 self.stats.unreturnable += 1;
-                out.push(EventKind::HeadNotReturned { head, error });
+                // A used ring the device cannot write (e.g. in read-only
+                // memory) is a broken queue: stop, as QEMU's virtio_error.
+                let broken = matches!(error, crate::queue::QueueError::Memory(_));
+                out.push(EventKind::HeadNotReturned { head, error: error.clone() });
+                if broken && !self.status.has(DeviceStatus::DEVICE_NEEDS_RESET) {
+                    self.status.0 |= DeviceStatus::DEVICE_NEEDS_RESET;
+                    out.push(EventKind::DeviceNeedsReset { error });
+                }
                 false
             }
         }
