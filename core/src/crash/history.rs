@@ -1,7 +1,7 @@
 //! The write history of one device, recovered from an event log.
 
 use crate::event::{EventKind, EventLog};
-use crate::memory::PAGE_SIZE;
+use crate::memory::{page_spans, PageSpan, PAGE_SIZE};
 use crate::rng::fnv1a64;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -84,20 +84,15 @@ impl WriteHistory {
             match &e.kind {
                 EventKind::GuestWrite { offset, data, .. } => {
                     let data = &data.0;
-                    let mut done = 0usize;
-                    while done < data.len() {
-                        let pos = offset + done as u64;
-                        let page = pos / PAGE_SIZE;
-                        let in_page = (pos % PAGE_SIZE) as usize;
-                        let n = (PAGE_SIZE as usize - in_page).min(data.len() - done);
+                    for PageSpan { page, in_page, range } in page_spans(*offset, data.len()) {
+                        let n = range.len();
                         let content = current.entry(page).or_insert_with(|| vec![0u8; PAGE_SIZE as usize]);
-                        content[in_page..in_page + n].copy_from_slice(&data[done..done + n]);
+                        content[in_page..in_page + n].copy_from_slice(&data[range]);
                         versions.entry(page).or_default().push(PageVersion {
                             write: writes,
                             hash: fnv1a64(content),
                             data: Arc::from(content.as_slice()),
                         });
-                        done += n;
                     }
                     writes += 1;
                     push_point(&mut points, Some(e.seq), writes, durable, acked, failed);

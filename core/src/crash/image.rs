@@ -3,7 +3,7 @@
 
 use super::history::{CrashPoint, WriteHistory};
 use crate::host::tear::{tear_page, TearGranularity};
-use crate::memory::PAGE_SIZE;
+use crate::memory::{page_spans, PageSpan};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -93,15 +93,10 @@ impl ImageReader for ImageView<'_> {
     }
 
     fn read(&self, offset: u64, buf: &mut [u8]) {
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = offset + done as u64;
-            let page = pos / PAGE_SIZE;
-            let in_page = (pos % PAGE_SIZE) as usize;
-            let n = (PAGE_SIZE as usize - in_page).min(buf.len() - done);
+        for PageSpan { page, in_page, range } in page_spans(offset, buf.len()) {
+            let n = range.len();
             let content = self.page_ref(page);
-            buf[done..done + n].copy_from_slice(&content[in_page..in_page + n]);
-            done += n;
+            buf[range].copy_from_slice(&content[in_page..in_page + n]);
         }
     }
 }

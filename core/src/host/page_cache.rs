@@ -43,7 +43,7 @@ use super::{
     HostBackend, HostError, HostEvent, HostStats, PageCounts, PageInfo, PageState, PowerFailReport, SyncCompletion,
     SyncTicket, WritebackReason,
 };
-use crate::memory::{SparsePages, PAGE_SIZE};
+use crate::memory::{page_spans, PageSpan, SparsePages, PAGE_SIZE};
 use crate::rng::SimRng;
 use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
@@ -584,13 +584,10 @@ impl HostBackend for PageCache {
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
         self.check(offset, buf.len())?;
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = offset + done as u64;
-            let page = pos / PAGE_SIZE;
-            let in_page = (pos % PAGE_SIZE) as usize;
-            let n = (PAGE_SIZE as usize - in_page).min(buf.len() - done);
-            let out = &mut buf[done..done + n];
+        for PageSpan { page, in_page, range } in page_spans(offset, buf.len()) {
+            let n = range.len();
+            let pos = offset + range.start as u64;
+            let out = &mut buf[range];
             if self.mode == BackingMode::Private && self.private.page(page).is_some() {
                 self.private.read(pos, out);
             } else if let Some(p) = self.pages.get(&page) {
@@ -598,7 +595,6 @@ impl HostBackend for PageCache {
             } else {
                 self.disk.read(pos, out);
             }
-            done += n;
         }
         Ok(())
     }
@@ -615,30 +611,19 @@ impl HostBackend for PageCache {
             BackingMode::Private => {
                 // Copy-on-write: the first store to a page copies the file's
                 // page into private memory.
-                let mut done = 0usize;
-                while done < data.len() {
-                    let pos = offset + done as u64;
-                    let page = pos / PAGE_SIZE;
-                    let n = (PAGE_SIZE as usize - (pos % PAGE_SIZE) as usize).min(data.len() - done);
+                for PageSpan { page, range, .. } in page_spans(offset, data.len()) {
                     if self.private.page(page).is_none() {
                         let content = self.page_content(page);
                         self.private.set_page(page, &content);
                     }
-                    self.private.write(pos, &data[done..done + n]);
-                    done += n;
+                    self.private.write(offset + range.start as u64, &data[range]);
                 }
                 return Ok(());
             }
             BackingMode::Shared => {}
         }
-        let mut done = 0usize;
-        while done < data.len() {
-            let pos = offset + done as u64;
-            let page = pos / PAGE_SIZE;
-            let in_page = (pos % PAGE_SIZE) as usize;
-            let n = (PAGE_SIZE as usize - in_page).min(data.len() - done);
-            self.write_page(now, page, in_page, &data[done..done + n]);
-            done += n;
+        for PageSpan { page, in_page, range } in page_spans(offset, data.len()) {
+            self.write_page(now, page, in_page, &data[range]);
         }
         if let Some(limit) = self.ratio_pages(self.cfg.dirty_ratio) {
             let dirty = self.dirty_count();

@@ -10,7 +10,7 @@ mod map;
 mod pages;
 
 pub use map::{GuestMemoryMap, RegionInfo, RegionKind};
-pub use pages::{SparsePages, PAGE_SIZE};
+pub use pages::{page_spans, PageSpan, SparsePages, PAGE_SIZE};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -5,6 +5,33 @@ use std::collections::BTreeMap;
 /// The page size of guest memory and of the host page cache (4 KiB).
 pub const PAGE_SIZE: u64 = 4096;
 
+/// The part of a byte range that lies within one page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageSpan {
+    /// Page number.
+    pub page: u64,
+    /// Offset of the span inside the page.
+    pub in_page: usize,
+    /// The span's bytes, as a range of the caller's buffer.
+    pub range: std::ops::Range<usize>,
+}
+
+/// Splits the range `offset..offset + len` into its per-page spans, in order.
+pub fn page_spans(offset: u64, len: usize) -> impl Iterator<Item = PageSpan> {
+    let mut done = 0usize;
+    std::iter::from_fn(move || {
+        if done >= len {
+            return None;
+        }
+        let pos = offset + done as u64;
+        let in_page = (pos % PAGE_SIZE) as usize;
+        let n = (PAGE_SIZE as usize - in_page).min(len - done);
+        let span = PageSpan { page: pos / PAGE_SIZE, in_page, range: done..done + n };
+        done += n;
+        Some(span)
+    })
+}
+
 /// A byte space of any size whose storage is allocated one 4 KiB page at a
 /// time, on the first write to that page. Untouched pages read as zeros.
 ///
@@ -23,31 +50,21 @@ impl SparsePages {
 
     /// Reads bytes at `offset` (zeros where nothing was written).
     pub fn read(&self, offset: u64, buf: &mut [u8]) {
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = offset + done as u64;
-            let page = pos / PAGE_SIZE;
-            let in_page = (pos % PAGE_SIZE) as usize;
-            let n = (PAGE_SIZE as usize - in_page).min(buf.len() - done);
+        for PageSpan { page, in_page, range } in page_spans(offset, buf.len()) {
+            let n = range.len();
             match self.pages.get(&page) {
-                Some(p) => buf[done..done + n].copy_from_slice(&p[in_page..in_page + n]),
-                None => buf[done..done + n].fill(0),
+                Some(p) => buf[range].copy_from_slice(&p[in_page..in_page + n]),
+                None => buf[range].fill(0),
             }
-            done += n;
         }
     }
 
     /// Writes bytes at `offset`, allocating the pages it touches.
     pub fn write(&mut self, offset: u64, data: &[u8]) {
-        let mut done = 0usize;
-        while done < data.len() {
-            let pos = offset + done as u64;
-            let page = pos / PAGE_SIZE;
-            let in_page = (pos % PAGE_SIZE) as usize;
-            let n = (PAGE_SIZE as usize - in_page).min(data.len() - done);
+        for PageSpan { page, in_page, range } in page_spans(offset, data.len()) {
+            let n = range.len();
             let p = self.pages.entry(page).or_insert_with(|| vec![0u8; PAGE_SIZE as usize].into_boxed_slice());
-            p[in_page..in_page + n].copy_from_slice(&data[done..done + n]);
-            done += n;
+            p[in_page..in_page + n].copy_from_slice(&data[range]);
         }
     }
 
