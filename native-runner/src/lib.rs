@@ -11,7 +11,19 @@
 //! - [`fs`]: which file system a path lives on (tmpfs has no disk behind it);
 //! - [`inspect`]: `pmemlab inspect FILE…`, a `fincore` built on cachestat;
 //! - [`qemu`]: `pmemlab qemu ARGS…`, QEMU's own `-object`/`-device` syntax
-//!   and a monitor prompt driving a [`pmem_core::sim::Machine`].
+//!   and a monitor prompt driving a [`pmem_core::sim::Machine`];
+//! - [`twin`]: [`TwinBackend`](twin::TwinBackend), a real file and the
+//!   page-cache model of it in lockstep;
+//! - [`durability`] and [`crash_image`]: the last-durable content of a real
+//!   file's pages, and crash images written from it to new files;
+//! - [`run`]: `pmemlab run SCENARIO`, a scenario on real files with the
+//!   model and the kernel side by side;
+//! - [`explore`]: `pmemlab explore`, crash-consistency campaigns with a
+//!   checker command, in parallel, resumable, with JSON and HTML reports;
+//! - [`soak`]: `pmemlab soak FILE`, stores and flushes without end, for the
+//!   SIGKILL reality check;
+//! - [`output`]: report files written atomically, never replacing a file
+//!   unasked.
 //!
 //! User mistakes (a bad option, a file of the wrong size, a missing
 //! directory) come back as errors whose `Display` is one plain sentence; the
@@ -22,7 +34,14 @@
 
 pub mod backend;
 pub mod cachestat;
+pub mod crash_image;
+pub mod durability;
+pub mod explore;
 pub mod fs;
 pub mod inspect;
+pub mod output;
 pub mod qemu;
+pub mod run;
+pub mod soak;
 pub mod sqlite;
+pub mod twin;

@@ -70,8 +70,9 @@ pub struct SqliteCampaignOptions {
     /// Stop at the first crash point after this many images were checked
     /// (`None`: explore every crash point).
     pub max_states: Option<u64>,
-    /// The negative control: `xSync` (and a synced `xDelete`) send no flush
-    /// request.
+    /// The negative control: `xSync` sends no flush request (nor do a synced
+    /// `xDelete` or the creation of a journal whose predecessor's deletion
+    /// is pending); sizes are still stored.
     pub no_flush: bool,
     /// Tear granularity of pages caught in writeback (default 512 B).
     pub tear: TearGranularity,
@@ -280,8 +281,12 @@ fn record(vfs: &PmemVfs, plan: &Plan, o: &SqliteCampaignOptions) -> Result<Vec<C
         conn.execute_batch("BEGIN").map_err(|e| fail(&what, e))?;
         for op in ops {
             let r = match op {
-                Op::Insert { id, val } => conn.execute("INSERT INTO t(id, txn, val) VALUES (?1, ?2, ?3)", params![id, t, val]),
-                Op::Update { id, val } => conn.execute("UPDATE t SET txn = ?1, val = ?2 WHERE id = ?3", params![t, val, id]),
+                Op::Insert { id, val } => {
+                    conn.execute("INSERT INTO t(id, txn, val) VALUES (?1, ?2, ?3)", params![id, t, val])
+                }
+                Op::Update { id, val } => {
+                    conn.execute("UPDATE t SET txn = ?1, val = ?2 WHERE id = ?3", params![t, val, id])
+                }
                 Op::Delete { id } => conn.execute("DELETE FROM t WHERE id = ?1", params![id]),
             };
             if r.map_err(|e| fail(&what, e))? != 1 {

@@ -65,7 +65,7 @@ impl<'a> SqliteChecker<'a> {
     pub fn new(plan: &'a Plan, committed: Vec<usize>, started: Vec<usize>) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("pmemlab-sqlite-")
-            .tempdir()
+            .tempdir_in(image_dir())
             .map_err(|e| format!("cannot create a temporary directory for crash images: {e}"))?;
         Ok(SqliteChecker {
             plan,
@@ -122,7 +122,7 @@ impl<'a> SqliteChecker<'a> {
             Err(e) => return Err((e, kind::FILE_TABLE)),
         };
         let path = self.dir.path().join(&db);
-        let (fp, rows) = read_table(&path).map_err(|(m, k)| (m, k))?;
+        let (fp, rows) = read_table(&path)?;
         if db == "unformatted.db" {
             let _ = std::fs::remove_file(&path);
         }
@@ -152,6 +152,19 @@ impl<'a> SqliteChecker<'a> {
             )),
             Some(_) => Ok(()),
         }
+    }
+}
+
+/// Where crash images are materialised: `$TMPDIR` when set, otherwise
+/// `/dev/shm` when it is a directory (memory: each image is written, opened
+/// and removed, and on a disk file system that churn costs ten times more),
+/// otherwise the system's temporary directory.
+fn image_dir() -> std::path::PathBuf {
+    let shm = Path::new("/dev/shm");
+    match std::env::var_os("TMPDIR") {
+        Some(dir) if !dir.is_empty() => dir.into(),
+        _ if shm.is_dir() => shm.to_path_buf(),
+        _ => std::env::temp_dir(),
     }
 }
 

@@ -29,7 +29,9 @@
 //! rules that keep SQLite's assumptions true:
 //!
 //! - **One word per update.** Names, offsets and capacities are written
-//!   when the region is formatted and flushed before any file exists. After
+//!   when the region is formatted and flushed before any file exists (the
+//!   magic last, after a flush of the rest, so a crash while formatting
+//!   leaves no table rather than half of one). After
 //!   that a metadata update is one aligned 8-byte store of a state word, so
 //!   it is atomic at every tear granularity (the smallest is 8 bytes).
 //! - **Size after data (ordered mode).** `xWrite` and `xTruncate` change
@@ -45,6 +47,13 @@
 //! - **Creation** stores the state word (exists, size 0) at once; a crash
 //!   image may or may not hold it, and both are fine: an empty journal is
 //!   not hot.
+//! - **No reuse before the deletion is durable.** Creating a file in a slot
+//!   whose previous file's deletion is not durable yet flushes first (a file
+//!   system does not reuse an unlinked file's blocks before the unlink
+//!   commits). Without it, `synchronous=FULL` is not merely allowed to lose
+//!   the last commit: a crash can show the old journal, still alive in the
+//!   table, with some pages overwritten by the new journal, and SQLite
+//!   replays half of it — the campaign found exactly that corruption.
 //! - **Deletion is the commit point** in `journal_mode=DELETE` (chosen: the
 //!   default mode, and the one whose commit is a metadata update). `xDelete`
 //!   clears the state word with one store. When SQLite passes `syncDir`
@@ -54,6 +63,10 @@
 //!   with the next flush — so a crash right after COMMIT returns may bring
 //!   the journal back and roll the transaction back, exactly as SQLite
 //!   documents for FULL. The campaign runs EXTRA by default.
+//! - `SQLITE_SYNC_DATAONLY` is ignored: a sync always makes a changed size
+//!   durable too (SQLite passes the flag for the journal's second sync,
+//!   after rewriting the record count in place, when the size is unchanged
+//!   anyway).
 //! - SQLite's own order does the rest: journal written and synced, its
 //!   record count written and synced, database pages written and synced,
 //!   then the journal deleted.

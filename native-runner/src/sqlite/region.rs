@@ -84,6 +84,9 @@ struct FileState {
     size: u64,
     /// The size in the state word as last stored.
     recorded: u64,
+    /// Deleted, and the deletion not yet covered by a flush: the data area
+    /// may not be reused before it is.
+    deletion_pending: bool,
 }
 
 /// The database and journal files of one pmem region.
@@ -127,18 +130,26 @@ impl ImageReader for LiveRegion<'_> {
 
 impl PmemRegion {
     /// Formats the region of device `device` for database `db_name`: writes
-    /// the file table (every file absent) and flushes it, so the table is
-    /// durable before any file exists. With `flush_on_sync` false, `xSync`
-    /// and `xDelete` send no flush request (the negative control); the
-    /// format's own flush is still sent.
+    /// the file table (every file absent) without its magic and flushes,
+    /// then writes the magic (one aligned 8-byte store) and flushes again.
+    /// So a crash image holds either no table or a whole one, and the table
+    /// is durable before any file exists. With `flush_on_sync` false, the
+    /// VFS sends no flush request on SQLite's behalf (`xSync`, `xDelete`,
+    /// `xOpen`): the negative control; the format's own flushes are still
+    /// sent.
     pub fn format(mut machine: Machine, device: &str, db_name: &str, flush_on_sync: bool) -> Result<Self, String> {
         let size = machine.backend(device).map_err(|e| e.to_string())?.size();
         let table = FileTable::new(db_name, size)?;
-        machine.guest_write(device, 0, &table.encode()).map_err(|e| e.to_string())?;
-        match flush_and_wait(&mut machine, device).map_err(|e| e.to_string())? {
-            FlushResult::Ok => {}
-            FlushResult::Eio => return Err("the flush request after formatting the region returned EIO".into()),
-        }
+        let page = table.encode();
+        let magic = super::table::MAGIC.len();
+        let flush = |machine: &mut Machine| match flush_and_wait(machine, device).map_err(|e| e.to_string())? {
+            FlushResult::Ok => Ok(()),
+            FlushResult::Eio => Err("a flush request while formatting the region returned EIO".to_string()),
+        };
+        machine.guest_write(device, magic as u64, &page[magic..]).map_err(|e| e.to_string())?;
+        flush(&mut machine)?;
+        machine.guest_write(device, 0, &page[..magic]).map_err(|e| e.to_string())?;
+        flush(&mut machine)?;
         Ok(PmemRegion {
             machine,
             device: device.to_string(),
@@ -146,7 +157,7 @@ impl PmemRegion {
             files: [FileState::default(); SLOTS],
             reserved: [0; SLOTS],
             flush_on_sync,
-            stats: VfsStats { flushes: 1, ..VfsStats::default() },
+            stats: VfsStats { flushes: 2, ..VfsStats::default() },
             last_error: None,
         })
     }
@@ -164,7 +175,7 @@ impl PmemRegion {
         };
         let mut files = [FileState::default(); SLOTS];
         for (f, s) in files.iter_mut().zip(&states) {
-            *f = FileState { exists: s.exists, size: s.size, recorded: s.size };
+            *f = FileState { exists: s.exists, size: s.size, recorded: s.size, deletion_pending: false };
         }
         Ok(PmemRegion {
             machine,
@@ -265,7 +276,12 @@ impl PmemRegion {
         let result = flush_and_wait(&mut self.machine, &self.device).map_err(|e| VfsError::Device(e.to_string()))?;
         self.stats.flushes += 1;
         match result {
-            FlushResult::Ok => Ok(()),
+            FlushResult::Ok => {
+                for f in &mut self.files {
+                    f.deletion_pending = false;
+                }
+                Ok(())
+            }
             FlushResult::Eio => {
                 self.stats.failed_flushes += 1;
                 Err(VfsError::FlushFailed { during })
@@ -275,7 +291,12 @@ impl PmemRegion {
 
     /// Opens (and with `create`, creates) file `name`. A new file's state
     /// word (exists, size 0) is stored at once; it becomes durable with the
-    /// next flush.
+    /// next flush. A file created in a slot whose previous file's deletion
+    /// is not durable yet first flushes: a data area is reused only once the
+    /// deletion that freed it is durable (a file system does not reuse the
+    /// blocks of an unlinked file before the unlink commits). Otherwise a
+    /// crash could show the old journal, still alive in the table, with
+    /// some of its pages overwritten by the new one.
     pub fn open(&mut self, name: &str, create: bool, exclusive: bool) -> Result<usize, VfsError> {
         let slot = self.slot_of(name).ok_or_else(|| VfsError::Unsupported {
             name: name.to_string(),
@@ -290,7 +311,10 @@ impl PmemRegion {
         if !create {
             return Err(VfsError::NoSuchFile(name.to_string()));
         }
-        self.files[slot] = FileState { exists: true, size: 0, recorded: 0 };
+        if self.files[slot].deletion_pending {
+            self.flush("xOpen")?;
+        }
+        self.files[slot] = FileState { exists: true, size: 0, recorded: 0, deletion_pending: false };
         self.record_state(slot)?;
         Ok(slot)
     }
@@ -317,7 +341,7 @@ impl PmemRegion {
     /// the next sync, after the data is durable.
     pub fn write(&mut self, slot: usize, offset: u64, data: &[u8]) -> Result<(), VfsError> {
         let layout = &self.table.slots[slot];
-        let end = offset.checked_add(data.len() as u64).unwrap_or(u64::MAX);
+        let end = offset.saturating_add(data.len() as u64);
         if end > layout.capacity {
             return Err(VfsError::Full { name: layout.name.clone(), end, capacity: layout.capacity });
         }
@@ -368,7 +392,7 @@ impl PmemRegion {
     pub fn delete(&mut self, name: &str, sync_dir: bool) -> Result<(), VfsError> {
         let slot = self.slot_of(name).filter(|&s| self.files[s].exists);
         let slot = slot.ok_or_else(|| VfsError::NoSuchFile(name.to_string()))?;
-        self.files[slot] = FileState::default();
+        self.files[slot] = FileState { deletion_pending: true, ..FileState::default() };
         self.record_state(slot)?;
         self.stats.deletes += 1;
         if sync_dir {
@@ -451,7 +475,9 @@ mod tests {
             SlotState::from_word(u64::from_le_bytes(d.try_into().unwrap()))
         };
         assert!(durable(&r).exists, "an unsynced delete is not durable yet");
+        let flushes = r.stats().flushes;
         r.open("t.db-journal", true, false).unwrap();
+        assert_eq!(r.stats().flushes, flushes + 1, "reusing the area waits for the deletion to be durable");
         r.delete("t.db-journal", true).unwrap();
         assert!(!durable(&r).exists);
         assert!(matches!(r.delete("t.db-journal", true), Err(VfsError::NoSuchFile(_))));
@@ -470,7 +496,7 @@ mod tests {
         let s = r.open("t.db", true, false).unwrap();
         r.write(s, 0, b"x").unwrap();
         r.sync(s).unwrap();
-        assert_eq!((r.stats().flushes, r.stats().skipped_flushes), (1, 2));
+        assert_eq!((r.stats().flushes, r.stats().skipped_flushes), (2, 2));
         assert_eq!(r.machine().read_durable("pmem0", 4096, 1).unwrap(), vec![0]);
     }
 

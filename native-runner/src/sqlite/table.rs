@@ -18,7 +18,8 @@
 //! slot 1 its rollback journal (`NAME-journal`).
 //!
 //! Everything but the state words is written once, when the region is
-//! formatted, and made durable by a flush before any file exists. Afterwards
+//! formatted — the magic last, after a flush, so a crash image holds either
+//! no table or a whole one — and made durable before any file exists. Afterwards
 //! only state words change, each with one aligned 8-byte store, so every
 //! crash image holds, for each file, one state word that was really written
 //! — never half of one, at any tear granularity the model knows (the

@@ -108,8 +108,12 @@ unsafe fn handle_of<'a>(file: *mut ffi::sqlite3_file) -> Option<(&'a VfsShared, 
     // back the pointer it gave xOpen, of szOsFile = size_of::<PmemFile>()
     // bytes); its handle came from Box::into_raw and lives until x_close.
     let handle = unsafe { (*(file as *mut PmemFile)).handle };
-    // SAFETY: `shared` is written once at creation; reading the pointer is
-    // race-free, and the VfsShared outlives every open file.
+    if handle.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, so a live handle; `shared` is written once at
+    // creation, so reading it is race-free, and the VfsShared outlives every
+    // open file.
     let shared = unsafe { (*handle).shared.as_ref() }?;
     if std::thread::current().id() != shared.owner {
         return None;
@@ -164,7 +168,9 @@ unsafe extern "C" fn x_open(
         let pfile = file as *mut PmemFile;
         // SAFETY: SQLite gives xOpen szOsFile = size_of::<PmemFile>() bytes,
         // suitably aligned; until success it must see pMethods == NULL.
-        unsafe { ptr::write(pfile, PmemFile { base: ffi::sqlite3_file { pMethods: ptr::null() }, handle: ptr::null_mut() }) };
+        unsafe {
+            ptr::write(pfile, PmemFile { base: ffi::sqlite3_file { pMethods: ptr::null() }, handle: ptr::null_mut() })
+        };
         // SAFETY: SQLite calls xOpen with the VFS it was registered with.
         let Some(shared) = (unsafe { shared_of(vfs) }) else { return ffi::SQLITE_MISUSE };
         let target = if name.is_null() {
@@ -178,8 +184,13 @@ unsafe extern "C" fn x_open(
             match region.open(name, create, exclusive) {
                 Ok(slot) => Target::Slot(slot),
                 Err(e) => {
+                    let code = match e {
+                        VfsError::FlushFailed { .. } => ffi::SQLITE_IOERR_FSYNC,
+                        VfsError::Device(_) => ffi::SQLITE_IOERR,
+                        _ => ffi::SQLITE_CANTOPEN,
+                    };
                     region.note(e);
-                    return ffi::SQLITE_CANTOPEN;
+                    return code;
                 }
             }
         };
@@ -665,7 +676,7 @@ impl Drop for PmemVfs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pmem_core::crash::CrashKind;
+    use pmem_core::event::CrashKind;
     use pmem_core::sim::{DeviceSpec, Machine, SimConfig};
 
     fn vfs(flush: bool) -> PmemVfs {
@@ -678,8 +689,10 @@ mod tests {
     fn sqlite_runs_on_the_region_and_every_commit_flushes() {
         let v = vfs(true);
         let conn = v.open().unwrap();
-        conn.execute_batch("PRAGMA journal_mode=DELETE; PRAGMA synchronous=EXTRA; CREATE TABLE t(x); INSERT INTO t VALUES (1), (2);")
-            .unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode=DELETE; PRAGMA synchronous=EXTRA; CREATE TABLE t(x); INSERT INTO t VALUES (1), (2);",
+        )
+        .unwrap();
         let n: i64 = conn.query_row("SELECT sum(x) FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 3);
         let stats = v.with_region(|r| r.stats().clone()).unwrap();
@@ -693,10 +706,20 @@ mod tests {
     fn a_failed_flush_makes_commit_fail_with_ioerr_fsync() {
         let v = vfs(true);
         let conn = v.open().unwrap();
-        conn.execute_batch("CREATE TABLE t(x)").unwrap();
+        conn.execute_batch("PRAGMA synchronous=EXTRA; CREATE TABLE t(x)").unwrap();
         v.with_region(|r| r.machine_mut().inject_sync_failures("pmem0", 1).unwrap()).unwrap();
         let err = conn.execute("INSERT INTO t VALUES (1)", []).unwrap_err();
         assert_eq!(err.sqlite_error_code(), Some(rusqlite::ErrorCode::SystemIoFailure), "{err}");
+        assert_eq!(err.sqlite_error().map(|e| e.extended_code), Some(ffi::SQLITE_IOERR_FSYNC), "{err}");
+        assert_eq!(v.with_region(|r| r.stats().failed_flushes).unwrap(), 1);
+        assert!(v.with_region(|r| r.last_error().unwrap_or("").contains("xSync returned EIO")).unwrap());
+        // With FULL the previous journal's deletion is still pending, and the
+        // flush that makes it durable (when the next journal is created)
+        // fails: the error reaches SQLite from xOpen.
+        conn.execute_batch("PRAGMA synchronous=FULL").unwrap();
+        conn.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        v.with_region(|r| r.machine_mut().inject_sync_failures("pmem0", 1).unwrap()).unwrap();
+        let err = conn.execute("INSERT INTO t VALUES (3)", []).unwrap_err();
         assert_eq!(err.sqlite_error().map(|e| e.extended_code), Some(ffi::SQLITE_IOERR_FSYNC), "{err}");
     }
 

@@ -86,7 +86,7 @@ impl Plan {
         let mut table: BTreeMap<i64, Row> = BTreeMap::new();
         let mut next_id = 1i64;
         let mut txns = Vec::new();
-        let mut fingerprints = vec![NO_TABLE, fingerprint(&table)];
+        let mut fingerprints = vec![NO_TABLE, fingerprint(table.iter().map(|(k, v)| (*k, v)))];
         let mut row_counts = vec![0, 0];
         for t in 1..=transactions {
             let mut ops = Vec::new();
@@ -115,7 +115,7 @@ impl Plan {
                 }
             }
             txns.push(ops);
-            fingerprints.push(fingerprint(&table));
+            fingerprints.push(fingerprint(table.iter().map(|(k, v)| (*k, v))));
             row_counts.push(table.len());
         }
         Plan { txns, fingerprints, row_counts }
