@@ -11,6 +11,10 @@ echo "== pmem-core for wasm32-unknown-unknown"
 cargo build -p pmem-core --target wasm32-unknown-unknown
 echo "== cargo test --workspace"
 cargo test --workspace
+echo "== pmem-web for wasm32-unknown-unknown (clippy, -D warnings)"
+cargo clippy -p pmem-web --target wasm32-unknown-unknown -- -D warnings
 echo "== cargo doc (no warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+echo "== web visualizer end to end, in headless Chromium"
+./scripts/test-web-e2e.sh
 echo "all tests passed"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# End-to-end tests of the browser visualizer in real headless Chromium
+# (Debian's chromium, driven by playwright-core; no browser is downloaded).
+# Installs what they need first, idempotently: chromium and chromium-driver
+# (apt), playwright-core (npm, pinned in web/e2e/package.json), and the
+# site's build tools (scripts/ensure-web-tools.sh).
+# Screenshots and results: target/e2e-artifacts/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
+  echo "== installing chromium and chromium-driver (Debian)"
+  as_root apt-get update -q
+  as_root apt-get install -y -q chromium chromium-driver
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "== installing nodejs and npm (Debian)"
+  as_root apt-get install -y -q nodejs npm
+fi
+want=$(node -p "require('./web/e2e/package.json').dependencies['playwright-core']")
+have=$(node -p "try { require('./web/e2e/node_modules/playwright-core/package.json').version } catch (e) { '' }")
+if [ "$want" != "$have" ]; then
+  echo "== installing playwright-core $want (without browsers)"
+  (cd web/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+fi
+
+./scripts/build-web.sh
+artifacts=target/e2e-artifacts
+rm -rf "$artifacts"
+mkdir -p "$artifacts"
+# An event log exported by the native runner, for the replay test.
+cargo run --release -q -p pmemlab -- demo --json >"$artifacts/native-demo-log.json"
+node web/e2e/run.mjs target/site "$artifacts" "$artifacts/native-demo-log.json"

@@ -1,0 +1,760 @@
+//! The page's HTML, drawn from the workbench's state.
+
+use super::{dom, workload_names, App, FileKind, Msg, SPEEDS};
+use crate::grid::PAGE;
+use crate::hexview::{dump, HexLine};
+use crate::lessons::LESSONS;
+use crate::palette::CellState;
+use crate::rings::{status_names, RingView};
+use crate::session::{describe_step, ModeChoice};
+use crate::timeline::{lane, last_flush_journey};
+use crate::workbench::{Origin, View, GRID_HEIGHT, GRID_WIDTH};
+use pmem_core::event::Event as SimEvent;
+use pmem_core::host::TearGranularity;
+use web_sys::{HtmlCanvasElement, HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
+use yew::prelude::*;
+
+fn input_value(e: &Event) -> String {
+    e.target_unchecked_into::<HtmlInputElement>().value()
+}
+
+fn select_value(e: &Event) -> String {
+    e.target_unchecked_into::<HtmlSelectElement>().value()
+}
+
+/// Bytes in binary units: `64 MiB`.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if v.fract() == 0.0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// The whole page.
+pub fn page(app: &App, ctx: &Context<App>) -> Html {
+    let status = app.bench.status();
+    let status_class = classes!("status", status.map(|s| if s.ok { "ok" } else { "bad" }));
+    html! {
+        <>
+        <header class="top">
+            <h1>{ "pmemlab" }<span class="sub">{ " — watch virtio-pmem writes reach the disk, or not" }</span></h1>
+            { origin_banner(app, ctx) }
+        </header>
+        <div id="status" role="status" aria-live="polite" class={status_class}>
+            { for status.map(|s| html! { <pre>{ &s.text }</pre> }) }
+        </div>
+        <main class="layout">
+            <div class="col-left">
+                { controls(app, ctx) }
+                { lessons_panel(app, ctx) }
+                { sharing(app, ctx) }
+            </div>
+            <div class="col-main">
+                { lesson_box(app, ctx) }
+                { grid_panel(app, ctx) }
+                { bytes_panel(app, ctx) }
+                { steps_panel(app, ctx) }
+                { device_panel(app, ctx) }
+                { timeline(app) }
+                { explorer(app, ctx) }
+            </div>
+        </main>
+        </>
+    }
+}
+
+fn origin_banner(app: &App, ctx: &Context<App>) -> Html {
+    let b = &app.bench;
+    let (what, name) = match (b.origin(), b.view()) {
+        (Origin::Lesson(_), View::Live(s)) => ("Lesson", s.scenario().name().to_string()),
+        (Origin::Playground, _) => ("Playground", String::new()),
+        (Origin::Custom, View::Live(s)) => ("Scenario", s.scenario().name().to_string()),
+        (Origin::Log, View::Replay(r)) => ("Replaying an event log", format!("{} events", r.events().len())),
+        _ => ("", String::new()),
+    };
+    html! {
+        <p class="origin" id="origin">
+            <strong>{ what }</strong>{ if name.is_empty() { String::new() } else { format!(": {name}") } }
+            { if *b.origin() != Origin::Playground {
+                html! { <button type="button" id="btn-playground" onclick={ctx.link().callback(|_| Msg::Playground)}>{ "Back to the playground" }</button> }
+            } else { html! {} } }
+        </p>
+    }
+}
+
+fn controls(app: &App, ctx: &Context<App>) -> Html {
+    let link = ctx.link();
+    let b = &app.bench;
+    let live = b.session();
+    let no_live = live.is_none();
+    let dev = b.device().to_string();
+    let (pos, len) = b.position();
+    let mode = live.and_then(|s| s.device_mode(&dev)).unwrap_or(ModeChoice::VirtioPmem);
+    let tear = live.map(|s| s.tear()).unwrap_or_default();
+    let writeback = live.is_some_and(|s| s.background_writeback());
+    let devices = b.devices();
+    html! {
+        <section id="controls" class="panel" aria-labelledby="controls-h">
+            <h2 id="controls-h">{ "Controls" }</h2>
+            <fieldset>
+                <legend>{ "Guest application" }</legend>
+                <label for="device">{ "Device" }</label>
+                <select id="device" onchange={link.callback(|e: Event| Msg::SelectDevice(select_value(&e)))}>
+                    { for devices.iter().map(|(id, size)| html! {
+                        <option value={id.clone()} selected={*id == dev}>{ format!("{id} ({})", human_size(*size)) }</option>
+                    }) }
+                </select>
+                <label for="write-offset">{ "Offset (bytes, 0x…, or 4K)" }</label>
+                <input id="write-offset" value={app.form.offset.clone()} disabled={no_live}
+                    onchange={link.callback(|e: Event| Msg::SetOffset(input_value(&e)))} />
+                <label for="write-length">{ "Length (optional: repeat the data to fill it)" }</label>
+                <input id="write-length" value={app.form.length.clone()} placeholder="e.g. 8K" disabled={no_live}
+                    onchange={link.callback(|e: Event| Msg::SetLength(input_value(&e)))} />
+                <label for="write-data">{ "Data (text, or hex:dead…)" }</label>
+                <input id="write-data" value={app.form.data.clone()} disabled={no_live}
+                    onchange={link.callback(|e: Event| Msg::SetData(input_value(&e)))} />
+                <div class="buttons">
+                    <button type="button" id="btn-write" disabled={no_live} onclick={link.callback(|_| Msg::Write)}>{ "Write" }</button>
+                    <button type="button" id="btn-write-page" disabled={no_live || b.page().is_none()}
+                        onclick={link.callback(|_| Msg::WriteSelected)}>
+                        { match b.page() { Some(p) => format!("Write to page {p}"), None => "Write to selected page".into() } }
+                    </button>
+                </div>
+                <div class="buttons">
+                    <button type="button" id="btn-fsync" disabled={no_live} onclick={link.callback(|_| Msg::Flush("fsync"))}>{ "fsync" }</button>
+                    <button type="button" id="btn-msync" disabled={no_live} onclick={link.callback(|_| Msg::Flush("msync"))}>{ "msync(MS_SYNC)" }</button>
+                    <button type="button" id="btn-mapsync" disabled={no_live} onclick={link.callback(|_| Msg::MapSync)}>{ "mmap(MAP_SYNC)" }</button>
+                </div>
+                <label class="check"><input type="checkbox" id="chk-blocking" checked={app.blocking} disabled={no_live}
+                    onchange={link.callback(|e: Event| Msg::SetBlocking(e.target_unchecked_into::<HtmlInputElement>().checked()))} />
+                    { " fsync waits for the device's answer" }</label>
+            </fieldset>
+            <fieldset>
+                <legend>{ "Time" }</legend>
+                <p class="position" id="position">{ match b.view() {
+                    View::Live(_) => format!("step {pos} of {len}"),
+                    View::Replay(_) => format!("event {pos} of {len}"),
+                } }</p>
+                <div class="buttons">
+                    <button type="button" id="btn-back" disabled={pos == 0} onclick={link.callback(|_| Msg::Back)}
+                        title="Replays the scenario from its seed, one step less">{ "◀ Step back" }</button>
+                    <button type="button" id="btn-forward" disabled={pos >= len} onclick={link.callback(|_| Msg::Forward)}>{ "Step forward ▶" }</button>
+                    <button type="button" id="btn-play" aria-pressed={if app.playing.is_some() { "true" } else { "false" }}
+                        onclick={link.callback(|_| Msg::TogglePlay)}>{ if app.playing.is_some() { "❚❚ Pause" } else { "▶ Play" } }</button>
+                </div>
+                <label for="sel-speed">{ "Speed (simulated time per tick when the steps run out)" }</label>
+                <select id="sel-speed" onchange={link.callback(|e: Event| Msg::SetSpeed(select_value(&e).parse().unwrap_or(1)))}>
+                    { for SPEEDS.iter().enumerate().map(|(i, (_, label))| html! {
+                        <option value={i.to_string()} selected={i == app.speed}>{ *label }</option>
+                    }) }
+                </select>
+                <label for="wait-ms">{ "Let time pass (ms)" }</label>
+                <div class="inline">
+                    <input id="wait-ms" value={app.wait_ms.clone()} disabled={no_live} inputmode="numeric"
+                        onchange={link.callback(|e: Event| Msg::SetWait(input_value(&e)))} />
+                    <button type="button" id="btn-wait" disabled={no_live} onclick={link.callback(|_| Msg::Wait)}>{ "Wait" }</button>
+                </div>
+            </fieldset>
+            <fieldset>
+                <legend>{ "Failures" }</legend>
+                <div class="buttons">
+                    <button type="button" id="btn-power" class="danger" disabled={no_live} onclick={link.callback(|_| Msg::Crash("power_failure"))}>{ "Host power failure" }</button>
+                    <button type="button" id="btn-guest-crash" disabled={no_live} onclick={link.callback(|_| Msg::Crash("guest_crash"))}>{ "Guest kernel crash" }</button>
+                    <button type="button" id="btn-vmm-kill" disabled={no_live} onclick={link.callback(|_| Msg::Crash("vmm_kill"))}>{ "Kill the VMM" }</button>
+                    <button type="button" id="btn-inject" disabled={no_live} onclick={link.callback(|_| Msg::InjectFsyncError)}>{ "Next host fsync fails (EIO)" }</button>
+                </div>
+            </fieldset>
+            <fieldset>
+                <legend>{ "Host and devices (the run is replayed from its seed)" }</legend>
+                <label class="check"><input type="checkbox" id="chk-writeback" checked={writeback} disabled={no_live}
+                    onchange={link.callback(|e: Event| Msg::SetWriteback(e.target_unchecked_into::<HtmlInputElement>().checked()))} />
+                    { " Background writeback (host flusher)" }</label>
+                <label for="sel-tear">{ "Tear granularity on power failure" }</label>
+                <select id="sel-tear" disabled={no_live} onchange={link.callback(|e: Event| Msg::SetTear(select_value(&e)))}>
+                    { for TearGranularity::ALL.iter().map(|t| html! {
+                        <option value={t.to_string()} selected={*t == tear}>{ tear_label(*t) }</option>
+                    }) }
+                </select>
+                <label for="sel-mode">{ format!("Kind of device {dev}") }</label>
+                <select id="sel-mode" disabled={no_live} onchange={link.callback(|e: Event| Msg::SetMode(select_value(&e)))}>
+                    { for ModeChoice::ALL.iter().map(|m| html! {
+                        <option value={m.key()} selected={*m == mode}>{ m.label() }</option>
+                    }) }
+                </select>
+                <label for="seed">{ "Seed" }</label>
+                <div class="inline">
+                    <input id="seed" value={app.seed_text.clone()} disabled={no_live} inputmode="numeric"
+                        onchange={link.callback(|e: Event| Msg::SetSeedText(input_value(&e)))} />
+                    <button type="button" id="btn-seed" disabled={no_live} onclick={link.callback(|_| Msg::ApplySeed)}>{ "Replay with this seed" }</button>
+                </div>
+                <label for="hot-size">{ "New device: size" }</label>
+                <select id="hot-size" disabled={no_live} onchange={link.callback(|e: Event| Msg::SetHotSize(select_value(&e)))}>
+                    { for ["64M", "1G", "4G", "16G"].iter().map(|s| html! {
+                        <option value={*s} selected={app.hot_size == *s}>{ *s }</option>
+                    }) }
+                </select>
+                <label for="hot-mode">{ "New device: kind" }</label>
+                <select id="hot-mode" disabled={no_live} onchange={link.callback(|e: Event| Msg::SetHotMode(select_value(&e)))}>
+                    { for ModeChoice::ALL.iter().map(|m| html! {
+                        <option value={m.key()} selected={*m == app.hot_mode}>{ m.label() }</option>
+                    }) }
+                </select>
+                <div class="buttons">
+                    <button type="button" id="btn-hotplug" disabled={no_live} onclick={link.callback(|_| Msg::Hotplug)}
+                        title="object_add memory-backend-file + device_add virtio-pmem-pci">{ "Hot-plug a device" }</button>
+                    <button type="button" id="btn-unplug" disabled={no_live} onclick={link.callback(|_| Msg::Unplug)}
+                        title="device_del: QEMU refuses it for virtio-pmem">{ format!("Try to remove {dev}") }</button>
+                </div>
+            </fieldset>
+        </section>
+    }
+}
+
+fn tear_label(t: TearGranularity) -> &'static str {
+    match t {
+        TearGranularity::Store8 => "8 B (CPU store)",
+        TearGranularity::CacheLine64 => "64 B (cache line)",
+        TearGranularity::Sector512 => "512 B (disk sector)",
+        TearGranularity::Page4K => "4 KiB (whole page)",
+    }
+}
+
+fn lessons_panel(app: &App, ctx: &Context<App>) -> Html {
+    let current = match app.bench.origin() {
+        Origin::Lesson(id) => Some(*id),
+        _ => None,
+    };
+    html! {
+        <section id="lessons" class="panel" aria-labelledby="lessons-h">
+            <h2 id="lessons-h">{ "Lessons" }</h2>
+            <ol class="lesson-list">
+                { for LESSONS.iter().map(|l| {
+                    let id = l.id;
+                    html! {
+                        <li><button type="button" class="lesson-btn" data-lesson={id}
+                            aria-current={if current == Some(id) { "true" } else { "false" }}
+                            onclick={ctx.link().callback(move |_| Msg::OpenLesson(id))}>{ l.title }</button></li>
+                    }
+                }) }
+            </ol>
+        </section>
+    }
+}
+
+fn lesson_box(app: &App, ctx: &Context<App>) -> Html {
+    let b = &app.bench;
+    let (Some(lesson), Some(s)) = (b.current_lesson(), b.session()) else { return html! {} };
+    let link = ctx.link();
+    let cursor = s.cursor();
+    let note = if cursor == 0 { None } else { s.note(cursor - 1) };
+    let next = s.step(cursor).map(describe_step);
+    let question = lesson.question_before(cursor);
+    html! {
+        <section id="lesson" class="panel lesson" aria-labelledby="lesson-h">
+            <h2 id="lesson-h">{ lesson.title }</h2>
+            <p class="lesson-desc">{ s.scenario().description() }</p>
+            <p class="lesson-progress">{ format!("Step {cursor} of {}", s.len()) }</p>
+            { for note.map(|n| html! { <p class="lesson-note" id="lesson-note">{ n }</p> }) }
+            { match question {
+                Some(q) => {
+                    let answered = b.answer(q.before_step);
+                    html! {
+                        <div class="question" id="lesson-question" role="group" aria-labelledby="q-prompt">
+                            <p id="q-prompt"><strong>{ "Question: " }</strong>{ q.prompt }</p>
+                            <div class="choices">
+                                { for q.choices.iter().enumerate().map(|(i, c)| {
+                                    let step = q.before_step;
+                                    let class = match answered {
+                                        Some(_) if i == q.answer => "choice right",
+                                        Some(a) if a == i => "choice wrong",
+                                        _ => "choice",
+                                    };
+                                    html! {
+                                        <button type="button" class={class} data-choice={i.to_string()}
+                                            aria-pressed={if answered == Some(i) { "true" } else { "false" }}
+                                            onclick={link.callback(move |_| Msg::Answer(step, i))}>{ *c }</button>
+                                    }
+                                }) }
+                            </div>
+                            { for answered.map(|a| html! {
+                                <p class="answer" id="lesson-answer">
+                                    <strong>{ if a == q.answer { "Right. " } else { "Not quite. " } }</strong>{ q.why }
+                                </p>
+                            }) }
+                        </div>
+                    }
+                }
+                None => html! {},
+            } }
+            { match next {
+                Some(n) => html! {
+                    <p class="lesson-next-line">{ "Next: " }<code>{ n }</code>{ " " }
+                        <button type="button" id="lesson-next" disabled={b.pending_question().is_some()}
+                            onclick={link.callback(|_| Msg::Forward)}>{ "Run the next step ▶" }</button></p>
+                },
+                None => html! { <p class="lesson-done" id="lesson-done">{ "End of the lesson. Step back, change a knob (seed, writeback, tear, device kind) and replay, or pick another lesson." }</p> },
+            } }
+        </section>
+    }
+}
+
+fn grid_panel(app: &App, ctx: &Context<App>) -> Html {
+    let link = ctx.link();
+    let b = &app.bench;
+    let map = b.map();
+    let counts = map.counts();
+    let vp = b.viewport();
+    let layout = b.layout();
+    let (rows, in_view) = b.rows_in_view(64);
+    let dev = b.device().to_string();
+    let summary = format!("Page grid of {dev}: {}", counts.summary());
+    let onclick = link.callback(|e: MouseEvent| {
+        let c: HtmlCanvasElement = e.target_unchecked_into();
+        let sx = f64::from(GRID_WIDTH) / f64::from(c.client_width().max(1));
+        let sy = f64::from(GRID_HEIGHT) / f64::from(c.client_height().max(1));
+        Msg::GridClick(f64::from(e.offset_x()) * sx, f64::from(e.offset_y()) * sy, e.shift_key())
+    });
+    let onkeydown = link.callback(Msg::GridKey);
+    html! {
+        <section id="grid" class="panel" aria-labelledby="grid-h">
+            <h2 id="grid-h">{ format!("Host page cache of {dev}'s backing file") }</h2>
+            <div class="device-tabs" role="group" aria-label="Device">
+                { for b.devices().into_iter().map(|(id, size)| {
+                    let sel = id == dev;
+                    let target = id.clone();
+                    html! {
+                        <button type="button" class="tab" aria-pressed={if sel { "true" } else { "false" }} data-device={id.clone()}
+                            onclick={link.callback(move |_| Msg::SelectDevice(target.clone()))}>{ format!("{id} · {}", human_size(size)) }</button>
+                    }
+                }) }
+            </div>
+            <div class="zoom buttons">
+                <button type="button" id="btn-zoom-in" onclick={link.callback(|_| Msg::ZoomIn)} aria-label="Zoom in">{ "+ Zoom in" }</button>
+                <button type="button" id="btn-zoom-out" onclick={link.callback(|_| Msg::ZoomOut)} aria-label="Zoom out">{ "− Zoom out" }</button>
+                <button type="button" id="btn-zoom-all" onclick={link.callback(|_| Msg::ZoomAll)}>{ "Whole device" }</button>
+                <span class="range" id="grid-range">{ format!(
+                    "pages {}–{} of {}, {}",
+                    vp.first,
+                    vp.first + vp.span - 1,
+                    map.total_pages,
+                    if layout.pages_per_cell == 1 { "one page per cell".to_string() } else { format!("{} pages per pixel (the worst state shows)", layout.pages_per_cell) }
+                ) }</span>
+            </div>
+            <canvas id="grid-canvas" ref={app.canvas.clone()} width={GRID_WIDTH.to_string()} height={GRID_HEIGHT.to_string()}
+                tabindex="0" role="img" aria-label={summary.clone()} aria-describedby="grid-help"
+                onclick={onclick} onkeydown={onkeydown}></canvas>
+            <p id="grid-help" class="help">{ "Click a page to select it (shift-click writes to it). On the grid: arrow keys move the selection, Enter writes the data to it, + and − zoom, 0 shows the whole device." }</p>
+            <ul class="legend" id="counts" aria-label="Pages per state">
+                { for CellState::ALL.iter().rev().map(|s| html! {
+                    <li data-state={s.key()} title={s.meaning()}>
+                        <span class="swatch" style={format!("background:{}", s.css_color())} aria-hidden="true"></span>
+                        <span class="name">{ s.name() }</span>{ ": " }<span class="count">{ counts.get(*s) }</span>
+                    </li>
+                }) }
+            </ul>
+            <table id="page-table" class="pages">
+                <caption>{ format!("Written pages in view: {in_view}{}", if in_view > rows.len() { format!(" (first {} shown)", rows.len()) } else { String::new() }) }</caption>
+                <thead><tr><th scope="col">{ "page" }</th><th scope="col">{ "offset" }</th><th scope="col">{ "state" }</th></tr></thead>
+                <tbody>
+                    { for rows.iter().map(|(p, s)| {
+                        let p = *p;
+                        html! {
+                            <tr data-page={p.to_string()} data-state={s.key()} class={classes!(s.key(), (b.page() == Some(p)).then_some("selected"))}>
+                                <td><button type="button" class="linkish" onclick={link.callback(move |_| Msg::SelectPage(p))}>{ p }</button></td>
+                                <td>{ format!("{:#x}", p * PAGE) }</td>
+                                <td>{ s.name() }</td>
+                            </tr>
+                        }
+                    }) }
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+fn bytes_panel(app: &App, _ctx: &Context<App>) -> Html {
+    let b = &app.bench;
+    let counts = b.map().counts();
+    let durable = counts.get(CellState::Clean) + counts.get(CellState::OnDisk);
+    let at_risk: u64 = CellState::ALL.iter().filter(|s| s.at_risk()).map(|s| counts.get(*s)).sum();
+    let body = match b.page_bytes() {
+        None => html! { <p>{ "Select a page in the grid to see its bytes." }</p> },
+        Some((page, cache, disk)) => {
+            let d = dump(page, &cache, &disk);
+            html! {
+                <>
+                <p id="hex-summary">{ format!("Page {page} ({}): {}", b.map().state(page).name(), page_verdict(b.map().state(page), d.differing)) }</p>
+                <table class="hex" id="hex">
+                    <caption>{ format!("Bytes of page {page}; {} all-zero lines left out", d.zero_lines) }</caption>
+                    <thead><tr>
+                        <th scope="col">{ "offset" }</th>
+                        <th scope="col">{ "guest view (host page cache)" }</th>
+                        <th scope="col">{ "host disk (durable)" }</th>
+                        <th scope="col">{ "text (guest | disk)" }</th>
+                    </tr></thead>
+                    <tbody>
+                        { for d.lines.iter().map(|l| html! {
+                            <tr>
+                                <td>{ format!("{:04x}", l.offset) }</td>
+                                <td class="bytes">{ for l.cache.iter().enumerate().map(|(i, v)| byte(*v, l.differs(i))) }</td>
+                                <td class="bytes">{ for l.disk.iter().enumerate().map(|(i, v)| byte(*v, l.differs(i))) }</td>
+                                <td class="ascii">{ format!("{} | {}", HexLine::ascii(&l.cache), HexLine::ascii(&l.disk)) }</td>
+                            </tr>
+                        }) }
+                    </tbody>
+                </table>
+                </>
+            }
+        }
+    };
+    html! {
+        <section id="bytes" class="panel" aria-labelledby="bytes-h">
+            <h2 id="bytes-h">{ "Disk and bytes" }</h2>
+            <p id="disk-summary">{ format!(
+                "On the host's disk: {durable} page(s) durable. At risk now (a power failure would lose or has lost them): {at_risk} page(s)."
+            ) }</p>
+            { body }
+        </section>
+    }
+}
+
+fn page_verdict(state: CellState, differing: usize) -> String {
+    match (state, differing) {
+        (CellState::Lost, _) => {
+            "its newest bytes never reached the disk; the guest now reads what the disk held".into()
+        }
+        (CellState::Torn, _) => "the power failure hit during its writeback: the disk holds part old, part new".into(),
+        (CellState::CleanNotDurable, _) => {
+            "the host marked it clean after a failed write: the guest reads bytes the disk does not hold".into()
+        }
+        (_, 0) => "the guest's view equals the disk".into(),
+        (_, n) => format!("{n} byte(s) differ from the disk — not durable yet"),
+    }
+}
+
+fn byte(v: u8, differs: bool) -> Html {
+    if differs {
+        html! { <><mark>{ format!("{v:02x}") }</mark>{ " " }</> }
+    } else {
+        html! { { format!("{v:02x} ") } }
+    }
+}
+
+fn steps_panel(app: &App, ctx: &Context<App>) -> Html {
+    let link = ctx.link();
+    let Some(s) = app.bench.session() else {
+        return html! {
+            <section id="steps" class="panel"><h2>{ "Guest operations" }</h2>
+            <p>{ "A replayed log has no steps: Back and Forward move from one guest operation or failure to the next." }</p></section>
+        };
+    };
+    let cursor = s.cursor();
+    let outcomes = s.outcomes();
+    html! {
+        <section id="steps" class="panel" aria-labelledby="steps-h">
+            <h2 id="steps-h">{ "Guest operations (scenario steps)" }</h2>
+            <ol class="steps" start="0">
+                <li class={classes!("step", (cursor == 0).then_some("current"))}>
+                    <button type="button" class="linkish" onclick={link.callback(|_| Msg::Goto(0))}>{ "start: devices plugged in" }</button>
+                </li>
+                { for (0..s.len()).map(|i| {
+                    let outcome = outcomes.get(i);
+                    let state = match outcome { Some(o) if o.ok => "done", Some(_) => "failed", None => "future" };
+                    let text = s.step(i).map(describe_step).unwrap_or_default();
+                    html! {
+                        <li class={classes!("step", state, (cursor == i + 1).then_some("current"))} data-step={(i + 1).to_string()}>
+                            <button type="button" class="linkish" onclick={link.callback(move |_| Msg::Goto(i + 1))}
+                                aria-label={format!("go to after step {i}: {text}")}>{ &text }</button>
+                            { for outcome.map(|o| html! { <span class="detail">{ format!(" — {} {}", if o.ok { "✓" } else { "✗" }, o.detail) }</span> }) }
+                        </li>
+                    }
+                }) }
+            </ol>
+        </section>
+    }
+}
+
+fn device_panel(app: &App, _ctx: &Context<App>) -> Html {
+    let b = &app.bench;
+    let Some(s) = b.session() else {
+        return html! {
+            <section id="device" class="panel"><h2>{ "Device and virtqueue" }</h2>
+            <p>{ "An event log holds events, not guest memory: the rings cannot be drawn for a replayed log." }</p></section>
+        };
+    };
+    let m = s.machine();
+    let dev = b.device();
+    let Ok(snap) = m.device_snapshot(dev) else { return html! {} };
+    let rings = RingView::of_device(m, dev).ok();
+    let journey = last_flush_journey(m.log().events(), dev);
+    let mode = s.device_mode(dev).map(|m| m.label()).unwrap_or("?");
+    html! {
+        <section id="device" class="panel" aria-labelledby="device-h">
+            <h2 id="device-h">{ format!("Device {dev} and its virtqueue") }</h2>
+            <dl class="facts">
+                <dt>{ "kind" }</dt><dd id="device-mode">{ mode }</dd>
+                <dt>{ "region" }</dt><dd>{ format!("{} + {} ({})", snap.config.start, format_args!("{:#x}", snap.config.size), human_size(snap.config.size)) }</dd>
+                <dt>{ "status" }</dt><dd>{ status_names(snap.status) }</dd>
+                <dt>{ "flushes" }</dt><dd>{ format!("{} ok, {} failed; host fsyncs {} started, {} ok, {} failed", snap.stats.flushes_ok, snap.stats.flushes_failed, snap.host.syncs_started, snap.host.syncs_ok, snap.host.syncs_failed) }</dd>
+                <dt>{ "simulated time" }</dt><dd id="sim-time">{ m.now().to_string() }</dd>
+            </dl>
+            { match journey {
+                Some(j) => html! {
+                    <>
+                    <h3>{ format!("Journey of flush #{}", j.request.0) }</h3>
+                    <ol class="journey" id="journey">
+                        { for j.stages.iter().map(|st| html! {
+                            <li class={if st.at.is_some() { "reached" } else { "pending" }}>
+                                { if st.at.is_some() { "✓ " } else { "· " } }{ st.label }
+                                { for st.at.map(|(seq, at)| html! { <span class="when">{ format!(" (event {seq}, {at})") }</span> }) }
+                            </li>
+                        }) }
+                    </ol>
+                    </>
+                },
+                None => html! { <p>{ "No flush yet: press fsync to watch a request travel through the rings." }</p> },
+            } }
+            { for rings.map(|r| rings_view(&r)) }
+            <h3>{ "Memory footprint of the data cached now" }</h3>
+            <table class="footprint" id="footprint">
+                <thead><tr><th scope="col">{ "configuration" }</th><th scope="col">{ "guest page cache" }</th><th scope="col">{ "host page cache" }</th><th scope="col">{ "total" }</th><th scope="col">{ "host can reclaim" }</th></tr></thead>
+                <tbody>
+                    { for m.footprint().iter().map(|f| html! {
+                        <tr><td>{ &f.config }</td><td>{ human_size(f.guest_page_cache_bytes) }</td><td>{ human_size(f.host_page_cache_bytes) }</td>
+                        <td>{ human_size(f.total_bytes) }</td><td>{ if f.host_reclaimable { "yes" } else { "no" } }</td></tr>
+                    }) }
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+fn rings_view(r: &RingView) -> Html {
+    html! {
+        <div class="rings" id="rings">
+            <h3>{ "Split virtqueue 0 (req_vq), read from guest memory" }</h3>
+            <table class="indices" id="ring-indices">
+                <thead><tr><th scope="col">{ "" }</th><th scope="col">{ "driver" }</th><th scope="col">{ "device" }</th></tr></thead>
+                <tbody>
+                    <tr><th scope="row">{ "available ring" }</th><td>{ format!("avail.idx = {}", r.avail_idx) }</td><td>{ format!("next_avail = {}", r.next_avail) }</td></tr>
+                    <tr><th scope="row">{ "used ring" }</th><td>{ format!("{} free descriptors, {} in flight, {} parked", r.free_descriptors, r.in_flight, r.parked) }</td><td>{ format!("used.idx = {}, next_used = {}, {} waiting for the host", r.used_idx, r.next_used, r.waiting_for_host) }</td></tr>
+                </tbody>
+            </table>
+            <table class="desc" id="desc-table">
+                <caption>{ format!("Descriptor table at {:#x} ({} entries; the ones ever written)", r.addrs[0], r.size) }</caption>
+                <thead><tr><th scope="col">{ "#" }</th><th scope="col">{ "addr" }</th><th scope="col">{ "len" }</th><th scope="col">{ "flags" }</th><th scope="col">{ "next" }</th><th scope="col">{ "buffer" }</th></tr></thead>
+                <tbody>
+                    { for r.descriptors.iter().map(|d| html! {
+                        <>
+                        <tr>
+                            <td>{ d.index }</td><td>{ format!("{:#x}", d.desc.addr) }</td><td>{ d.desc.len }</td>
+                            <td>{ &d.flags }</td><td>{ d.desc.next }</td><td>{ &d.content }</td>
+                        </tr>
+                        { for d.indirect.iter().enumerate().map(|(i, (x, flags, content))| html! {
+                            <tr class="indirect">
+                                <td>{ format!("  ↳{i}") }</td><td>{ format!("{:#x}", x.addr) }</td><td>{ x.len }</td>
+                                <td>{ flags }</td><td>{ x.next }</td><td>{ content }</td>
+                            </tr>
+                        }) }
+                        </>
+                    }) }
+                </tbody>
+            </table>
+            <div class="two">
+                <table class="ring" id="avail-ring">
+                    <caption>{ format!("Available ring at {:#x}: flags {}, idx {}", r.addrs[1], r.avail_flags, r.avail_idx) }</caption>
+                    <thead><tr><th scope="col">{ "slot" }</th><th scope="col">{ "head" }</th></tr></thead>
+                    <tbody>{ for r.avail.iter().map(|(slot, head)| html! { <tr><td>{ slot }</td><td>{ head }</td></tr> }) }</tbody>
+                </table>
+                <table class="ring" id="used-ring">
+                    <caption>{ format!("Used ring at {:#x}: flags {}, idx {}", r.addrs[2], r.used_flags, r.used_idx) }</caption>
+                    <thead><tr><th scope="col">{ "slot" }</th><th scope="col">{ "id" }</th><th scope="col">{ "len" }</th></tr></thead>
+                    <tbody>{ for r.used.iter().map(|(slot, id, len)| html! { <tr><td>{ slot }</td><td>{ id }</td><td>{ len }</td></tr> }) }</tbody>
+                </table>
+            </div>
+        </div>
+    }
+}
+
+/// Events shown in the timeline.
+const TIMELINE_EVENTS: usize = 250;
+
+fn timeline(app: &App) -> Html {
+    let b = &app.bench;
+    let events: &[SimEvent] = match b.view() {
+        View::Live(s) => s.machine().log().events(),
+        View::Replay(r) => &r.events()[..r.cursor()],
+    };
+    let starts: std::collections::BTreeMap<usize, String> = match b.view() {
+        View::Live(s) => s
+            .outcomes()
+            .iter()
+            .map(|o| {
+                (
+                    o.events.start,
+                    format!("step {}: {}", o.index, s.step(o.index).map(describe_step).unwrap_or_default()),
+                )
+            })
+            .collect(),
+        View::Replay(_) => Default::default(),
+    };
+    let from = events.len().saturating_sub(TIMELINE_EVENTS);
+    // Groups of events, each under the step that produced it; newest first.
+    let mut groups: Vec<(Option<&String>, Vec<usize>)> = Vec::new();
+    for k in from..events.len() {
+        match starts.get(&k) {
+            Some(h) => groups.push((Some(h), vec![k])),
+            None => match groups.last_mut() {
+                Some(g) => g.1.push(k),
+                None => groups.push((None, vec![k])),
+            },
+        }
+    }
+    html! {
+        <section id="timeline" class="panel" aria-labelledby="timeline-h">
+            <h2 id="timeline-h">{ format!("Event timeline ({} events{}, newest step first)", events.len(), if from > 0 { format!(", the last {TIMELINE_EVENTS} shown") } else { String::new() }) }</h2>
+            <ol class="events">
+                { for groups.iter().rev().map(|(head, ks)| html! {
+                    <>
+                    { for head.map(|h| html! { <li class="step-mark">{ h }</li> }) }
+                    { for ks.iter().map(|&k| {
+                        let e = &events[k];
+                        html! {
+                            <li class={classes!("ev", lane(&e.kind).key())} data-seq={e.seq.to_string()}>
+                                <span class="t">{ e.at.to_string() }</span>
+                                { for e.device.as_ref().map(|d| html! { <span class="d">{ format!("[{d}]") }</span> }) }
+                                { e.kind.to_string() }
+                            </li>
+                        }
+                    }) }
+                    </>
+                }) }
+            </ol>
+        </section>
+    }
+}
+
+fn sharing(app: &App, ctx: &Context<App>) -> Html {
+    let link = ctx.link();
+    let live = app.bench.session().is_some();
+    let file_input = |kind: FileKind| {
+        link.callback(move |e: Event| {
+            let input: HtmlInputElement = e.target_unchecked_into();
+            match input.files().and_then(|f| f.get(0)) {
+                Some(f) => Msg::FileChosen(kind, f),
+                None => Msg::SetIoText(String::new()),
+            }
+        })
+    };
+    html! {
+        <section id="share" class="panel" aria-labelledby="share-h">
+            <h2 id="share-h">{ "Share, import, export" }</h2>
+            <label for="share-link">{ "Link to exactly this view (scenario, seed, step, page)" }</label>
+            <input id="share-link" readonly=true value={if live { dom::href() } else { "a replayed log has no link".to_string() }}
+                onfocus={Callback::from(|e: FocusEvent| e.target_unchecked_into::<HtmlInputElement>().select())} />
+            <div class="buttons">
+                <button type="button" id="btn-export-scenario" disabled={!live} onclick={link.callback(|_| Msg::ExportScenario)}>{ "Export scenario JSON" }</button>
+                <button type="button" id="btn-export-log" disabled={!live} onclick={link.callback(|_| Msg::ExportLog)}>{ "Export event log" }</button>
+            </div>
+            <label for="io-text">{ "Scenario or event log JSON (paste, then import)" }</label>
+            <textarea id="io-text" rows="6" value={app.io_text.clone()}
+                oninput={link.callback(|e: InputEvent| Msg::SetIoText(e.target_unchecked_into::<HtmlTextAreaElement>().value()))} />
+            <div class="buttons">
+                <button type="button" id="btn-import-scenario" onclick={link.callback(|_| Msg::ImportScenario)}>{ "Import scenario" }</button>
+                <button type="button" id="btn-import-log" onclick={link.callback(|_| Msg::ImportLog)}>{ "Replay event log" }</button>
+            </div>
+            <label for="file-scenario">{ "Scenario file (pmemlab format)" }</label>
+            <input type="file" id="file-scenario" accept=".json,application/json" onchange={file_input(FileKind::Scenario)} />
+            <label for="file-log">{ "Event log file (pmemlab demo --json)" }</label>
+            <input type="file" id="file-log" accept=".json,application/json" onchange={file_input(FileKind::Log)} />
+        </section>
+    }
+}
+
+fn explorer(app: &App, ctx: &Context<App>) -> Html {
+    let link = ctx.link();
+    let names = workload_names();
+    let result = match &app.explorer {
+        None => {
+            html! { <p>{ "Pick a workload and run a campaign: every crash point, every disk image a power failure could leave there, each checked by the workload's recovery." }</p> }
+        }
+        Some(Err(e)) => html! { <p class="bad">{ e }</p> },
+        Some(Ok(run)) => {
+            let r = &run.report;
+            let cx = run.counterexample();
+            let point = app.point;
+            let images = point.map(|p| (p, run.images(p, 64)));
+            html! {
+                <>
+                <p id="campaign-summary">{ format!(
+                    "{}: {} crash points, {} images checked ({} duplicates skipped; {} points exhaustive, {} sampled), tear {}, seed {} — {} violation(s).",
+                    run.workload.name, r.points_total, r.checked, r.duplicates, r.exhaustive_points, r.sampled_points, run.tear, run.seed, r.violations_total
+                ) }</p>
+                { match cx {
+                    Some((p, pages, message)) => html! {
+                        <div class="counterexample" id="counterexample">
+                            <h3>{ "Minimal counterexample" }</h3>
+                            <p>{ format!("Crash point {p} ({}): these pages reached the disk, and nothing else written since the last completed flush:", run.points[p].after) }</p>
+                            <ul>{ for pages.iter().map(|x| html! { <li>{ x }</li> }) }</ul>
+                            <p>{ "Recovery says: " }<strong>{ message }</strong></p>
+                        </div>
+                    },
+                    None => html! { <p class="ok" id="no-violation">{ "No image violates the workload's invariant." }</p> },
+                } }
+                <table class="points" id="crash-points">
+                    <caption>{ format!("Crash points ({} shown of {})", run.points.len().min(300), run.points.len()) }</caption>
+                    <thead><tr><th scope="col">{ "#" }</th><th scope="col">{ "just after" }</th><th scope="col">{ "writes / durable" }</th><th scope="col">{ "pending pages" }</th><th scope="col">{ "images" }</th><th scope="col">{ "violations" }</th></tr></thead>
+                    <tbody>
+                        { for run.points.iter().take(300).map(|p| {
+                            let i = p.index;
+                            html! {
+                                <tr class={classes!((p.violations > 0).then_some("violation"), (point == Some(i)).then_some("selected"))}>
+                                    <td><button type="button" class="linkish" onclick={link.callback(move |_| Msg::ShowPoint(i))}
+                                        aria-label={format!("show the images of crash point {i}")}>{ i }</button></td>
+                                    <td>{ &p.after }</td><td>{ format!("{} / {}", p.writes_done, p.durable_upto) }</td>
+                                    <td>{ p.pending_pages }</td><td>{ p.images }</td><td>{ p.violations }</td>
+                                </tr>
+                            }
+                        }) }
+                    </tbody>
+                </table>
+                { for images.map(|(p, (rows, exhaustive))| html! {
+                    <table class="images" id="point-images">
+                        <caption>{ format!("Disk images at crash point {p} ({}, first {} shown)", if exhaustive { "all of them" } else { "sampled" }, rows.len()) }</caption>
+                        <thead><tr><th scope="col">{ "pages persisted beyond the durable image" }</th><th scope="col">{ "verdict" }</th></tr></thead>
+                        <tbody>
+                            { for rows.iter().map(|row| html! {
+                                <tr class={classes!(row.violation.is_some().then_some("violation"))}>
+                                    <td>{ if row.persisted.is_empty() { "none (exactly the durable image)".to_string() } else { row.persisted.join(", ") } }</td>
+                                    <td>{ row.violation.clone().unwrap_or_else(|| "ok".to_string()) }</td>
+                                </tr>
+                            }) }
+                        </tbody>
+                    </table>
+                }) }
+                </>
+            }
+        }
+    };
+    html! {
+        <section id="explorer" class="panel" aria-labelledby="explorer-h">
+            <h2 id="explorer-h">{ "Crash explorer" }</h2>
+            <label for="sel-workload">{ "Workload" }</label>
+            <select id="sel-workload" onchange={link.callback(|e: Event| Msg::SetWorkload(select_value(&e)))}>
+                { for names.iter().map(|(n, d)| html! {
+                    <option value={*n} selected={app.workload == *n}>{ format!("{n} — {d}") }</option>
+                }) }
+            </select>
+            <button type="button" id="btn-campaign" onclick={link.callback(|_| Msg::RunCampaign)}>{ "Run crash campaign" }</button>
+            { result }
+        </section>
+    }
+}

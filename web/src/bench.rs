@@ -1,0 +1,191 @@
+//! Workloads of the benchmark page, shared by the browser (wasm) and the
+//! native bench (`cargo run --release -p pmem-web --example native_bench`),
+//! so both measure exactly the same simulation steps. Timing is the
+//! caller's: `performance.now()` in the browser, `Instant` natively; this
+//! module has no clock.
+
+use crate::grid::{CrashIndex, GridLayout, GridRenderer, PageMap, Viewport, PAGE};
+use pmem_core::rng::SimRng;
+use pmem_core::sim::{DeviceSpec, Machine, SimConfig};
+
+/// What a run of the simulation workload did (equal natively and in wasm:
+/// the fingerprint proves the same work was done).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepsResult {
+    /// Machine actions run (`Machine::step`).
+    pub steps: u64,
+    /// Events logged.
+    pub events: usize,
+    /// Fingerprint of the event log.
+    pub fingerprint: u64,
+}
+
+/// Rounds of the simulation workload used by the bench page and the
+/// native bench.
+pub const STEP_ROUNDS: u32 = 2_000;
+
+/// The simulation workload: on a 1 GiB virtio-pmem device, each round
+/// stores into 4 random pages and issues two flushes, then runs the
+/// machine until both return; every 16 rounds it lets 6 s pass, so the
+/// background flusher runs too.
+pub fn sim_steps(rounds: u32, seed: u64) -> StepsResult {
+    let mut m = Machine::new(SimConfig { seed, ..SimConfig::default() });
+    // A fresh machine has room for a device: cannot fail.
+    m.add_device(DeviceSpec::new("nv1", 1 << 30)).expect("device fits");
+    let mut rng = SimRng::new(seed).derive("bench");
+    let pages = (1u64 << 30) / PAGE;
+    let mut steps = 0;
+    for round in 0..rounds {
+        for _ in 0..4 {
+            let page = rng.below(pages);
+            let _ = m.guest_write("nv1", page * PAGE + (round as u64 % 256) * 16, &round.to_le_bytes());
+        }
+        let a = m.flush("nv1");
+        let b = m.flush("nv1");
+        if let (Ok(a), Ok(b)) = (a, b) {
+            while !(matches!(m.flush_result("nv1", a), Ok(Some(_))) && matches!(m.flush_result("nv1", b), Ok(Some(_))))
+            {
+                if !m.step() {
+                    break;
+                }
+                steps += 1;
+            }
+        }
+        if round % 16 == 15 {
+            m.schedule_host_events();
+            steps += m.run_for(6_000_000_000);
+        }
+    }
+    StepsResult { steps, events: m.log().len(), fingerprint: m.log().fingerprint() }
+}
+
+/// A write storm on a 4 GiB device (1 M pages): random stores, with time
+/// passing and an fsync now and then, so pages move through dirty,
+/// writeback and clean while the grid is drawn.
+pub struct WriteStorm {
+    machine: Machine,
+    rng: SimRng,
+    frames: u64,
+    writes: u64,
+    crash_index: CrashIndex,
+}
+
+impl std::fmt::Debug for WriteStorm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteStorm").field("frames", &self.frames).field("writes", &self.writes).finish()
+    }
+}
+
+/// Frames of the write storm on the bench page and in the native bench.
+pub const STORM_FRAMES: usize = 120;
+
+/// Stores per storm frame.
+pub const STORM_WRITES: u32 = 200;
+
+/// Size of the storm's device: 4 GiB.
+pub const STORM_DEVICE: u64 = 4 << 30;
+
+impl WriteStorm {
+    /// A storm from `seed`, nothing written yet.
+    pub fn new(seed: u64) -> WriteStorm {
+        let mut machine = Machine::new(SimConfig { seed, ..SimConfig::default() });
+        machine.add_device(DeviceSpec::new("nv1", STORM_DEVICE)).expect("device fits");
+        WriteStorm {
+            machine,
+            rng: SimRng::new(seed).derive("storm"),
+            frames: 0,
+            writes: 0,
+            crash_index: CrashIndex::default(),
+        }
+    }
+
+    /// One frame of the storm: `writes` stores to random pages, then 50 ms
+    /// of simulated time; every 8th frame an fsync starts.
+    pub fn frame(&mut self, writes: u32) {
+        let pages = STORM_DEVICE / PAGE;
+        for _ in 0..writes {
+            let page = self.rng.below(pages);
+            let _ = self.machine.guest_write("nv1", page * PAGE, &self.frames.to_le_bytes());
+            self.writes += 1;
+        }
+        if self.frames % 8 == 7 {
+            let _ = self.machine.flush("nv1");
+        }
+        self.machine.schedule_host_events();
+        self.machine.run_for(50_000_000);
+        self.frames += 1;
+    }
+
+    /// The machine.
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// Stores made so far.
+    pub fn writes(&self) -> u64 {
+        self.writes
+    }
+
+    /// The grid's page map (as the visualizer computes it each frame).
+    pub fn page_map(&mut self) -> PageMap {
+        PageMap::of_device_indexed(&self.machine, "nv1", &mut self.crash_index).unwrap_or_default()
+    }
+}
+
+/// Draws the whole storm device into `renderer` (`width` × `height`);
+/// returns the cells painted.
+pub fn draw_whole_device(renderer: &mut GridRenderer, map: &PageMap, width: u32, height: u32) -> usize {
+    let vp = Viewport::whole(map.total_pages);
+    let layout = GridLayout::new(vp.span, width, height);
+    renderer.render(map, &vp, &layout, None)
+}
+
+/// A page map of a 4 GiB device with every page touched, in mixed states:
+/// the worst case for the renderer.
+pub fn every_page_touched() -> PageMap {
+    use crate::palette::CellState;
+    let total = STORM_DEVICE / PAGE;
+    let states = [CellState::Clean, CellState::Dirty, CellState::Writeback, CellState::OnDisk];
+    PageMap { total_pages: total, pages: (0..total).map(|p| (p, states[(p % 7 % 4) as usize])).collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::palette::CellState;
+
+    #[test]
+    fn the_steps_workload_is_deterministic_and_does_work() {
+        let a = sim_steps(40, 1);
+        assert_eq!(a, sim_steps(40, 1));
+        assert!(a.steps > 200, "{a:?}");
+        assert_ne!(a.fingerprint, sim_steps(40, 2).fingerprint);
+    }
+
+    #[test]
+    fn the_storm_dirties_and_cleans_pages_of_a_4_gib_device() {
+        let mut s = WriteStorm::new(1);
+        for _ in 0..12 {
+            s.frame(50);
+        }
+        let map = s.page_map();
+        assert_eq!(map.total_pages, 1 << 20);
+        let c = map.counts();
+        assert!(map.pages.len() > 550, "{}", map.pages.len());
+        assert!(c.get(CellState::Dirty) > 0 && c.get(CellState::Clean) > 0, "{}", c.summary());
+        let mut r = GridRenderer::new();
+        assert!(draw_whole_device(&mut r, &map, 768, 384) > 0);
+        assert_eq!(r.rgba().len(), 768 * 384 * 4);
+    }
+
+    #[test]
+    fn the_worst_case_map_touches_every_page() {
+        let map = every_page_touched();
+        assert_eq!(map.pages.len() as u64, map.total_pages);
+        let mut r = GridRenderer::new();
+        assert_eq!(
+            draw_whole_device(&mut r, &map, 768, 384),
+            GridLayout::new(1 << 20, 768, 384).cells(1 << 20) as usize
+        );
+    }
+}

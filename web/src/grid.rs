@@ -1,0 +1,556 @@
+//! The host page-cache grid: which state every page of a device is in, laid
+//! out on a pixel raster.
+//!
+//! Memory and time scale with the pages *touched*, never with the device
+//! size: a [`PageMap`] lists only pages that have a state, and
+//! [`GridRenderer::render`] fills the background once and then paints one
+//! cell per touched page. When the view holds more pages than the raster
+//! has pixels, a cell stands for several pages and shows the worst of them
+//! (see [`CellState`]'s order), so a single lost page in a 4 GiB device is
+//! still visible.
+
+use crate::palette::CellState;
+use pmem_core::event::{EventKind, EventLog};
+use pmem_core::sim::Machine;
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+/// Bytes per host page.
+pub const PAGE: u64 = 4096;
+
+/// The touched pages of one device and their display state, sorted by page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageMap {
+    /// Pages in the device.
+    pub total_pages: u64,
+    /// `(page, state)` for every page that is not [`CellState::Untouched`],
+    /// sorted by page, each page once.
+    pub pages: Vec<(u64, CellState)>,
+}
+
+impl PageMap {
+    /// The page map of device `id`: the page-cache states, with the pages
+    /// the last failure lost or tore marked as such until they are written
+    /// again. Scans the whole log for the last failure; a UI that draws
+    /// often keeps a [`CrashIndex`] and calls [`PageMap::of_device_indexed`].
+    pub fn of_device(machine: &Machine, id: &str) -> Result<PageMap, String> {
+        PageMap::of_device_indexed(machine, id, &mut CrashIndex::default())
+    }
+
+    /// [`PageMap::of_device`], finding the last failure through `index`
+    /// (which only reads the events logged since its last use).
+    pub fn of_device_indexed(machine: &Machine, id: &str, index: &mut CrashIndex) -> Result<PageMap, String> {
+        let snap = machine.device_snapshot(id).map_err(|e| e.to_string())?;
+        let total_pages = snap.config.size / PAGE;
+        let states = machine.page_states(id).map_err(|e| e.to_string())?;
+        let mut pages: Vec<(u64, CellState)> =
+            states.into_iter().map(|p| (p.page, CellState::from_page_state(p.state))).collect();
+        index.update(machine.log());
+        let crash = index.last_crash(id).and_then(|i| machine.log().events().get(i));
+        if let Some(EventKind::Crash { lost_pages, torn_pages, .. }) = crash.map(|e| &e.kind) {
+            // A lost or torn page keeps its mark while it is only on disk (or
+            // nowhere); once written again it is cached in another state.
+            let mut marks: Vec<(u64, CellState)> = lost_pages
+                .iter()
+                .map(|&p| (p, CellState::Lost))
+                .chain(torn_pages.iter().map(|&p| (p, CellState::Torn)))
+                .collect();
+            marks.sort_unstable();
+            let mut extra = Vec::new();
+            for (page, mark) in marks {
+                match pages.binary_search_by_key(&page, |p| p.0) {
+                    Ok(i) if pages[i].1 == CellState::OnDisk => pages[i].1 = pages[i].1.max(mark),
+                    Ok(_) => {}
+                    Err(_) => extra.push((page, mark)),
+                }
+            }
+            if !extra.is_empty() {
+                pages.extend(extra);
+                pages.sort_unstable_by_key(|p| p.0);
+                pages.dedup_by(|b, a| {
+                    // Lost and torn for the same page: keep the worse.
+                    if a.0 == b.0 {
+                        a.1 = a.1.max(b.1);
+                        true
+                    } else {
+                        false
+                    }
+                });
+            }
+        }
+        Ok(PageMap { total_pages, pages })
+    }
+
+    /// The state of one page.
+    pub fn state(&self, page: u64) -> CellState {
+        match self.pages.binary_search_by_key(&page, |p| p.0) {
+            Ok(i) => self.pages[i].1,
+            Err(_) => CellState::Untouched,
+        }
+    }
+
+    /// The touched pages in `range`.
+    pub fn in_range(&self, range: Range<u64>) -> &[(u64, CellState)] {
+        let lo = self.pages.partition_point(|p| p.0 < range.start);
+        let hi = self.pages.partition_point(|p| p.0 < range.end);
+        &self.pages[lo..hi]
+    }
+
+    /// How many pages are in each state (untouched ones included).
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for &(_, s) in &self.pages {
+            c.by_state[s as usize] += 1;
+        }
+        c.by_state[CellState::Untouched as usize] = self.total_pages.saturating_sub(self.pages.len() as u64);
+        c
+    }
+}
+
+/// Pages per state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Indexed by `CellState as usize`.
+    pub by_state: [u64; 9],
+}
+
+impl Counts {
+    /// The count of one state.
+    pub fn get(&self, s: CellState) -> u64 {
+        self.by_state[s as usize]
+    }
+
+    /// A sentence for screen readers: "16384 pages: 2 dirty, 1 clean, …".
+    pub fn summary(&self) -> String {
+        let total: u64 = self.by_state.iter().sum();
+        let parts: Vec<String> = CellState::ALL
+            .iter()
+            .rev()
+            .filter(|s| **s != CellState::Untouched && self.get(**s) > 0)
+            .map(|s| format!("{} {}", self.get(*s), s.name()))
+            .collect();
+        if parts.is_empty() {
+            format!("{total} pages, none written yet")
+        } else {
+            format!("{total} pages: {}; the rest never written", parts.join(", "))
+        }
+    }
+}
+
+/// Where the last failure of each device is in a log, kept up to date by
+/// reading only the events logged since the last call (and starting over
+/// when the log was replaced by another, e.g. after a replay).
+#[derive(Clone, Debug, Default)]
+pub struct CrashIndex {
+    scanned: usize,
+    last_seen: Option<pmem_core::event::Event>,
+    last_crash: BTreeMap<String, usize>,
+}
+
+impl CrashIndex {
+    /// Reads the events of `log` not read yet.
+    pub fn update(&mut self, log: &EventLog) {
+        let events = log.events();
+        let same_log = match (&self.last_seen, self.scanned.checked_sub(1)) {
+            (Some(seen), Some(i)) => events.get(i) == Some(seen),
+            _ => self.scanned == 0,
+        };
+        if !same_log {
+            *self = CrashIndex::default();
+        }
+        for (i, e) in events.iter().enumerate().skip(self.scanned) {
+            if let (Some(d), EventKind::Crash { .. }) = (&e.device, &e.kind) {
+                self.last_crash.insert(d.clone(), i);
+            }
+        }
+        self.scanned = events.len();
+        self.last_seen = events.last().cloned();
+    }
+
+    /// Position of the last crash event of device `id`.
+    pub fn last_crash(&self, id: &str) -> Option<usize> {
+        self.last_crash.get(id).copied()
+    }
+}
+
+/// The part of a device shown: `span` pages from `first`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Viewport {
+    /// First page shown.
+    pub first: u64,
+    /// Pages shown (at least 1).
+    pub span: u64,
+}
+
+/// The narrowest view: 16 pages.
+pub const MIN_SPAN: u64 = 16;
+
+impl Viewport {
+    /// The whole device.
+    pub fn whole(total_pages: u64) -> Viewport {
+        Viewport { first: 0, span: total_pages.max(1) }
+    }
+
+    /// Pages shown.
+    pub fn range(&self) -> Range<u64> {
+        self.first..self.first + self.span
+    }
+
+    fn clamp(first: i128, span: u64, total: u64) -> Viewport {
+        let span = span.clamp(MIN_SPAN.min(total.max(1)), total.max(1));
+        let max_first = i128::from(total.saturating_sub(span));
+        Viewport { first: first.clamp(0, max_first) as u64, span }
+    }
+
+    /// Zooms in four times around `page`.
+    pub fn zoom_in(&self, page: u64, total: u64) -> Viewport {
+        let span = (self.span / 4).max(1);
+        Viewport::clamp(i128::from(page) - i128::from(span / 2), span, total)
+    }
+
+    /// Zooms out four times around `page`.
+    pub fn zoom_out(&self, page: u64, total: u64) -> Viewport {
+        let span = self.span.saturating_mul(4);
+        Viewport::clamp(i128::from(page) - i128::from(span / 2), span, total)
+    }
+
+    /// Moves by `delta` pages.
+    pub fn pan(&self, delta: i64, total: u64) -> Viewport {
+        Viewport::clamp(i128::from(self.first) + i128::from(delta), self.span, total)
+    }
+}
+
+/// How a viewport is laid out on a raster of `width` × `height` pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GridLayout {
+    /// Raster width in pixels.
+    pub width: u32,
+    /// Raster height in pixels.
+    pub height: u32,
+    /// Cells per row.
+    pub cols: u32,
+    /// Rows used.
+    pub rows: u32,
+    /// Side of a cell in pixels.
+    pub cell_px: u32,
+    /// Pages per cell (1 when zoomed in far enough).
+    pub pages_per_cell: u64,
+}
+
+/// Largest cell side, in pixels.
+pub const MAX_CELL_PX: u32 = 40;
+
+impl GridLayout {
+    /// The layout of `span` pages on `width` × `height` pixels.
+    pub fn new(span: u64, width: u32, height: u32) -> GridLayout {
+        let (w, h) = (width.max(1), height.max(1));
+        let area = u64::from(w) * u64::from(h);
+        let span = span.max(1);
+        if span >= area {
+            let ppc = span.div_ceil(area);
+            let cells = span.div_ceil(ppc);
+            let rows = cells.div_ceil(u64::from(w)).min(u64::from(h)) as u32;
+            return GridLayout { width: w, height: h, cols: w, rows, cell_px: 1, pages_per_cell: ppc };
+        }
+        let mut s = ((area / span) as f64).sqrt().floor() as u32;
+        s = s.clamp(1, MAX_CELL_PX);
+        loop {
+            let cols = (w / s).max(1);
+            let rows = span.div_ceil(u64::from(cols));
+            if rows <= u64::from(h / s) || s == 1 {
+                return GridLayout { width: w, height: h, cols, rows: rows as u32, cell_px: s, pages_per_cell: 1 };
+            }
+            s -= 1;
+        }
+    }
+
+    /// Cells used.
+    pub fn cells(&self, span: u64) -> u64 {
+        span.div_ceil(self.pages_per_cell)
+    }
+
+    /// The cell holding `page`, if shown.
+    pub fn cell_of(&self, vp: &Viewport, page: u64) -> Option<u64> {
+        if !vp.range().contains(&page) {
+            return None;
+        }
+        Some((page - vp.first) / self.pages_per_cell)
+    }
+
+    /// The pages of a cell.
+    pub fn pages_of_cell(&self, vp: &Viewport, cell: u64) -> Range<u64> {
+        let start = vp.first + cell * self.pages_per_cell;
+        let end = (start + self.pages_per_cell).min(vp.first + vp.span);
+        start.min(end)..end
+    }
+
+    /// The cell under pixel `(x, y)`, if any.
+    pub fn cell_at(&self, vp: &Viewport, x: f64, y: f64) -> Option<u64> {
+        if x < 0.0 || y < 0.0 {
+            return None;
+        }
+        let col = (x as u32) / self.cell_px;
+        let row = (y as u32) / self.cell_px;
+        if col >= self.cols || row >= self.rows {
+            return None;
+        }
+        let cell = u64::from(row) * u64::from(self.cols) + u64::from(col);
+        (cell < self.cells(vp.span)).then_some(cell)
+    }
+
+    /// Top-left pixel of a cell.
+    pub fn cell_origin(&self, cell: u64) -> (u32, u32) {
+        let col = (cell % u64::from(self.cols)) as u32;
+        let row = (cell / u64::from(self.cols)) as u32;
+        (col * self.cell_px, row * self.cell_px)
+    }
+}
+
+/// Background outside the device.
+const BACKGROUND: [u8; 3] = [0xff, 0xff, 0xff];
+/// Outline of the selected cell.
+const SELECTION: [u8; 3] = [0x00, 0x00, 0x00];
+
+/// Paints page maps into an RGBA buffer, reusing its allocations.
+#[derive(Clone, Debug, Default)]
+pub struct GridRenderer {
+    rgba: Vec<u8>,
+    cells: Vec<u8>,
+    touched: Vec<u32>,
+}
+
+impl GridRenderer {
+    /// A renderer with no buffer yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The RGBA pixels of the last render (`width * height * 4` bytes).
+    pub fn rgba(&self) -> &[u8] {
+        &self.rgba
+    }
+
+    /// Paints the pages of `map` shown by `vp` with `layout`; outlines the
+    /// cell of `selected`. Returns the number of cells painted in a state
+    /// other than untouched. Work: the raster once, plus one cell per
+    /// touched page in view.
+    pub fn render(&mut self, map: &PageMap, vp: &Viewport, layout: &GridLayout, selected: Option<u64>) -> usize {
+        let (w, h) = (layout.width as usize, layout.height as usize);
+        self.rgba.resize(w * h * 4, 0);
+        fill(&mut self.rgba, 0, w * h, BACKGROUND);
+        let cells = layout.cells(vp.span) as usize;
+        self.cells.resize(cells, 0);
+        self.touched.clear();
+        // Untouched background for every cell in the view.
+        if layout.cell_px == 1 {
+            let full_rows = cells / w;
+            fill(&mut self.rgba, 0, full_rows * w, CellState::Untouched.rgb());
+            fill(&mut self.rgba, full_rows * w, cells % w, CellState::Untouched.rgb());
+        } else {
+            for cell in 0..cells as u64 {
+                self.paint_cell(layout, cell, CellState::Untouched.rgb());
+            }
+        }
+        // Worst state per cell, touched pages only.
+        for &(page, state) in map.in_range(vp.range()) {
+            let cell = ((page - vp.first) / layout.pages_per_cell) as usize;
+            let slot = &mut self.cells[cell];
+            if *slot == 0 {
+                self.touched.push(cell as u32);
+            }
+            if state as u8 > *slot {
+                *slot = state as u8;
+            }
+        }
+        let touched = std::mem::take(&mut self.touched);
+        for &cell in &touched {
+            let state = CellState::from_index(self.cells[cell as usize]);
+            self.cells[cell as usize] = 0;
+            self.paint_cell(layout, u64::from(cell), state.rgb());
+        }
+        let painted = touched.len();
+        self.touched = touched;
+        if let Some(cell) = selected.and_then(|p| layout.cell_of(vp, p)) {
+            self.outline_cell(layout, cell);
+        }
+        painted
+    }
+
+    fn paint_cell(&mut self, layout: &GridLayout, cell: u64, rgb: [u8; 3]) {
+        let (x0, y0) = layout.cell_origin(cell);
+        let s = layout.cell_px;
+        let inner = if s >= 4 { s - 1 } else { s };
+        let w = layout.width as usize;
+        for y in y0..(y0 + inner).min(layout.height) {
+            let start = y as usize * w + x0 as usize;
+            let len = (inner.min(layout.width - x0)) as usize;
+            fill(&mut self.rgba, start, len, rgb);
+        }
+    }
+
+    fn outline_cell(&mut self, layout: &GridLayout, cell: u64) {
+        let (x0, y0) = layout.cell_origin(cell);
+        let s = layout.cell_px.max(1);
+        // A frame two pixels outside small cells, on the cell for big ones.
+        let pad = if s >= 4 { 0 } else { 2 };
+        let x_lo = x0.saturating_sub(pad);
+        let y_lo = y0.saturating_sub(pad);
+        let x_hi = (x0 + s + pad).min(layout.width) - 1;
+        let y_hi = (y0 + s + pad).min(layout.height) - 1;
+        let w = layout.width as usize;
+        for x in x_lo..=x_hi {
+            fill(&mut self.rgba, y_lo as usize * w + x as usize, 1, SELECTION);
+            fill(&mut self.rgba, y_hi as usize * w + x as usize, 1, SELECTION);
+        }
+        for y in y_lo..=y_hi {
+            fill(&mut self.rgba, y as usize * w + x_lo as usize, 1, SELECTION);
+            fill(&mut self.rgba, y as usize * w + x_hi as usize, 1, SELECTION);
+        }
+    }
+}
+
+/// Sets `len` pixels from pixel `start` to `rgb` (opaque).
+fn fill(rgba: &mut [u8], start: usize, len: usize, rgb: [u8; 3]) {
+    let px = [rgb[0], rgb[1], rgb[2], 0xff];
+    let end = ((start + len) * 4).min(rgba.len());
+    let begin = (start * 4).min(end);
+    for chunk in rgba[begin..end].chunks_exact_mut(4) {
+        chunk.copy_from_slice(&px);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pmem_core::event::CrashKind;
+    use pmem_core::sim::{DeviceSpec, SimConfig};
+
+    fn machine(size: u64) -> Machine {
+        let mut m = Machine::new(SimConfig::default());
+        m.add_device(DeviceSpec::new("nv1", size)).unwrap();
+        m
+    }
+
+    #[test]
+    fn a_write_makes_its_page_dirty_and_a_flush_makes_it_clean() {
+        let mut m = machine(64 << 20);
+        m.guest_write("nv1", 5 * PAGE + 10, b"hello").unwrap();
+        let map = PageMap::of_device(&m, "nv1").unwrap();
+        assert_eq!(map.state(5), CellState::Dirty);
+        assert_eq!(map.state(4), CellState::Untouched);
+        assert_eq!(map.counts().get(CellState::Dirty), 1);
+        assert_eq!(map.counts().get(CellState::Untouched), map.total_pages - 1);
+        let r = m.flush("nv1").unwrap();
+        while m.flush_result("nv1", r).unwrap().is_none() && m.step() {}
+        let map = PageMap::of_device(&m, "nv1").unwrap();
+        assert_eq!(map.state(5), CellState::Clean);
+    }
+
+    #[test]
+    fn a_power_failure_marks_unflushed_pages_lost_until_rewritten() {
+        let mut m = machine(1 << 20);
+        m.guest_write("nv1", 0, b"x").unwrap();
+        m.crash(CrashKind::PowerFailure).unwrap();
+        let map = PageMap::of_device(&m, "nv1").unwrap();
+        assert_eq!(map.state(0), CellState::Lost, "{map:?}");
+        assert!(map.counts().summary().contains("1 lost"), "{}", map.counts().summary());
+        m.guest_write("nv1", 0, b"y").unwrap();
+        let map = PageMap::of_device(&m, "nv1").unwrap();
+        assert_eq!(map.state(0), CellState::Dirty);
+    }
+
+    #[test]
+    fn the_crash_index_follows_a_growing_log_and_notices_a_new_one() {
+        let mut m = machine(1 << 20);
+        let mut index = CrashIndex::default();
+        m.guest_write("nv1", 0, b"x").unwrap();
+        assert_eq!(PageMap::of_device_indexed(&m, "nv1", &mut index).unwrap().state(0), CellState::Dirty);
+        m.crash(CrashKind::PowerFailure).unwrap();
+        assert_eq!(PageMap::of_device_indexed(&m, "nv1", &mut index).unwrap().state(0), CellState::Lost);
+        // Another machine's log (a replay): the index starts over.
+        let mut other = machine(1 << 20);
+        other.guest_write("nv1", 0, b"x").unwrap();
+        assert_eq!(PageMap::of_device_indexed(&other, "nv1", &mut index).unwrap().state(0), CellState::Dirty);
+        assert_eq!(index.last_crash("nv1"), None);
+    }
+
+    #[test]
+    fn a_guest_crash_loses_nothing() {
+        let mut m = machine(1 << 20);
+        m.guest_write("nv1", 0, b"x").unwrap();
+        m.crash(CrashKind::GuestCrash).unwrap();
+        assert_eq!(PageMap::of_device(&m, "nv1").unwrap().state(0), CellState::Dirty);
+    }
+
+    #[test]
+    fn layout_of_a_million_pages_aggregates_and_of_a_few_zooms() {
+        let big = GridLayout::new(1 << 20, 768, 384);
+        assert_eq!(big.cell_px, 1);
+        assert_eq!(big.pages_per_cell, 4);
+        assert!(big.cells(1 << 20) <= 768 * 384);
+        let small = GridLayout::new(64, 768, 384);
+        assert_eq!(small.pages_per_cell, 1);
+        assert!(small.cell_px > 1);
+        assert!(u64::from(small.cols) * u64::from(small.rows) >= 64);
+        assert!(small.rows * small.cell_px <= 384);
+        for span in [1u64, 7, 100, 1000, 10_000, 294_912, 294_913, 1 << 20, 1 << 32] {
+            let l = GridLayout::new(span, 768, 384);
+            assert!(l.rows * l.cell_px <= 384 && l.cols * l.cell_px <= 768, "{span}: {l:?}");
+            assert!(l.cells(span) <= u64::from(l.cols) * u64::from(l.rows), "{span}: {l:?}");
+        }
+    }
+
+    #[test]
+    fn a_lost_page_is_visible_in_a_fully_zoomed_out_4_gib_device() {
+        let total = (4u64 << 30) / PAGE;
+        let map = PageMap {
+            total_pages: total,
+            pages: vec![(10, CellState::Clean), (11, CellState::Lost), (total - 1, CellState::Dirty)],
+        };
+        let vp = Viewport::whole(total);
+        let layout = GridLayout::new(vp.span, 768, 384);
+        let mut r = GridRenderer::new();
+        assert_eq!(r.render(&map, &vp, &layout, None), 2);
+        let px = |cell: u64| {
+            let (x, y) = layout.cell_origin(cell);
+            let i = (y as usize * 768 + x as usize) * 4;
+            [r.rgba()[i], r.rgba()[i + 1], r.rgba()[i + 2]]
+        };
+        assert_eq!(px(layout.cell_of(&vp, 11).unwrap()), CellState::Lost.rgb());
+        assert_eq!(px(layout.cell_of(&vp, total - 1).unwrap()), CellState::Dirty.rgb());
+        assert_eq!(px(layout.cell_of(&vp, 5000).unwrap()), CellState::Untouched.rgb());
+        // Painting again reuses the buffers and gives the same pixels.
+        let before = r.rgba().to_vec();
+        r.render(&map, &vp, &layout, None);
+        assert_eq!(before, r.rgba());
+    }
+
+    #[test]
+    fn hit_testing_finds_the_page_drawn_there() {
+        let vp = Viewport { first: 100, span: 64 };
+        let layout = GridLayout::new(vp.span, 768, 384);
+        for page in [100, 117, 163] {
+            let cell = layout.cell_of(&vp, page).unwrap();
+            let (x, y) = layout.cell_origin(cell);
+            let hit = layout.cell_at(&vp, f64::from(x) + 0.5, f64::from(y) + 0.5).unwrap();
+            assert_eq!(layout.pages_of_cell(&vp, hit), page..page + 1);
+        }
+        assert_eq!(layout.cell_at(&vp, 767.0, 383.0), None);
+    }
+
+    #[test]
+    fn zoom_and_pan_stay_inside_the_device() {
+        let total = 1 << 20;
+        let vp = Viewport::whole(total);
+        let z = vp.zoom_in(10, total);
+        assert_eq!(z.first, 0);
+        assert_eq!(z.span, total / 4);
+        let deep = (0..20).fold(vp, |v, _| v.zoom_in(total - 1, total));
+        assert_eq!(deep.span, MIN_SPAN);
+        assert_eq!(deep.first + deep.span, total);
+        assert_eq!(deep.pan(1000, total).first, total - MIN_SPAN);
+        assert_eq!(deep.zoom_out(0, total).span, MIN_SPAN * 4);
+        let tiny = Viewport::whole(4);
+        assert_eq!(tiny.zoom_in(0, 4).span, 4);
+    }
+}
