@@ -42,6 +42,7 @@ pub mod inspect;
 pub mod output;
 pub mod qemu;
 pub mod run;
+pub mod serve;
 pub mod soak;
 pub mod sqlite;
 pub mod twin;

@@ -175,6 +175,18 @@ enum Command {
     /// violations are found, 0 when none, 2 on bad input, 130 when
     /// interrupted (the state is saved).
     Explore(Box<ExploreArgs>),
+    /// Serve the built browser visualizer on 127.0.0.1.
+    ///
+    /// Serves the site that ./scripts/build-web.sh writes (target/site by
+    /// default); ./scripts/run.sh builds and serves it in one go.
+    Serve {
+        /// The built site.
+        #[arg(long, default_value = "target/site")]
+        dir: PathBuf,
+        /// Port on 127.0.0.1 (0 = any free port).
+        #[arg(long, default_value_t = 8417)]
+        port: u16,
+    },
     /// SQLite as a real client: a crash-consistency campaign.
     ///
     /// Runs transactions through a SQLite VFS whose files live in a pmem
@@ -513,6 +525,7 @@ fn main() -> ExitCode {
                 progress: !no_progress && std::io::stderr().is_terminal(),
             })
         }
+        Command::Serve { dir, port } => pmemlab::serve::serve(&dir, port).into(),
         Command::SqliteCampaign { transactions, seed, max_states, tear, no_flush, json } => {
             let opts = pmemlab::sqlite::SqliteCampaignOptions {
                 transactions,
