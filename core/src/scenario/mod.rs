@@ -41,7 +41,10 @@ pub use device::{DeviceOptions, MAX_DEVICES, MAX_DEVICE_SIZE};
 pub use error::{Location, ScenarioError};
 pub use fields::ByteSize;
 pub use model::Model;
-pub use runner::{show_bytes, FailedExpectation, ScenarioRun, ScenarioRunner, StepOutcome, MAX_ACTIONS_PER_STEP};
+pub use runner::{
+    show_bytes, DevicePlug, FailedExpectation, ModelPlug, ScenarioRun, ScenarioRunner, StepOutcome,
+    MAX_ACTIONS_PER_STEP,
+};
 pub use step::{op_names, Data, FlushExpectation, Op, Pattern, ReadExpect, Step, WaitTime, MAX_ACCESS};
 
 use crate::sim::Machine;

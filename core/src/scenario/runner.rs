@@ -6,7 +6,7 @@
 //! in [`ScenarioRun::failed_expectations`]. The runner adds no randomness:
 //! the same scenario and seed give the same event log.
 
-use super::device::mode_name;
+use super::device::{mode_name, DeviceOptions};
 use super::step::{Op, Step};
 use super::Scenario;
 use crate::event::{CrashKind, EventKind, EventLog, RequestId};
@@ -116,30 +116,92 @@ enum Exec {
     },
 }
 
+/// Plugs a scenario's devices into a machine: the initial ones and those a
+/// `hotplug` step adds. The native runner plugs real files in; the default
+/// plugs in the page-cache model.
+pub trait DevicePlug {
+    /// Adds `device` to `machine` (hot-plugged when the machine has run).
+    fn plug(&mut self, machine: &mut Machine, device: &DeviceOptions) -> Result<(), MachineError>;
+}
+
+/// Model backends (the page-cache model of a new, zero-filled file).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ModelPlug;
+
+impl DevicePlug for ModelPlug {
+    fn plug(&mut self, machine: &mut Machine, device: &DeviceOptions) -> Result<(), MachineError> {
+        machine.add_device(device.spec())
+    }
+}
+
 /// Runs a scenario one step at a time, for runners that draw the machine
 /// between steps; [`Scenario::run`] runs all of them.
 #[derive(Debug)]
-pub struct ScenarioRunner {
+pub struct ScenarioRunner<P: DevicePlug = ModelPlug> {
     scenario: Scenario,
     machine: Machine,
+    plug: P,
     next: usize,
     last_flush: BTreeMap<String, RequestId>,
     outcomes: Vec<StepOutcome>,
     failed: Vec<FailedExpectation>,
 }
 
-impl ScenarioRunner {
+impl ScenarioRunner<ModelPlug> {
     /// A runner at the start of the scenario (devices plugged in, no step
     /// run).
     pub fn new(scenario: &Scenario) -> Self {
         ScenarioRunner {
             machine: scenario.build_machine(),
             scenario: scenario.clone(),
+            plug: ModelPlug,
             next: 0,
             last_flush: BTreeMap::new(),
             outcomes: Vec::new(),
             failed: Vec::new(),
         }
+    }
+}
+
+impl<P: DevicePlug> ScenarioRunner<P> {
+    /// A runner whose devices (initial and hot-plugged) are plugged in by
+    /// `plug`, on a machine configured from the scenario's model and seed.
+    pub fn with_plug(scenario: &Scenario, mut plug: P) -> Result<Self, MachineError> {
+        let mut machine = Machine::new(scenario.model().sim_config(scenario.seed()));
+        for d in scenario.devices() {
+            plug.plug(&mut machine, d)?;
+        }
+        Ok(ScenarioRunner {
+            scenario: scenario.clone(),
+            machine,
+            plug,
+            next: 0,
+            last_flush: BTreeMap::new(),
+            outcomes: Vec::new(),
+            failed: Vec::new(),
+        })
+    }
+
+    /// The device plug.
+    pub fn plug(&self) -> &P {
+        &self.plug
+    }
+
+    /// The run so far (the steps run up to now), without consuming the
+    /// runner.
+    pub fn run(&self) -> ScenarioRun {
+        ScenarioRun {
+            name: self.scenario.name().to_string(),
+            seed: self.scenario.seed(),
+            log: self.machine.log().clone(),
+            outcomes: self.outcomes.clone(),
+            failed_expectations: self.failed.clone(),
+        }
+    }
+
+    /// The next step to run, if any.
+    pub fn peek(&self) -> Option<&Step> {
+        self.scenario.steps().get(self.next)
     }
 
     /// The machine, to draw or inspect between steps.
@@ -253,7 +315,7 @@ impl ScenarioRunner {
                 Ok(()) => Exec::Done(format!("the next {count} host fsync(s) of {device} fail with EIO")),
                 Err(e) => Exec::Failed(e.to_string()),
             },
-            Op::Hotplug { device } => match m.add_device(device.spec()) {
+            Op::Hotplug { device } => match self.plug.plug(m, device) {
                 Ok(()) => Exec::Done(format!(
                     "{} hot-plugged: {}, {}{}{}",
                     device.id,

@@ -459,7 +459,7 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> Result<bool, RunError> {
     }
     match opts.backend {
         BackendKind::Model => {
-            let player = ScenarioPlayer::new(&scenario, ModelPlug)?;
+            let player = ScenarioPlayer::with_plug(&scenario, ModelPlug)?;
             play(opts, &scenario, player, None, out)
         }
         BackendKind::File => {
@@ -471,7 +471,7 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> Result<bool, RunError> {
                 },
             };
             let plug = FilePlug::open(&scenario, &base, opts.resize, opts.existing)?;
-            let player = ScenarioPlayer::new(&scenario, plug)?;
+            let player = ScenarioPlayer::with_plug(&scenario, plug)?;
             play(opts, &scenario, player, crash_dir.as_deref(), out)
         }
     }
