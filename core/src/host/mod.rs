@@ -12,10 +12,12 @@
 
 pub mod footprint;
 mod page_cache;
+mod pending;
 mod simple;
 pub mod tear;
 
 pub use page_cache::{BackingMode, PageCache, PageCacheConfig};
+pub use pending::PendingSyncs;
 pub use simple::SimpleBackend;
 pub use tear::TearGranularity;
 

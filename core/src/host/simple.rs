@@ -1,6 +1,6 @@
 //! A simple host backend: a sparse byte store that counts syncs.
 
-use super::{HostBackend, HostError, HostStats, SyncCompletion, SyncTicket};
+use super::{HostBackend, HostError, HostStats, PendingSyncs, SyncCompletion, SyncTicket};
 use crate::memory::SparsePages;
 use crate::time::SimTime;
 
@@ -15,7 +15,7 @@ pub struct SimpleBackend {
     sync_latency: u64,
     fail_next: u64,
     next_ticket: u64,
-    pending: Vec<(SimTime, SyncTicket, bool)>,
+    pending: PendingSyncs,
     stats: HostStats,
 }
 
@@ -28,7 +28,7 @@ impl SimpleBackend {
             sync_latency: 0,
             fail_next: 0,
             next_ticket: 0,
-            pending: Vec::new(),
+            pending: PendingSyncs::new(),
             stats: HostStats::default(),
         }
     }
@@ -79,35 +79,16 @@ impl HostBackend for SimpleBackend {
         if fail {
             self.fail_next -= 1;
         }
-        self.pending.push((now.plus_nanos(self.sync_latency), ticket, fail));
+        self.pending.push(now.plus_nanos(self.sync_latency), ticket, fail);
         ticket
     }
 
     fn advance(&mut self, now: SimTime) -> Vec<SyncCompletion> {
-        let mut done: Vec<(SimTime, SyncTicket, bool)> = Vec::new();
-        self.pending.retain(|p| {
-            if p.0 <= now {
-                done.push(*p);
-                false
-            } else {
-                true
-            }
-        });
-        done.sort();
-        done.into_iter()
-            .map(|(at, ticket, fail)| {
-                if fail {
-                    self.stats.syncs_failed += 1;
-                } else {
-                    self.stats.syncs_ok += 1;
-                }
-                SyncCompletion { ticket, result: if fail { Err(HostError::SyncFailed) } else { Ok(()) }, at }
-            })
-            .collect()
+        self.pending.take_due(now, &mut self.stats)
     }
 
     fn next_event_time(&self) -> Option<SimTime> {
-        self.pending.iter().map(|p| p.0).min()
+        self.pending.next_time()
     }
 
     fn stats(&self) -> HostStats {

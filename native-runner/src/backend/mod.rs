@@ -75,7 +75,7 @@ mod open;
 
 pub use open::FileBackendError;
 
-use pmem_core::host::{HostBackend, HostError, HostStats, SyncCompletion, SyncTicket};
+use pmem_core::host::{HostBackend, HostError, HostStats, PendingSyncs, SyncCompletion, SyncTicket};
 use pmem_core::time::SimTime;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -289,7 +289,7 @@ pub struct FileBackend {
     sync_stats: Arc<Mutex<SyncStats>>,
     touched: BTreeSet<u64>,
     next_ticket: u64,
-    pending: Vec<(SimTime, SyncTicket, bool)>,
+    pending: PendingSyncs,
     stats: HostStats,
 }
 
@@ -315,7 +315,7 @@ impl FileBackend {
             sync_stats: Arc::new(Mutex::new(SyncStats::default())),
             touched: BTreeSet::new(),
             next_ticket: 0,
-            pending: Vec::new(),
+            pending: PendingSyncs::new(),
             stats: HostStats::default(),
         })
     }
@@ -411,35 +411,16 @@ impl HostBackend for FileBackend {
             SyncTiming::Measured => ns,
             SyncTiming::Fixed(d) => d,
         };
-        self.pending.push((now.plus_nanos(delay), ticket, result.is_err()));
+        self.pending.push(now.plus_nanos(delay), ticket, result.is_err());
         ticket
     }
 
     fn advance(&mut self, now: SimTime) -> Vec<SyncCompletion> {
-        let mut done: Vec<(SimTime, SyncTicket, bool)> = Vec::new();
-        self.pending.retain(|p| {
-            if p.0 <= now {
-                done.push(*p);
-                false
-            } else {
-                true
-            }
-        });
-        done.sort();
-        done.into_iter()
-            .map(|(at, ticket, failed)| {
-                if failed {
-                    self.stats.syncs_failed += 1;
-                } else {
-                    self.stats.syncs_ok += 1;
-                }
-                SyncCompletion { ticket, result: if failed { Err(HostError::SyncFailed) } else { Ok(()) }, at }
-            })
-            .collect()
+        self.pending.take_due(now, &mut self.stats)
     }
 
     fn next_event_time(&self) -> Option<SimTime> {
-        self.pending.iter().map(|p| p.0).min()
+        self.pending.next_time()
     }
 
     fn stats(&self) -> HostStats {
