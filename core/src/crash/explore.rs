@@ -140,7 +140,29 @@ pub struct Campaign<'a> {
     cfg: CampaignConfig,
 }
 
-fn persisted(history: &WriteHistory, point: &CrashPoint, image: &CrashImage) -> Vec<PersistedPage> {
+/// A content fingerprint of an image, by which campaigns deduplicate the
+/// images of a crash point: pages equal to the durable version do not count.
+pub fn image_fingerprint(history: &WriteHistory, point: &CrashPoint, image: &CrashImage) -> u64 {
+    let mut acc: Vec<u8> = Vec::with_capacity(image.choices.len() * 16);
+    for c in &image.choices {
+        let cands = history.candidates(c.page, point);
+        let Some(v) = (c.version as usize).checked_sub(1).and_then(|i| cands.get(i)) else { continue };
+        let (_, base_hash) = history.base(c.page, point);
+        let h = match &c.torn {
+            None => v.hash,
+            Some(_) => fnv1a64(&ImageView::new(history, point, image).page(c.page)),
+        };
+        if h != base_hash {
+            acc.extend_from_slice(&c.page.to_le_bytes());
+            acc.extend_from_slice(&h.to_le_bytes());
+        }
+    }
+    fnv1a64(&acc)
+}
+
+/// The pages of an image that differ from the durable image, with the write
+/// whose version each holds.
+pub fn persisted(history: &WriteHistory, point: &CrashPoint, image: &CrashImage) -> Vec<PersistedPage> {
     image
         .choices
         .iter()
@@ -293,30 +315,6 @@ impl<'a> Campaign<'a> {
         (out, exhaustive)
     }
 
-    /// A content fingerprint of an image (pages equal to the durable
-    /// version do not count), for deduplication.
-    fn fingerprint(&self, point: &CrashPoint, image: &CrashImage) -> u64 {
-        let mut acc: Vec<u8> = Vec::with_capacity(image.choices.len() * 16);
-        for c in &image.choices {
-            let cands = self.history.candidates(c.page, point);
-            let Some(v) = cands.get(c.version as usize - 1) else { continue };
-            let (_, base_hash) = self.history.base(c.page, point);
-            let h = match &c.torn {
-                None => v.hash,
-                Some(mask) => {
-                    let view = ImageView::new(self.history, point, image);
-                    let _ = mask;
-                    fnv1a64(&view.page(c.page))
-                }
-            };
-            if h != base_hash {
-                acc.extend_from_slice(&c.page.to_le_bytes());
-                acc.extend_from_slice(&h.to_le_bytes());
-            }
-        }
-        fnv1a64(&acc)
-    }
-
     /// Runs the campaign from the start.
     pub fn run(&self) -> CampaignReport {
         self.resume(CampaignReport::default(), &mut |_| {})
@@ -351,7 +349,7 @@ impl<'a> Campaign<'a> {
                 if (n as u64) % shard_n != shard_i {
                     continue;
                 }
-                if !seen.insert(self.fingerprint(point, image)) {
+                if !seen.insert(image_fingerprint(self.history, point, image)) {
                     report.duplicates += 1;
                     continue;
                 }

@@ -21,7 +21,8 @@ mod history;
 mod image;
 
 pub use explore::{
-    shrink, Campaign, CampaignConfig, CampaignReport, Checker, Counterexample, CrashContext, PersistedPage, Violation,
+    image_fingerprint, persisted, shrink, Campaign, CampaignConfig, CampaignReport, Checker, Counterexample,
+    CrashContext, PersistedPage, Violation,
 };
 pub use history::{CrashPoint, PageVersion, WriteHistory};
 pub use image::{CrashImage, ImageReader, ImageView, PageChoice};

@@ -14,10 +14,9 @@
 use super::target::CheckerSet;
 use pmem_core::crash::{
     shrink, Campaign, CampaignConfig, CampaignReport, CrashContext, CrashImage, CrashPoint, ImageReader, ImageView,
-    PersistedPage, Violation, WriteHistory,
+    Violation, WriteHistory,
 };
 use pmem_core::host::TearGranularity;
-use pmem_core::rng::fnv1a64;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -56,40 +55,7 @@ fn noop(_: &dyn ImageReader, _: &CrashContext) -> Result<(), String> {
     Ok(())
 }
 
-/// The content fingerprint pmem-core's campaign deduplicates images by:
-/// pages equal to the durable version do not count.
-pub fn fingerprint(history: &WriteHistory, point: &CrashPoint, image: &CrashImage) -> u64 {
-    let mut acc: Vec<u8> = Vec::with_capacity(image.choices.len() * 16);
-    for c in &image.choices {
-        let cands = history.candidates(c.page, point);
-        let Some(v) = (c.version as usize).checked_sub(1).and_then(|i| cands.get(i)) else { continue };
-        let (_, base_hash) = history.base(c.page, point);
-        let h = match &c.torn {
-            None => v.hash,
-            Some(_) => fnv1a64(&ImageView::new(history, point, image).page(c.page)),
-        };
-        if h != base_hash {
-            acc.extend_from_slice(&c.page.to_le_bytes());
-            acc.extend_from_slice(&h.to_le_bytes());
-        }
-    }
-    fnv1a64(&acc)
-}
-
-fn persisted(history: &WriteHistory, point: &CrashPoint, image: &CrashImage) -> Vec<PersistedPage> {
-    image
-        .choices
-        .iter()
-        .filter_map(|c| {
-            let cands = history.candidates(c.page, point);
-            cands.get((c.version as usize).saturating_sub(1)).map(|v| PersistedPage {
-                page: c.page,
-                write: v.write,
-                torn: c.torn.is_some(),
-            })
-        })
-        .collect()
-}
+pub use pmem_core::crash::{image_fingerprint as fingerprint, persisted};
 
 /// Images a shard takes at a point with `count` images.
 fn shard_share(count: u64, (i, n): (u64, u64)) -> u64 {
