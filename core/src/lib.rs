@@ -17,6 +17,7 @@
 
 pub mod crash;
 pub mod device;
+pub mod durability;
 pub mod event;
 pub mod guest;
 pub mod host;

@@ -2,10 +2,9 @@
 //! (possibly torn) — represented as deltas, never as a full copy.
 
 use super::history::{CrashPoint, WriteHistory};
-use crate::host::tear::{tear_page, TearGranularity};
-use crate::memory::{page_spans, PageSpan};
+use super::index::{DenseImage, PointIndex};
+use crate::host::tear::TearGranularity;
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 
 /// The choice made for one page of a crash image.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -21,7 +20,9 @@ pub struct PageChoice {
     pub torn: Option<Vec<u64>>,
 }
 
-/// One possible disk image after a crash at a given point.
+/// One possible disk image after a crash at a given point, in the sparse
+/// form reports and state files keep (the hot path uses
+/// [`DenseImage`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrashImage {
     /// The crash point.
@@ -47,56 +48,34 @@ pub trait ImageReader {
     }
 }
 
-/// A crash image seen through its history.
+/// A sparse crash image seen through its history: builds the point's
+/// index once (use [`PointIndex`] directly to read many images of one
+/// point).
 pub struct ImageView<'a> {
-    history: &'a WriteHistory,
-    point: &'a CrashPoint,
-    image: &'a CrashImage,
+    index: PointIndex<'a>,
+    image: DenseImage,
 }
 
 impl<'a> ImageView<'a> {
     /// A view of `image` at `point`.
-    pub fn new(history: &'a WriteHistory, point: &'a CrashPoint, image: &'a CrashImage) -> Self {
-        ImageView { history, point, image }
+    pub fn new(history: &'a WriteHistory, point: &CrashPoint, image: &CrashImage) -> Self {
+        let index = PointIndex::new(history, point);
+        let image = index.densify(image);
+        ImageView { index, image }
     }
 
     /// The content of one page in this image.
     pub fn page(&self, page: u64) -> Vec<u8> {
-        self.page_ref(page).into_owned()
-    }
-
-    /// The content of one page, borrowed unless the page is torn.
-    pub fn page_ref(&self, page: u64) -> Cow<'a, [u8]> {
-        let (base, _) = self.history.base(page, self.point);
-        match self.image.choices.binary_search_by_key(&page, |c| c.page) {
-            Err(_) => Cow::Borrowed(base),
-            Ok(i) => {
-                let c = &self.image.choices[i];
-                let cands = self.history.candidates(page, self.point);
-                let v = (c.version as usize).clamp(1, cands.len().max(1));
-                let Some(new) = cands.get(v - 1) else { return Cow::Borrowed(base) };
-                match &c.torn {
-                    None => Cow::Borrowed(&new.data),
-                    Some(mask) => {
-                        let old: &[u8] = if v >= 2 { &cands[v - 2].data } else { base };
-                        Cow::Owned(tear_page(old, &new.data, self.image.tear, mask))
-                    }
-                }
-            }
-        }
+        self.index.view(&self.image).page(page)
     }
 }
 
 impl ImageReader for ImageView<'_> {
     fn size(&self) -> u64 {
-        self.history.size()
+        self.index.history().size()
     }
 
     fn read(&self, offset: u64, buf: &mut [u8]) {
-        for PageSpan { page, in_page, range } in page_spans(offset, buf.len()) {
-            let n = range.len();
-            let content = self.page_ref(page);
-            buf[range].copy_from_slice(&content[in_page..in_page + n]);
-        }
+        self.index.view(&self.image).read(offset, buf)
     }
 }

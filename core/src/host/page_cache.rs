@@ -38,7 +38,7 @@
 //! file never changes), and a real persistent device (stores durable at
 //! once, no page cache in between).
 
-use super::tear::{tear_page, TearGranularity};
+use super::tear::{random_mask, tear_page, TearGranularity};
 use super::{
     HostBackend, HostError, HostEvent, HostStats, PageCounts, PageInfo, PageState, PowerFailReport, SyncCompletion,
     SyncTicket, WritebackReason,
@@ -737,13 +737,7 @@ impl HostBackend for PageCache {
             if let Some(w) = &p.writeback {
                 // Part of the page may have reached the disk.
                 let old = self.disk.page(n).map(|d| d.to_vec()).unwrap_or_else(|| vec![0u8; PAGE_SIZE as usize]);
-                let words = tear.units_per_page().div_ceil(64);
-                let mut mask = vec![0u64; words];
-                for (i, m) in mask.iter_mut().enumerate() {
-                    let bits = (tear.units_per_page() - i * 64).min(64);
-                    let r = rng.next_u64();
-                    *m = if bits == 64 { r } else { r & ((1u64 << bits) - 1) };
-                }
+                let mask = random_mask(rng, tear);
                 let torn = tear_page(&old, &w.snapshot, tear, &mask);
                 if torn != old && torn != w.snapshot.to_vec() {
                     report.torn_pages.push(n);

@@ -68,17 +68,42 @@ impl FromStr for TearGranularity {
     }
 }
 
+/// Draws a random tear mask for one page: `units_per_page` bits, bit `i`
+/// set = unit `i` reached the disk. The one place masks are drawn (the
+/// page cache's power failure and every crash-image sampler use it), so a
+/// seed gives the same tears everywhere.
+pub fn random_mask(rng: &mut crate::rng::SimRng, g: TearGranularity) -> Vec<u64> {
+    let units = g.units_per_page();
+    (0..units.div_ceil(64))
+        .map(|w| {
+            let bits = (units - w * 64).min(64);
+            let r = rng.next_u64();
+            if bits == 64 {
+                r
+            } else {
+                r & ((1u64 << bits) - 1)
+            }
+        })
+        .collect()
+}
+
 /// Builds a page torn between `old` and `new`: unit `i` comes from `new`
 /// when bit `i` of `mask` is set. `mask` holds `units_per_page` bits.
 pub fn tear_page(old: &[u8], new: &[u8], g: TearGranularity, mask: &[u64]) -> Vec<u8> {
-    let unit = g.bytes();
     let mut out = old.to_vec();
+    tear_into(&mut out, new, g, mask);
+    out
+}
+
+/// Tears `page` (holding the old content) towards `new` in place: unit `i`
+/// is replaced by `new`'s when bit `i` of `mask` is set.
+pub fn tear_into(page: &mut [u8], new: &[u8], g: TearGranularity, mask: &[u64]) {
+    let unit = g.bytes();
     for i in 0..g.units_per_page() {
         if mask.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1) {
-            out[i * unit..(i + 1) * unit].copy_from_slice(&new[i * unit..(i + 1) * unit]);
+            page[i * unit..(i + 1) * unit].copy_from_slice(&new[i * unit..(i + 1) * unit]);
         }
     }
-    out
 }
 
 #[cfg(test)]

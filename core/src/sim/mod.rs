@@ -16,6 +16,7 @@ mod config;
 pub use config::{DeviceMode, DeviceSpec, SimConfig};
 
 use crate::device::{DeviceError, PmemConfig, PmemDevice};
+use crate::durability::{DurabilityModel, Retention};
 use crate::event::{CrashKind, EventKind, EventLog, HexBytes, RequestId};
 use crate::guest::{FlushResult, PmemDriver, SLOT_BYTES};
 use crate::host::{BackingMode, HostBackend, PageCache, PageInfo};
@@ -25,6 +26,15 @@ use crate::rng::SimRng;
 use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// The host mapping of a device of kind `mode` with `share=on|off`.
+pub fn backing_mode(mode: DeviceMode, share: bool) -> BackingMode {
+    match (mode, share) {
+        (DeviceMode::RealNvdimm, _) => BackingMode::Persistent,
+        (_, false) => BackingMode::Private,
+        (_, true) => BackingMode::Shared,
+    }
+}
 
 /// Alignment of pmem regions placed automatically (QEMU aligns memory
 /// devices to the backend's page size or 2 MiB hugepages; we take 2 MiB).
@@ -89,6 +99,7 @@ enum Action {
 
 struct DeviceSlot {
     mode: DeviceMode,
+    durability: DurabilityModel,
     device: PmemDevice,
     queue: SplitQueue,
     driver: PmemDriver,
@@ -201,6 +212,10 @@ impl Machine {
     fn record(&mut self, dev: usize, kinds: Vec<EventKind>) {
         let id = self.ids[dev].clone();
         for k in kinds {
+            if !matches!(k, EventKind::GuestWrite { .. }) {
+                // Stores are recorded by `guest_write`, before they land.
+                self.slots[dev].durability.apply(&k, &mut crate::durability::zero_prior);
+            }
             self.log.push(self.now, Some(&id), k);
         }
     }
@@ -212,12 +227,7 @@ impl Machine {
     /// Adds a device backed by the page-cache model of a new, zero-filled
     /// backing file. Hot-plugged when the machine has already run.
     pub fn add_device(&mut self, spec: DeviceSpec) -> Result<(), MachineError> {
-        let mode = match (spec.mode, spec.share) {
-            (DeviceMode::RealNvdimm, _) => BackingMode::Persistent,
-            (_, false) => BackingMode::Private,
-            (_, true) => BackingMode::Shared,
-        };
-        let backend = PageCache::new(spec.size, mode, self.cfg.host.clone());
+        let backend = PageCache::new(spec.size, backing_mode(spec.mode, spec.share), self.cfg.host.clone());
         self.add_device_with_backend(spec, Box::new(backend))
     }
 
@@ -260,7 +270,8 @@ impl Machine {
         let queue = SplitQueue::new(&self.mem, layout, device.indirect_negotiated())?;
         self.ram_next = (slots_end + 4095) & !4095;
         self.ids.push(spec.id.clone());
-        self.slots.push(DeviceSlot { mode: spec.mode, device, queue, driver });
+        let durability = DurabilityModel::new(size, backing_mode(spec.mode, spec.share), Retention::Pending);
+        self.slots.push(DeviceSlot { mode: spec.mode, durability, device, queue, driver });
         let dev = self.ids.len() - 1;
         self.record(
             dev,
@@ -295,6 +306,16 @@ impl Machine {
         let addr = self.region(dev, offset, data.len() as u64)?;
         self.started = true;
         self.mem.set_now(self.now);
+        // What a crash could leave: recorded while the file still holds the
+        // old content of the pages.
+        let readonly = self.slots[dev].device.config().readonly;
+        if let Some(b) = self.mem.backend(id).filter(|_| !readonly) {
+            self.slots[dev].durability.record_write(offset, data, &mut |page, buf| {
+                if b.read_at(page * crate::memory::PAGE_SIZE, buf).is_err() {
+                    buf.fill(0);
+                }
+            });
+        }
         self.mem.write(addr, data)?;
         self.record(dev, vec![EventKind::GuestWrite { offset, len: data.len() as u64, data: HexBytes(data.to_vec()) }]);
         self.drain_host(dev);
@@ -527,6 +548,10 @@ impl Machine {
                 None => Default::default(),
             };
             self.drain_host(dev);
+            if kind == CrashKind::PowerFailure || !report.lost_pages.is_empty() {
+                // The file now holds what survived.
+                self.slots[dev].durability.all_durable();
+            }
             self.record(
                 dev,
                 vec![EventKind::Crash { kind, lost_pages: report.lost_pages, torn_pages: report.torn_pages, tear }],
@@ -586,6 +611,12 @@ impl Machine {
     /// The device's mode.
     pub fn device_mode(&self, id: &str) -> Result<DeviceMode, MachineError> {
         Ok(self.slots[self.index(id)?].mode)
+    }
+
+    /// The durability model of a device: its durable image and what a crash
+    /// now could leave (see [`crate::durability`]).
+    pub fn durability(&self, id: &str) -> Result<&DurabilityModel, MachineError> {
+        Ok(&self.slots[self.index(id)?].durability)
     }
 
     /// The state of each host page of a device's backing file.

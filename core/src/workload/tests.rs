@@ -69,7 +69,7 @@ fn campaigns_shard_and_resume_to_the_same_result() {
     assert!(part.next_point.is_some());
     let json = serde_json::to_string(&part).unwrap();
     let back: CampaignReport = serde_json::from_str(&json).unwrap();
-    let done = Campaign::new(&h, checker.as_ref(), CampaignConfig::default()).resume(back, &mut |_| {});
+    let done = Campaign::new(&h, checker.as_ref(), CampaignConfig::default()).resume(back, &mut |_| {}).unwrap();
     assert_eq!(done.next_point, None);
     assert_eq!(done.checked, full.checked);
     assert_eq!(done.violations_total, full.violations_total);

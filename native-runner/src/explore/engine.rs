@@ -1,9 +1,9 @@
-//! The campaign loop, parallel: pmem-core's [`Campaign`] enumerates the
-//! images of each crash point ([`Campaign::images_at`]); this engine
-//! shards and deduplicates them exactly as `Campaign::resume` does, checks
-//! them on `jobs` threads, and commits the results point by point in order,
-//! so the [`CampaignReport`] is the one `Campaign::resume` would produce
-//! (a test compares them), whatever the number of threads.
+//! The campaign loop, parallel. pmem-core's [`Campaign`] plans each crash
+//! point, checks resume compatibility and commits verdicts; this engine
+//! keeps only what is native: it checks a batch of planned images on `jobs`
+//! threads, commits the results point by point in order (so the
+//! [`CampaignReport`] is the one `Campaign::resume` would produce, whatever
+//! the number of threads — a test compares them), and polls Ctrl-C.
 //!
 //! Work goes in batches of consecutive crash points; after each batch the
 //! report is committed and handed to a callback (which saves the state
@@ -13,11 +13,9 @@
 
 use super::target::CheckerSet;
 use pmem_core::crash::{
-    shrink, Campaign, CampaignConfig, CampaignReport, CrashContext, CrashImage, CrashPoint, ImageReader, ImageView,
-    Violation, WriteHistory,
+    shrink, Campaign, CampaignConfig, CampaignReport, CrashContext, ImageReader, PlannedImage, PointPlan,
+    PointVerdicts, WriteHistory,
 };
-use pmem_core::host::TearGranularity;
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -30,14 +28,13 @@ pub enum Stop {
     Limit,
     /// Interrupted (resumable from the last committed point).
     Interrupted,
-    /// The checker cannot run.
+    /// The checker cannot run, or the saved report cannot be continued.
     Fatal(String),
 }
 
 /// The parallel campaign.
 pub struct Engine<'a> {
-    history: &'a WriteHistory,
-    cfg: CampaignConfig,
+    campaign: Campaign<'a>,
     jobs: usize,
     batch: usize,
 }
@@ -55,60 +52,23 @@ fn noop(_: &dyn ImageReader, _: &CrashContext) -> Result<(), String> {
     Ok(())
 }
 
-pub use pmem_core::crash::{image_fingerprint as fingerprint, persisted};
-
-/// Images a shard takes at a point with `count` images.
-fn shard_share(count: u64, (i, n): (u64, u64)) -> u64 {
-    let n = n.max(1);
-    if i >= count {
-        0
-    } else {
-        (count - i).div_ceil(n)
-    }
-}
-
-/// The number of images [`Campaign::images_at`] gives at `point`, without
-/// building them.
-pub fn images_count(history: &WriteHistory, cfg: &CampaignConfig, point: &CrashPoint) -> u64 {
-    let pending = history.pending(point);
-    let total = pending.iter().try_fold(1u64, |acc, (_, c)| acc.checked_mul(c.len() as u64 + 1));
-    let base = match total {
-        Some(t) if t <= cfg.exhaustive_limit => t,
-        _ => cfg.samples_per_point,
-    };
-    let torn = if cfg.tear != TearGranularity::Page4K && !pending.is_empty() { cfg.torn_samples_per_point } else { 0 };
-    base + torn
-}
-
-struct PointWork {
-    point: usize,
-    exhaustive: bool,
+/// The planned images of one point, waiting for their verdicts.
+struct PointWork<'a> {
+    plan: PointPlan<'a>,
     duplicates: u64,
-    images: Vec<CrashImage>,
+    images: Vec<PlannedImage>,
 }
 
 impl<'a> Engine<'a> {
     /// An engine over `history` with `jobs` threads and batches of about
     /// `batch` images.
     pub fn new(history: &'a WriteHistory, cfg: CampaignConfig, jobs: usize, batch: usize) -> Self {
-        Engine { history, cfg, jobs: jobs.max(1), batch: batch.max(1) }
+        Engine { campaign: Campaign::new(history, &noop, cfg), jobs: jobs.max(1), batch: batch.max(1) }
     }
 
-    /// Images (checked or duplicate) this shard handles from point `from`
-    /// on: the length of a progress bar.
-    pub fn images_from(&self, from: usize) -> u64 {
-        self.history.points()[from.min(self.history.points().len())..]
-            .iter()
-            .map(|p| shard_share(images_count(self.history, &self.cfg, p), self.cfg.shard))
-            .sum()
-    }
-
-    /// The first point a run from `report` explores (`None`: done).
-    pub fn start_point(report: &CampaignReport) -> Option<usize> {
-        match (report.points_total == 0, report.next_point) {
-            (true, _) => Some(0),
-            (false, p) => p,
-        }
+    /// The campaign (planning, resume checks, commits).
+    pub fn campaign(&self) -> &Campaign<'a> {
+        &self.campaign
     }
 
     /// Continues the campaign from `report` (a default report starts it).
@@ -120,79 +80,48 @@ impl<'a> Engine<'a> {
         observer: &mut dyn Observer,
         stop: &AtomicBool,
     ) -> (CampaignReport, Stop) {
-        let points = self.history.points();
-        let Some(start) = Engine::start_point(&report) else {
-            return (report, Stop::Complete);
+        let history = self.campaign.history();
+        let points = history.points();
+        let start = match self.campaign.start_point(&report) {
+            Ok(Some(s)) => s,
+            Ok(None) => return (report, Stop::Complete),
+            Err(e) => return (report, Stop::Fatal(e.to_string())),
         };
         report.points_total = points.len();
         report.per_point.resize(points.len(), 0);
         // Until a batch is committed, a resumed run starts here again.
-        report.next_point = Some(start.min(points.len()));
-        let enumerator = Campaign::new(self.history, &noop, self.cfg.clone());
-        let (shard_i, shard_n) = (self.cfg.shard.0, self.cfg.shard.1.max(1));
-        let mut next = start.min(points.len());
+        report.next_point = Some(start);
+        let max_states = self.campaign.config().max_states;
+        let mut next = start;
         let mut limited = false;
         while next < points.len() && !limited {
-            // Build a batch of consecutive points.
-            let mut batch: Vec<PointWork> = Vec::new();
+            let mut batch: Vec<PointWork<'a>> = Vec::new();
             let mut planned = 0u64;
             while next < points.len() && (planned as usize) < self.batch {
-                if self.cfg.max_states.is_some_and(|m| report.checked + planned >= m) {
+                if max_states.is_some_and(|m| report.checked + planned >= m) {
                     limited = true;
                     break;
                 }
-                let point = &points[next];
-                let (images, exhaustive) = enumerator.images_at(point);
-                let mut seen = HashSet::new();
-                let mut work = PointWork { point: next, exhaustive, duplicates: 0, images: Vec::new() };
-                for (n, image) in images.into_iter().enumerate() {
-                    if (n as u64) % shard_n != shard_i {
-                        continue;
-                    }
-                    if !seen.insert(fingerprint(self.history, point, &image)) {
-                        work.duplicates += 1;
-                        observer.handled(1);
-                        continue;
-                    }
-                    work.images.push(image);
-                }
-                planned += work.images.len() as u64;
-                batch.push(work);
+                let plan = self.campaign.plan(&points[next]);
+                let mut shard = plan.shard_images();
+                let images: Vec<PlannedImage> = shard.by_ref().collect();
+                let duplicates = shard.duplicates;
+                observer.handled(duplicates);
+                planned += images.len() as u64;
+                batch.push(PointWork { plan, duplicates, images });
                 next += 1;
             }
-            let results = self.check_batch(&batch, checkers, observer, stop);
+            let mut results = self.check_batch(&batch, checkers, observer, stop).into_iter();
             if let Some(why) = checkers.fatal() {
                 return (report, Stop::Fatal(why));
             }
             if stop.load(Ordering::SeqCst) {
                 return (report, Stop::Interrupted);
             }
-            // Commit in order.
-            let mut results = results.into_iter();
-            for work in &batch {
-                let point = &points[work.point];
-                if work.exhaustive {
-                    report.exhaustive_points += 1;
-                } else {
-                    report.sampled_points += 1;
-                }
-                report.duplicates += work.duplicates;
-                for image in &work.images {
-                    report.checked += 1;
-                    report.per_point[work.point] += 1;
-                    if let Some(Some(Err(message))) = results.next() {
-                        report.violations_total += 1;
-                        if report.violations.len() < self.cfg.max_violations {
-                            report.violations.push(Violation {
-                                point: point.clone(),
-                                persisted: persisted(self.history, point, image),
-                                message,
-                                image: image.clone(),
-                            });
-                        }
-                    }
-                }
-                report.next_point = if work.point + 1 < points.len() { Some(work.point + 1) } else { None };
+            for work in batch {
+                let verdicts =
+                    work.images.into_iter().map(|i| (i.image, results.next().flatten().unwrap_or(Ok(())))).collect();
+                self.campaign.commit(&mut report, &work.plan, PointVerdicts { duplicates: work.duplicates, verdicts });
             }
             if limited {
                 report.next_point = Some(next);
@@ -208,11 +137,21 @@ impl<'a> Engine<'a> {
             report.next_point = None;
             Stop::Complete
         };
-        // Shrink the first violation, as Campaign::finish does.
-        if self.cfg.shrink && report.counterexample.is_none() {
+        self.shrink_first(report, checkers, stopped)
+    }
+
+    /// Shrinks the first violation with a real checker, as
+    /// `Campaign::finish` does with its own.
+    fn shrink_first(
+        &self,
+        mut report: CampaignReport,
+        checkers: &dyn CheckerSet,
+        stopped: Stop,
+    ) -> (CampaignReport, Stop) {
+        if self.campaign.config().shrink && report.counterexample.is_none() {
             if let Some(v) = report.violations.first() {
                 let checker = checkers.make();
-                let cx = shrink(self.history, checker.as_ref(), v);
+                let cx = shrink(self.campaign.history(), checker.as_ref(), v);
                 if let Some(why) = checkers.fatal() {
                     return (report, Stop::Fatal(why));
                 }
@@ -226,14 +165,13 @@ impl<'a> Engine<'a> {
     /// batch order (`None` for images not checked because of a stop).
     fn check_batch(
         &self,
-        batch: &[PointWork],
+        batch: &[PointWork<'a>],
         checkers: &dyn CheckerSet,
         observer: &dyn Observer,
         stop: &AtomicBool,
     ) -> Vec<Option<Result<(), String>>> {
-        let points = self.history.points();
-        let tasks: Vec<(&CrashPoint, &CrashImage)> =
-            batch.iter().flat_map(|w| w.images.iter().map(move |i| (&points[w.point], i))).collect();
+        let tasks: Vec<(&PointPlan<'a>, &PlannedImage)> =
+            batch.iter().flat_map(|w| w.images.iter().map(move |i| (&w.plan, i))).collect();
         let results: Vec<Mutex<Option<Result<(), String>>>> = tasks.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         let work = || {
@@ -243,9 +181,9 @@ impl<'a> Engine<'a> {
                     break;
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(point, image)) = tasks.get(i) else { break };
-                let view = ImageView::new(self.history, point, image);
-                let verdict = checker.check(&view, &CrashContext { point: point.clone() });
+                let Some(&(plan, planned)) = tasks.get(i) else { break };
+                let ctx = CrashContext { point: plan.index().point().clone() };
+                let verdict = checker.check(&plan.index().view(&planned.image), &ctx);
                 *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(verdict);
                 observer.handled(1);
             }
@@ -300,7 +238,7 @@ mod tests {
             }
             let engine = Engine::new(&t.history, cfg.clone(), 1, 1);
             let handled: u64 = want.checked + want.duplicates;
-            assert_eq!(engine.images_from(0), handled, "{name}: the progress bar's length is exact");
+            assert_eq!(engine.campaign().handled_from(0), handled, "{name}: the progress bar's length is exact");
         }
     }
 

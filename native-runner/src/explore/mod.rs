@@ -45,7 +45,7 @@ use crate::run::RunError;
 use command::CommandChecker;
 use engine::{Engine, Observer, Stop};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use pmem_core::crash::{CampaignConfig, CampaignReport, CrashPoint, ImageView};
+use pmem_core::crash::{CampaignConfig, CampaignReport, ConfigRequest, CrashPoint, ImageView};
 use pmem_core::host::TearGranularity;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -233,6 +233,19 @@ fn load_state(path: &Path) -> Result<StateFile, ExploreError> {
     Ok(state)
 }
 
+/// The command-line option of a campaign knob.
+fn option_name(field: &str) -> &'static str {
+    match field {
+        "seed" => "--seed",
+        "tear" => "--tear",
+        "shard" => "--shard",
+        "samples_per_point" => "--samples",
+        "exhaustive_limit" => "--exhaustive-limit",
+        "torn_samples_per_point" => "--torn-samples",
+        _ => "an option",
+    }
+}
+
 fn differs(option: &str, given: String, saved: String) -> ExploreError {
     ExploreError::Usage(format!(
         "{option} {given} differs from the resumed campaign's {saved}; drop the option, or start a new campaign"
@@ -361,22 +374,19 @@ pub fn explore(opts: &ExploreOptions, out: &mut dyn Write) -> Result<ExploreExit
         return Err(ExploreError::Usage("a scenario needs --checker CMD".into()));
     }
     target.info.checker = checker_cmd.clone();
-    let defaults = CampaignConfig::default();
-    let mut cfg = CampaignConfig {
-        seed: seed.unwrap_or(0),
-        exhaustive_limit: opts.exhaustive_limit.unwrap_or(defaults.exhaustive_limit),
-        samples_per_point: opts.samples.unwrap_or(defaults.samples_per_point),
-        tear: opts.tear.or(target.model_tear).unwrap_or(defaults.tear),
-        torn_samples_per_point: opts.torn_samples.unwrap_or(defaults.torn_samples_per_point),
-        max_states: None,
-        shard: opts.shard.unwrap_or((0, 1)),
-        shrink: !opts.no_shrink,
-        max_violations: defaults.max_violations,
+    let request = ConfigRequest {
+        seed,
+        exhaustive_limit: opts.exhaustive_limit,
+        samples_per_point: opts.samples,
+        tear: opts.tear.or(if resumed.is_some() { None } else { target.model_tear }),
+        torn_samples_per_point: opts.torn_samples,
+        shard: opts.shard,
+        shrink: opts.no_shrink.then_some(false),
     };
+    let mut cfg = request.fresh(&CampaignConfig::default());
     let mut report = CampaignReport::default();
     let mut prior_ms = 0;
     if let (Some(state), Some(path)) = (&resumed, &opts.resume) {
-        let s = &state.config;
         let t = &state.target;
         let stale = |what: &str| ExploreError::State {
             path: path.clone(),
@@ -401,29 +411,9 @@ pub fn explore(opts: &ExploreOptions, out: &mut dyn Write) -> Result<ExploreExit
                 reason: format!("it explores {} device {}, not this target", t.describe(), t.device),
             });
         }
-        if opts.tear.is_some_and(|x| x != s.tear) {
-            return Err(differs("--tear", cfg.tear.to_string(), s.tear.to_string()));
-        }
-        if opts.shard.is_some_and(|x| x != s.shard) {
-            return Err(differs(
-                "--shard",
-                format!("{}/{}", cfg.shard.0, cfg.shard.1),
-                format!("{}/{}", s.shard.0, s.shard.1),
-            ));
-        }
-        for (opt, given, saved) in [
-            ("--samples", opts.samples, s.samples_per_point),
-            ("--exhaustive-limit", opts.exhaustive_limit, s.exhaustive_limit),
-            ("--torn-samples", opts.torn_samples, s.torn_samples_per_point),
-        ] {
-            if given.is_some_and(|g| g != saved) {
-                return Err(differs(opt, given.unwrap_or_default().to_string(), saved.to_string()));
-            }
-        }
-        cfg = CampaignConfig { max_states: None, ..s.clone() };
-        if opts.no_shrink {
-            cfg.shrink = false;
-        }
+        // The seed was taken from the state file when not given.
+        let request = ConfigRequest { seed: opts.seed, ..request };
+        cfg = request.resumed(&state.config).map_err(|m| differs(option_name(m.field), m.given, m.saved))?;
         report = state.report.clone();
         prior_ms = state.elapsed_ms;
     }
@@ -468,8 +458,11 @@ pub fn explore(opts: &ExploreOptions, out: &mut dyn Write) -> Result<ExploreExit
         CampaignConfig { max_states: opts.max_states.map(|m| report.checked.saturating_add(m)), ..cfg.clone() };
     let batch = if checker_cmd.is_some() { (jobs * 8).max(16) } else { 4096 };
     let engine = Engine::new(&target.history, run_cfg, jobs, batch);
-    let from = Engine::start_point(&report);
-    let length = from.map(|p| engine.images_from(p)).unwrap_or(0);
+    let from = engine
+        .campaign()
+        .start_point(&report)
+        .map_err(|e| ExploreError::State { path: opts.resume.clone().unwrap_or_default(), reason: e.to_string() })?;
+    let length = from.map(|p| engine.campaign().handled_from(p)).unwrap_or(0);
     let bar = ProgressBar::with_draw_target(
         Some(length),
         if opts.progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },

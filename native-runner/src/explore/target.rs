@@ -129,7 +129,7 @@ pub fn history_fingerprint(h: &WriteHistory) -> String {
         acc.extend_from_slice(&p.to_le_bytes());
         for v in h.versions(p) {
             acc.extend_from_slice(&(v.write as u64).to_le_bytes());
-            acc.extend_from_slice(&v.hash.to_le_bytes());
+            acc.extend_from_slice(&v.hash().to_le_bytes());
         }
     }
     format!("{:016x}", fnv1a64(&acc))

@@ -1,0 +1,215 @@
+//! Planning the images of one crash point: exhaustive or sampled, torn
+//! samples, a shard's share, deduplication — lazily, one image at a time.
+//!
+//! Image `n` of a point is a pure function of the campaign's seed, the
+//! point and `n`, so a plan never holds the list: an engine takes images a
+//! batch at a time, a shard takes every `shard_n`-th, and a resumed
+//! campaign gets the same images again.
+//!
+//! The enumeration order, for a point with pending pages `p_0 < p_1 < …`
+//! where page `p_i` has `c_i` candidates:
+//! - **exhaustive** when `∏(c_i + 1) ≤ exhaustive_limit`: image `n` takes
+//!   version `n mod (c_0+1)` of `p_0`, and so on in mixed radix;
+//! - otherwise **sampled**: image `s` draws each page's version uniformly
+//!   from `0..=c_i` with the generator `sample/<point>/<s>`;
+//! - then, below 4 KiB tear granularity, **torn samples**: with generator
+//!   `torn/<point>/<s>`, one page is torn for sure (a version ≥ 1 with a
+//!   random mask), every other page draws a version and is torn with
+//!   probability 1/4.
+
+use super::index::{DenseImage, PointIndex};
+use crate::host::tear::{random_mask, TearGranularity};
+use crate::rng::{fnv1a64, SimRng};
+use std::collections::HashSet;
+
+/// The knobs a plan needs (a part of the campaign's configuration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanConfig {
+    /// Seed of the samples.
+    pub seed: u64,
+    /// Largest number of untorn images enumerated exhaustively.
+    pub exhaustive_limit: u64,
+    /// Images sampled at a point with more.
+    pub samples_per_point: u64,
+    /// Tear granularity.
+    pub tear: TearGranularity,
+    /// Torn images sampled per point.
+    pub torn_samples_per_point: u64,
+    /// Shard `(i, n)`: image `k` belongs to shard `k mod n`.
+    pub shard: (u64, u64),
+}
+
+/// The images of one crash point (see the module docs).
+pub struct PointPlan<'a> {
+    index: PointIndex<'a>,
+    cfg: PlanConfig,
+    radices: Vec<u64>,
+    untorn: u64,
+    torn: u64,
+    exhaustive: bool,
+}
+
+/// An image a shard must check.
+#[derive(Clone, Debug)]
+pub struct PlannedImage {
+    /// Its position in the point's enumeration.
+    pub n: u64,
+    /// The image.
+    pub image: DenseImage,
+}
+
+impl<'a> PointPlan<'a> {
+    /// Plans the images of the point `index` describes.
+    pub fn new(index: PointIndex<'a>, cfg: PlanConfig) -> Self {
+        let radices: Vec<u64> = (0..index.len()).map(|s| index.candidates(s).len() as u64 + 1).collect();
+        let total = radices.iter().try_fold(1u64, |acc, &r| acc.checked_mul(r));
+        let exhaustive = total.is_some_and(|t| t <= cfg.exhaustive_limit);
+        let untorn = if exhaustive { total.unwrap_or(1) } else { cfg.samples_per_point };
+        let torn =
+            if cfg.tear != TearGranularity::Page4K && !index.is_empty() { cfg.torn_samples_per_point } else { 0 };
+        PointPlan { index, cfg, radices, untorn, torn, exhaustive }
+    }
+
+    /// The point's index (to read the images through).
+    pub fn index(&self) -> &PointIndex<'a> {
+        &self.index
+    }
+
+    /// True when the point is enumerated exhaustively.
+    pub fn exhaustive(&self) -> bool {
+        self.exhaustive
+    }
+
+    /// Images in the point's enumeration (all shards, duplicates included).
+    pub fn total(&self) -> u64 {
+        self.untorn.saturating_add(self.torn)
+    }
+
+    /// Images of the enumeration that belong to this plan's shard.
+    pub fn shard_total(&self) -> u64 {
+        shard_share(self.total(), self.cfg.shard)
+    }
+
+    /// Image `n` of the enumeration.
+    pub fn image(&self, n: u64) -> DenseImage {
+        let point = self.index.point().index;
+        if n < self.untorn {
+            if self.exhaustive {
+                self.decode(n)
+            } else {
+                let mut rng = SimRng::new(self.cfg.seed).derive(&format!("sample/{point}/{n}"));
+                let mut img = DenseImage::durable(self.index.len(), self.cfg.tear);
+                for (v, &r) in img.versions.iter_mut().zip(&self.radices) {
+                    *v = rng.below(r) as u32;
+                }
+                img
+            }
+        } else {
+            self.torn_sample(n - self.untorn)
+        }
+    }
+
+    fn decode(&self, mut n: u64) -> DenseImage {
+        let mut img = DenseImage::durable(self.index.len(), self.cfg.tear);
+        for (v, &r) in img.versions.iter_mut().zip(&self.radices) {
+            *v = (n % r) as u32;
+            n /= r;
+        }
+        img
+    }
+
+    fn torn_sample(&self, s: u64) -> DenseImage {
+        let point = self.index.point().index;
+        let mut rng = SimRng::new(self.cfg.seed).derive(&format!("torn/{point}/{s}"));
+        let mut img = DenseImage::durable(self.index.len(), self.cfg.tear);
+        let torn_at = rng.below(self.radices.len() as u64) as usize;
+        for (slot, &r) in self.radices.iter().enumerate() {
+            let v = if slot == torn_at { rng.range_inclusive(1, r - 1) } else { rng.below(r) };
+            if v == 0 {
+                continue;
+            }
+            img.versions[slot] = v as u32;
+            if slot == torn_at || rng.chance(1, 4) {
+                img.torn.push((slot as u32, random_mask(&mut rng, self.cfg.tear)));
+            }
+        }
+        img
+    }
+
+    /// A content fingerprint of an image: pages equal to their durable
+    /// content do not count, so two images that hold the same bytes have
+    /// the same fingerprint.
+    pub fn fingerprint(&self, image: &DenseImage) -> u64 {
+        let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut torn = image.torn.iter().peekable();
+        for (slot, &v) in image.versions.iter().enumerate() {
+            let mask = match torn.peek() {
+                Some((s, _)) if *s as usize == slot => torn.next().map(|(_, m)| m),
+                _ => None,
+            };
+            if v == 0 {
+                continue;
+            }
+            let content = match mask {
+                None => self.index.version_hash(slot, v),
+                Some(_) => fnv1a64(&self.index.view(image).page(self.index.page(slot))),
+            };
+            if content != self.index.base_hash(slot) {
+                h = mix(h ^ self.index.page(slot));
+                h = mix(h ^ content);
+            }
+        }
+        h
+    }
+
+    /// The images this plan's shard must check, without duplicates, one at
+    /// a time; the duplicates skipped are counted in [`ShardImages::duplicates`].
+    pub fn shard_images(&self) -> ShardImages<'_, 'a> {
+        let (i, n) = (self.cfg.shard.0, self.cfg.shard.1.max(1));
+        ShardImages { plan: self, next: i, step: n, seen: HashSet::new(), duplicates: 0 }
+    }
+}
+
+/// The deduplicated images of one shard at one point (an iterator).
+pub struct ShardImages<'p, 'a> {
+    plan: &'p PointPlan<'a>,
+    next: u64,
+    step: u64,
+    seen: HashSet<u64>,
+    /// Images skipped so far as duplicates of one already given.
+    pub duplicates: u64,
+}
+
+impl Iterator for ShardImages<'_, '_> {
+    type Item = PlannedImage;
+
+    fn next(&mut self) -> Option<PlannedImage> {
+        while self.next < self.plan.total() {
+            let n = self.next;
+            self.next = self.next.saturating_add(self.step);
+            let image = self.plan.image(n);
+            if self.seen.insert(self.plan.fingerprint(&image)) {
+                return Some(PlannedImage { n, image });
+            }
+            self.duplicates += 1;
+        }
+        None
+    }
+}
+
+/// Images a shard `(i, n)` takes of `count`.
+pub fn shard_share(count: u64, (i, n): (u64, u64)) -> u64 {
+    let n = n.max(1);
+    if i >= count {
+        0
+    } else {
+        (count - i).div_ceil(n)
+    }
+}
+
+/// SplitMix64's finaliser.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}

@@ -1,0 +1,388 @@
+//! The durability model: the one answer, per device, to "what is durable,
+//! and what could a crash leave?".
+//!
+//! A [`DurabilityModel`] holds, for one device's backing file, the durable
+//! image and every page version written since that may or may not have
+//! reached the disk, each tagged with the index of the write that produced
+//! it, plus the *flush promise frontier*: the virtio spec promises that
+//! every write that completed before a flush request was made available is
+//! durable once the used-ring entry for that request appears. So a write is
+//! durable once a flush made available after it completed with status 0,
+//! and the frontier is the number of writes so covered.
+//!
+//! Everything else reads it:
+//! - [`crate::crash::WriteHistory`] is a model that keeps every version
+//!   ([`Retention::Every`]) plus the crash points of a run, recovered from
+//!   the event log; crash campaigns enumerate images from it;
+//! - the [`crate::sim::Machine`] keeps a live model per device
+//!   ([`Retention::Pending`]: only versions not yet durable), fed by the same
+//!   [`DurabilityModel::apply`] as the history, from which the native runner
+//!   writes crash images of real files and the browser draws what a power
+//!   failure could take;
+//! - [`crate::crash::PointIndex`] is a flat, read-only index of one crash
+//!   point built from it (a page → slot table and the candidates of every
+//!   slot) that crash images are read through at memory speed.
+//!
+//! How the mapping mode changes the answer: with `share=on` (the default)
+//! versions wait for the frontier; a real NVDIMM makes every store durable
+//! at once; with `share=off` nothing ever reaches the file, so nothing is
+//! pending and the durable image never changes.
+
+use crate::event::EventKind;
+use crate::host::BackingMode;
+use crate::memory::{page_spans, PageSpan, PAGE_SIZE};
+use crate::rng::fnv1a64;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+/// A page of zeros (the content of a page never written).
+pub static ZERO_PAGE: [u8; PAGE_SIZE as usize] = [0u8; PAGE_SIZE as usize];
+
+/// The content hash of a page of zeros.
+pub fn zero_page_hash() -> u64 {
+    static H: OnceLock<u64> = OnceLock::new();
+    *H.get_or_init(|| fnv1a64(&ZERO_PAGE))
+}
+
+/// One version of a page: its whole 4 KiB content after a write.
+#[derive(Clone, Debug)]
+pub struct PageVersion {
+    /// Index of the write that produced it.
+    pub write: usize,
+    /// The 4 KiB content.
+    pub data: Arc<[u8]>,
+    hash: OnceLock<u64>,
+}
+
+impl PageVersion {
+    /// A version produced by write `write`.
+    pub fn new(write: usize, data: Arc<[u8]>) -> Self {
+        PageVersion { write, data, hash: OnceLock::new() }
+    }
+
+    /// Content hash (FNV-1a), computed once, when first asked for.
+    pub fn hash(&self) -> u64 {
+        *self.hash.get_or_init(|| fnv1a64(&self.data))
+    }
+}
+
+/// Which versions a model keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retention {
+    /// Every version of every write (a crash campaign needs each one: a
+    /// crash after write `k` may find any version written since the frontier
+    /// of that moment).
+    Every,
+    /// Only what a crash *now* could leave: the durable content of every page
+    /// written since it was last made durable, the versions covered by
+    /// flushes still in flight, and the newest. Successive stores to a page
+    /// that no flush separates update one version in place. Memory is
+    /// proportional to the pages pending, not to the writes.
+    Pending,
+}
+
+#[derive(Clone, Debug, Default)]
+struct PageHistory {
+    /// The durable content before `versions[0]` (`None`: zeros).
+    base: Option<PageVersion>,
+    /// Versions, oldest first.
+    versions: Vec<PageVersion>,
+}
+
+impl PageHistory {
+    fn newest(&self) -> Option<&[u8]> {
+        self.versions.last().or(self.base.as_ref()).map(|v| &*v.data)
+    }
+}
+
+/// The durable image and pending page versions of one device (see the module
+/// docs).
+#[derive(Clone, Debug)]
+pub struct DurabilityModel {
+    size: u64,
+    mode: BackingMode,
+    retention: Retention,
+    pages: BTreeMap<u64, PageHistory>,
+    writes: usize,
+    durable_upto: usize,
+    /// Flush requests made available and not completed: (head, writes
+    /// covered).
+    flushes: Vec<(u16, usize)>,
+}
+
+impl DurabilityModel {
+    /// A model of a file of `size` bytes whose current content is durable.
+    pub fn new(size: u64, mode: BackingMode, retention: Retention) -> Self {
+        DurabilityModel {
+            size,
+            mode,
+            retention,
+            pages: BTreeMap::new(),
+            writes: 0,
+            durable_upto: 0,
+            flushes: Vec::new(),
+        }
+    }
+
+    /// Size of the device in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The mapping mode.
+    pub fn mode(&self) -> BackingMode {
+        self.mode
+    }
+
+    /// Which versions are kept.
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// Writes recorded.
+    pub fn writes(&self) -> usize {
+        self.writes
+    }
+
+    /// The flush promise frontier: writes `0..durable_upto()` are durable.
+    pub fn durable_upto(&self) -> usize {
+        self.durable_upto
+    }
+
+    /// Flush requests made available and not yet completed.
+    pub fn flushes_in_flight(&self) -> usize {
+        self.flushes.len()
+    }
+
+    /// Sets the durable content of `page` before anything is written (a
+    /// preloaded file). Only for a page not written yet.
+    pub fn set_initial(&mut self, page: u64, data: &[u8]) {
+        let ph = self.pages.entry(page).or_default();
+        if ph.versions.is_empty() {
+            ph.base = Some(PageVersion::new(0, Arc::from(data)));
+        }
+    }
+
+    /// Records a store of `data` at `offset` and returns the write's index.
+    /// `prior(page, buf)` fills `buf` with a page's content before the store,
+    /// for a page the model does not hold (with [`Retention::Pending`] the
+    /// model forgets durable pages; the caller's file still has them); a
+    /// model that holds every page it was told about may pass
+    /// [`zero_prior`].
+    pub fn record_write(&mut self, offset: u64, data: &[u8], prior: &mut dyn FnMut(u64, &mut [u8])) -> usize {
+        let write = self.writes;
+        self.writes += 1;
+        match self.mode {
+            // Nothing reaches the file: nothing is ever pending.
+            BackingMode::Private => {
+                self.durable_upto = self.writes;
+                return write;
+            }
+            BackingMode::Persistent | BackingMode::Shared => {}
+        }
+        let covered = self.flushes.iter().map(|&(_, w)| w).max().unwrap_or(0);
+        for PageSpan { page, in_page, range } in page_spans(offset, data.len()) {
+            let bytes = &data[range];
+            let ph = self.pages.entry(page).or_default();
+            let coalesce = self.retention == Retention::Pending
+                && ph.versions.last().is_some_and(|v| v.write >= self.durable_upto && v.write >= covered);
+            if coalesce {
+                if let Some(v) = ph.versions.last_mut() {
+                    Arc::make_mut(&mut v.data)[in_page..in_page + bytes.len()].copy_from_slice(bytes);
+                    v.write = write;
+                    v.hash = OnceLock::new();
+                }
+                continue;
+            }
+            let mut content: Vec<u8> = match ph.newest() {
+                Some(d) => d.to_vec(),
+                None => {
+                    let mut buf = vec![0u8; PAGE_SIZE as usize];
+                    prior(page, &mut buf);
+                    if self.retention == Retention::Pending && buf != ZERO_PAGE {
+                        ph.base = Some(PageVersion::new(write, Arc::from(buf.as_slice())));
+                    }
+                    buf
+                }
+            };
+            content[in_page..in_page + bytes.len()].copy_from_slice(bytes);
+            ph.versions.push(PageVersion::new(write, Arc::from(content)));
+        }
+        if self.mode == BackingMode::Persistent {
+            self.advance_frontier(self.writes);
+        }
+        write
+    }
+
+    /// A flush request with head `head` was made available: it covers every
+    /// write recorded so far.
+    pub fn flush_available(&mut self, head: u16) {
+        self.flushes.retain(|&(h, _)| h != head);
+        self.flushes.push((head, self.writes));
+    }
+
+    /// The flush request `head` completed with `status` (0 = success): on
+    /// success what it covered is durable.
+    pub fn flush_completed(&mut self, head: u16, status: Option<u32>) {
+        let Some(i) = self.flushes.iter().position(|&(h, _)| h == head) else { return };
+        let (_, covered) = self.flushes.swap_remove(i);
+        if status == Some(0) {
+            self.advance_frontier(covered);
+        }
+    }
+
+    /// The device was reset: requests in flight are void.
+    pub fn device_reset(&mut self) {
+        self.flushes.clear();
+    }
+
+    /// After a failure the caller's file holds what survived: it is the new
+    /// durable content, nothing is pending. (Only meaningful with
+    /// [`Retention::Pending`], whose untracked pages are read from the file.)
+    pub fn all_durable(&mut self) {
+        self.pages.clear();
+        self.flushes.clear();
+        self.durable_upto = self.writes;
+    }
+
+    /// Applies one event of the device's log (the path shared by the live
+    /// model and the history recovered from a log). Returns true when the
+    /// frontier moved.
+    pub fn apply(&mut self, kind: &EventKind, prior: &mut dyn FnMut(u64, &mut [u8])) -> bool {
+        let before = self.durable_upto;
+        match kind {
+            EventKind::GuestWrite { offset, data, .. } => {
+                self.record_write(*offset, &data.0, prior);
+            }
+            EventKind::ChainAvailable { head, .. } => self.flush_available(*head),
+            EventKind::RequestCompleted { head, status, .. } => self.flush_completed(*head, *status),
+            EventKind::DeviceRestarted => self.device_reset(),
+            _ => {}
+        }
+        self.durable_upto != before
+    }
+
+    fn advance_frontier(&mut self, upto: usize) {
+        if upto <= self.durable_upto {
+            return;
+        }
+        self.durable_upto = upto;
+        if self.retention == Retention::Pending {
+            self.prune();
+        }
+    }
+
+    /// Folds versions behind the frontier into the durable base; forgets
+    /// pages with nothing pending.
+    fn prune(&mut self) {
+        let frontier = self.durable_upto;
+        self.pages.retain(|_, ph| {
+            let n = ph.versions.partition_point(|v| v.write < frontier);
+            if n > 0 {
+                let mut old: Vec<PageVersion> = ph.versions.drain(..n).collect();
+                ph.base = old.pop();
+            }
+            !ph.versions.is_empty()
+        });
+    }
+
+    /// Pages the model holds (written, or preloaded), in order.
+    pub fn pages(&self) -> impl Iterator<Item = u64> + '_ {
+        self.pages.keys().copied()
+    }
+
+    /// All versions of a page the model keeps, oldest first.
+    pub fn versions(&self, page: u64) -> &[PageVersion] {
+        self.pages.get(&page).map(|p| p.versions.as_slice()).unwrap_or(&[])
+    }
+
+    /// The durable content of `page` when writes `0..frontier` are durable:
+    /// the last version written before the frontier, else the base, else
+    /// zeros; with its hash.
+    pub fn base(&self, page: u64, frontier: usize) -> (&[u8], u64) {
+        match self.pages.get(&page) {
+            Some(ph) => base_of(ph, frontier),
+            None => (&ZERO_PAGE, zero_page_hash()),
+        }
+    }
+
+    /// The versions of `page` that may or may not have reached the disk when
+    /// writes `0..frontier` are durable and `0..writes_done` were issued:
+    /// those written in between, oldest first.
+    pub fn candidates(&self, page: u64, frontier: usize, writes_done: usize) -> &[PageVersion] {
+        match self.pages.get(&page) {
+            Some(ph) => candidates_of(ph, frontier, writes_done),
+            None => &[],
+        }
+    }
+
+    /// Every page with at least one candidate, with its durable content and
+    /// its candidates, in page order.
+    pub fn pending(&self, frontier: usize, writes_done: usize) -> Vec<PendingPage<'_>> {
+        self.pages
+            .iter()
+            .filter_map(|(&page, ph)| {
+                let candidates = candidates_of(ph, frontier, writes_done);
+                if candidates.is_empty() {
+                    return None;
+                }
+                let (base, base_hash) = base_of(ph, frontier);
+                Some(PendingPage { page, base, base_hash, candidates })
+            })
+            .collect()
+    }
+
+    /// Pages whose newest content is not durable now.
+    pub fn pending_pages(&self) -> impl Iterator<Item = u64> + '_ {
+        let (frontier, done) = (self.durable_upto, self.writes);
+        self.pages.iter().filter(move |(_, ph)| !candidates_of(ph, frontier, done).is_empty()).map(|(&p, _)| p)
+    }
+
+    /// What is durable now in `page` (`None`: the model does not hold the
+    /// page, so its current content is durable).
+    pub fn durable_now(&self, page: u64) -> Option<&[u8]> {
+        self.pages.get(&page).map(|ph| base_of(ph, self.durable_upto).0)
+    }
+
+    /// Bytes of page content the model holds.
+    pub fn held_bytes(&self) -> u64 {
+        self.pages.values().map(|p| (p.versions.len() + usize::from(p.base.is_some())) as u64 * PAGE_SIZE).sum()
+    }
+}
+
+/// A `prior` for models that hold every page they were told about: pages
+/// they do not hold are zeros.
+pub fn zero_prior(_: u64, buf: &mut [u8]) {
+    buf.fill(0);
+}
+
+fn base_of(ph: &PageHistory, frontier: usize) -> (&[u8], u64) {
+    let n = ph.versions.partition_point(|v| v.write < frontier);
+    match n.checked_sub(1).map(|i| &ph.versions[i]).or(ph.base.as_ref()) {
+        Some(v) => (&v.data, v.hash()),
+        None => (&ZERO_PAGE, zero_page_hash()),
+    }
+}
+
+fn candidates_of(ph: &PageHistory, frontier: usize, writes_done: usize) -> &[PageVersion] {
+    let lo = ph.versions.partition_point(|v| v.write < frontier);
+    let hi = ph.versions.partition_point(|v| v.write < writes_done);
+    &ph.versions[lo..hi.max(lo)]
+}
+
+/// A page that a crash may find at its durable content or at one of its
+/// candidates.
+#[derive(Clone, Copy, Debug)]
+pub struct PendingPage<'a> {
+    /// Page number.
+    pub page: u64,
+    /// Its durable content.
+    pub base: &'a [u8],
+    /// Hash of the durable content.
+    pub base_hash: u64,
+    /// Versions written since, oldest first.
+    pub candidates: &'a [PageVersion],
+}
+
+#[cfg(test)]
+mod tests;

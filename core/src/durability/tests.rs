@@ -1,0 +1,172 @@
+use super::*;
+use crate::event::CrashKind;
+use crate::sim::{DeviceSpec, Machine, SimConfig};
+use crate::workload::flush_and_wait;
+use proptest::prelude::*;
+
+fn model(mode: BackingMode, retention: Retention) -> DurabilityModel {
+    DurabilityModel::new(1 << 20, mode, retention)
+}
+
+fn byte_of(m: &DurabilityModel, page: u64, frontier: usize) -> u8 {
+    m.base(page, frontier).0[7]
+}
+
+fn store(m: &mut DurabilityModel, page: u64, b: u8) -> usize {
+    m.record_write(page * PAGE_SIZE + 7, &[b], &mut zero_prior)
+}
+
+#[test]
+fn a_write_is_durable_once_a_flush_made_available_after_it_completes() {
+    let mut m = model(BackingMode::Shared, Retention::Every);
+    store(&mut m, 0, 1);
+    m.flush_available(3);
+    store(&mut m, 0, 2); // after the request was made available: not covered
+    assert_eq!(m.durable_upto(), 0);
+    m.flush_completed(3, Some(0));
+    assert_eq!(m.durable_upto(), 1);
+    assert_eq!(byte_of(&m, 0, m.durable_upto()), 1);
+    assert_eq!(m.candidates(0, m.durable_upto(), m.writes()).len(), 1);
+    assert_eq!(m.pending_pages().collect::<Vec<_>>(), vec![0]);
+}
+
+#[test]
+fn a_failed_flush_makes_nothing_durable() {
+    let mut m = model(BackingMode::Shared, Retention::Pending);
+    store(&mut m, 0, 1);
+    m.flush_available(0);
+    m.flush_completed(0, Some(1));
+    assert_eq!(m.durable_upto(), 0);
+    assert_eq!(m.flushes_in_flight(), 0);
+    assert_eq!(m.durable_now(0), Some(&ZERO_PAGE[..]));
+}
+
+#[test]
+fn pending_retention_keeps_what_a_flush_in_flight_covers_and_forgets_durable_pages() {
+    let mut m = model(BackingMode::Shared, Retention::Pending);
+    store(&mut m, 0, 1);
+    store(&mut m, 0, 2); // coalesced with the first: no flush between
+    assert_eq!(m.versions(0).len(), 1);
+    m.flush_available(0);
+    store(&mut m, 0, 3); // the flush covers content 2: a new version
+    store(&mut m, 1, 9);
+    assert_eq!(m.versions(0).len(), 2);
+    m.flush_completed(0, Some(0));
+    assert_eq!(m.durable_now(0).map(|d| d[7]), Some(2), "the content at the flush is durable");
+    assert_eq!(m.durable_now(1).map(|d| d[7]), Some(0));
+    m.flush_available(1);
+    m.flush_completed(1, Some(0));
+    assert_eq!(m.pages().count(), 0, "nothing pending: nothing held");
+    assert_eq!(m.held_bytes(), 0);
+}
+
+#[test]
+fn share_off_never_changes_the_file_and_a_real_nvdimm_is_durable_at_once() {
+    let mut off = model(BackingMode::Private, Retention::Every);
+    store(&mut off, 0, 1);
+    assert_eq!(off.pending_pages().count(), 0);
+    assert_eq!(off.base(0, off.durable_upto()).0[7], 0, "the file keeps its content");
+    let mut nv = model(BackingMode::Persistent, Retention::Every);
+    store(&mut nv, 0, 1);
+    assert_eq!(nv.pending_pages().count(), 0);
+    assert_eq!(nv.base(0, nv.durable_upto()).0[7], 1);
+}
+
+#[test]
+fn the_machine_live_model_follows_the_flush_promise_and_a_power_failure() {
+    let mut m = Machine::new(SimConfig { seed: 5, ..SimConfig::default() });
+    m.add_device(DeviceSpec::new("nv1", 1 << 20)).unwrap();
+    m.guest_write("nv1", 0, b"flushed").unwrap();
+    flush_and_wait(&mut m, "nv1").unwrap();
+    m.guest_write("nv1", 8192, b"pending").unwrap();
+    let d = m.durability("nv1").unwrap();
+    assert_eq!(d.pending_pages().collect::<Vec<_>>(), vec![2]);
+    assert_eq!(d.durable_now(2).map(|p| p[0]), Some(0));
+    m.crash(CrashKind::PowerFailure).unwrap();
+    assert_eq!(m.durability("nv1").unwrap().pending_pages().count(), 0);
+    // A guest crash loses nothing on the host: what was pending stays so.
+    m.guest_write("nv1", 4096, b"again").unwrap();
+    m.crash(CrashKind::GuestCrash).unwrap();
+    assert_eq!(m.durability("nv1").unwrap().pending_pages().collect::<Vec<_>>(), vec![1]);
+}
+
+#[derive(Clone, Debug)]
+enum Act {
+    Write(u64, u8),
+    Available(u16),
+    Complete(u16, bool),
+}
+
+fn act() -> impl Strategy<Value = Act> {
+    prop_oneof![
+        4 => (0u64..4, 1u8..255).prop_map(|(p, b)| Act::Write(p, b)),
+        1 => (0u16..3).prop_map(Act::Available),
+        1 => (0u16..3, prop::bool::weighted(0.8)).prop_map(|(h, ok)| Act::Complete(h, ok)),
+    ]
+}
+
+proptest! {
+    /// Oracle: keep the whole file after every write; a completed flush
+    /// made available after write k makes the state after k durable. Both
+    /// retentions must agree with it, and with each other on what is
+    /// pending now.
+    #[test]
+    fn both_retentions_agree_with_a_full_history_oracle(acts in prop::collection::vec(act(), 1..80)) {
+        let mut every = model(BackingMode::Shared, Retention::Every);
+        let mut pending = model(BackingMode::Shared, Retention::Pending);
+        let mut file: Vec<[u8; 4]> = vec![[0; 4]];
+        let mut durable = 0usize;
+        let mut avail: std::collections::BTreeMap<u16, usize> = Default::default();
+        for a in acts {
+            match a {
+                Act::Write(p, b) => {
+                    // `prior` for the pending model: the current file.
+                    let cur = *file.last().unwrap();
+                    let mut prior = |page: u64, buf: &mut [u8]| { buf.fill(0); buf[7] = cur[page as usize]; };
+                    every.record_write(p * PAGE_SIZE + 7, &[b], &mut zero_prior);
+                    pending.record_write(p * PAGE_SIZE + 7, &[b], &mut prior);
+                    let mut next = cur;
+                    next[p as usize] = b;
+                    file.push(next);
+                }
+                Act::Available(h) => {
+                    every.flush_available(h);
+                    pending.flush_available(h);
+                    avail.insert(h, file.len() - 1);
+                }
+                Act::Complete(h, ok) => {
+                    let status = Some(if ok { 0 } else { 1 });
+                    every.flush_completed(h, status);
+                    pending.flush_completed(h, status);
+                    if let Some(k) = avail.remove(&h) {
+                        if ok { durable = durable.max(k); }
+                    }
+                }
+            }
+            prop_assert_eq!(every.durable_upto(), durable);
+            prop_assert_eq!(pending.durable_upto(), durable);
+            let cur = *file.last().unwrap();
+            for p in 0..4u64 {
+                let want = file[durable][p as usize];
+                prop_assert_eq!(byte_of(&every, p, durable), want, "every, page {}", p);
+                let live = pending.durable_now(p).map(|d| d[7]).unwrap_or(cur[p as usize]);
+                prop_assert_eq!(live, want, "pending, page {}", p);
+                let newest = every.candidates(p, durable, every.writes()).last().map(|v| v.data[7]);
+                let newest_live = pending.candidates(p, durable, pending.writes()).last().map(|v| v.data[7]);
+                prop_assert_eq!(newest, newest_live, "newest pending version of page {}", p);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_oracle_test_can_fail() {
+    // Negative control: a model that ignores the head of the completion
+    // (takes every completion as covering everything) disagrees.
+    let mut m = model(BackingMode::Shared, Retention::Every);
+    store(&mut m, 0, 1);
+    m.flush_available(1);
+    store(&mut m, 0, 2);
+    m.flush_completed(1, Some(0));
+    assert_ne!(m.durable_upto(), m.writes(), "a flush must not cover writes after it was made available");
+}
