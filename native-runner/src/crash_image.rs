@@ -2,93 +2,76 @@
 //! leave on disk, written to a **new** file for a checker. The backing file
 //! itself is only read.
 //!
-//! An image is the file's durable content — its current content, except
-//! that every page the [`DurabilityTracker`] holds a last-durable copy of is
-//! that copy — plus a chosen subset of those newer pages (background
-//! writeback may have written any of them), each whole or torn at the tear
-//! granularity (unit `i` new when bit `i` of the mask is set, as in
-//! [`pmem_core::host::tear`]).
+//! What an image may hold comes from pmem-core's durability model of the
+//! device (the machine keeps one per device: [`Machine::durability`]): the
+//! file's durable content — its current content, except that every page the
+//! model holds as pending is reverted to its durable content — plus a
+//! choice of newer versions, drawn by the core's own sampler
+//! ([`pmem_core::crash::PointPlan`]): the same seed gives the same image
+//! natively, in a campaign and in the browser.
 //!
 //! Images are sparse: only the backing file's data extents are copied
 //! (`SEEK_DATA`/`SEEK_HOLE`), so an image of a 4 GiB device with a few
 //! pages written costs a few pages of disk. They are written through
 //! [`crate::output::OutputFile`]: a temporary name, renamed when complete,
 //! never replacing an existing file.
+//!
+//! [`Machine::durability`]: pmem_core::sim::Machine::durability
 
-use crate::durability::{DurabilityTracker, PAGE};
 use crate::output::{OutputError, OutputFile};
-use pmem_core::host::tear::tear_page;
+use pmem_core::crash::{DenseImage, PlanConfig, PointIndex, PointPlan};
+use pmem_core::durability::DurabilityModel;
 use pmem_core::host::TearGranularity;
-use pmem_core::rng::SimRng;
+use pmem_core::memory::PAGE_SIZE;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-/// What an image keeps of one newer (not durable) page.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kept {
-    /// The whole newest content.
-    Whole,
-    /// Part of it: bit `i` of the mask set = unit `i` is new.
-    Torn(Vec<u64>),
+/// Which crash image of the device's state now to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageChoice {
+    /// Only what the flush promise guarantees: every pending page reverted.
+    DurableOnly,
+    /// Every newer page kept whole (what a VMM kill leaves: the page cache
+    /// survives).
+    Everything,
+    /// One image drawn by the core's sampler from `seed`; below 4 KiB, a
+    /// torn sample (one page torn for sure).
+    Sampled {
+        /// Seed.
+        seed: u64,
+        /// Tear granularity.
+        tear: TearGranularity,
+    },
 }
 
-/// Which newer pages a crash image keeps; the others are reverted to their
-/// durable content.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CrashImageSpec {
-    /// Kept pages.
-    pub keep: BTreeMap<u64, Kept>,
-    /// Tear unit of torn pages.
-    pub tear: TearGranularity,
-}
-
-impl CrashImageSpec {
-    /// Keeps no newer page: exactly what the flush promise guarantees.
-    pub fn durable_only() -> Self {
-        CrashImageSpec { keep: BTreeMap::new(), tear: TearGranularity::Page4K }
-    }
-
-    /// Keeps every newer page whole (what a VMM kill leaves: the page
-    /// cache survives).
-    pub fn everything(pending: impl IntoIterator<Item = u64>) -> Self {
-        CrashImageSpec { keep: pending.into_iter().map(|p| (p, Kept::Whole)).collect(), tear: TearGranularity::Page4K }
-    }
-
-    /// A subset drawn from `seed`: each newer page kept with probability
-    /// 1/2; below 4 KiB, a kept page is torn with probability 1/4.
-    pub fn sample(pending: impl IntoIterator<Item = u64>, seed: u64, tear: TearGranularity) -> Self {
-        let mut rng = SimRng::new(seed).derive("crash-image");
-        let units = tear.units_per_page();
-        let mut keep = BTreeMap::new();
-        for p in pending {
-            if !rng.chance(1, 2) {
-                continue;
+impl ImageChoice {
+    /// The dense image of the choice, for the state `index` describes.
+    pub fn image(self, index: &PointIndex<'_>) -> DenseImage {
+        match self {
+            ImageChoice::DurableOnly => DenseImage::durable(index.len(), TearGranularity::Page4K),
+            ImageChoice::Everything => {
+                let mut img = DenseImage::durable(index.len(), TearGranularity::Page4K);
+                for (slot, v) in img.versions.iter_mut().enumerate() {
+                    *v = index.candidates(slot).len() as u32;
+                }
+                img
             }
-            let torn = tear != TearGranularity::Page4K && rng.chance(1, 4);
-            let kept = if torn {
-                let mask = (0..units.div_ceil(64))
-                    .map(|w| {
-                        let bits = (units - w * 64).min(64);
-                        let r = rng.next_u64();
-                        if bits == 64 {
-                            r
-                        } else {
-                            r & ((1u64 << bits) - 1)
-                        }
-                    })
-                    .collect();
-                Kept::Torn(mask)
-            } else {
-                Kept::Whole
-            };
-            keep.insert(p, kept);
+            ImageChoice::Sampled { seed, tear } => {
+                let cfg = PlanConfig {
+                    seed,
+                    exhaustive_limit: 0,
+                    samples_per_point: 1,
+                    tear,
+                    torn_samples_per_point: 1,
+                    shard: (0, 1),
+                };
+                let plan = PointPlan::new(index.clone(), cfg);
+                plan.image(plan.total().saturating_sub(1))
+            }
         }
-        CrashImageSpec { keep, tear }
     }
 }
 
@@ -99,7 +82,7 @@ pub struct CrashImageReport {
     pub path: PathBuf,
     /// Pages newer than the durable content at the time.
     pub pending: Vec<u64>,
-    /// Newer pages kept whole.
+    /// Newer pages kept whole (at some version newer than the durable one).
     pub kept: Vec<u64>,
     /// Newer pages kept torn.
     pub torn: Vec<u64>,
@@ -169,46 +152,39 @@ pub fn copy_sparse(src: &File, dst: &File, size: u64, dst_path: &Path) -> Result
 }
 
 /// Writes a crash image of `src` (a backing file of `size` bytes whose
-/// newer pages `tracker` knows) to the new file `dest`.
+/// durability `model` describes) to the new file `dest`.
 pub fn write_crash_image(
     src: &File,
     size: u64,
-    tracker: &DurabilityTracker,
-    spec: &CrashImageSpec,
+    model: &DurabilityModel,
+    choice: ImageChoice,
     dest: &Path,
     replace: bool,
 ) -> Result<CrashImageReport, OutputError> {
     let mut out = OutputFile::create(dest, replace)?;
     out.file().set_len(size).map_err(io_err(dest, "set the size"))?;
     let copied = copy_sparse(src, out.file(), size, dest)?;
+    let index = PointIndex::now(model);
+    let image = choice.image(&index);
+    let view = index.view(&image);
     let mut report = CrashImageReport {
         path: dest.to_path_buf(),
-        pending: tracker.pending_pages().collect(),
+        pending: (0..index.len()).map(|s| index.page(s)).collect(),
         kept: Vec::new(),
         torn: Vec::new(),
         reverted: Vec::new(),
         copied_bytes: copied,
     };
-    let mut newest = vec![0u8; PAGE as usize];
-    for page in tracker.pending_pages() {
-        let Some(durable) = tracker.durable_page(page) else { continue };
-        let at = page * PAGE;
-        let content = match spec.keep.get(&page) {
-            None => {
-                report.reverted.push(page);
-                durable.to_vec()
-            }
-            Some(Kept::Whole) => {
-                report.kept.push(page);
-                continue; // the copy already holds the newest content
-            }
-            Some(Kept::Torn(mask)) => {
-                report.torn.push(page);
-                src.read_exact_at(&mut newest, at).map_err(io_err(dest, "read the backing file"))?;
-                tear_page(durable, &newest, spec.tear, mask)
-            }
-        };
-        out.file().write_all_at(&content, at).map_err(io_err(dest, "write"))?;
+    let mut torn = image.torn.iter().map(|(s, _)| *s as usize).peekable();
+    for (slot, &v) in image.versions.iter().enumerate() {
+        let page = index.page(slot);
+        let is_torn = torn.next_if_eq(&slot).is_some();
+        match (v, is_torn) {
+            (0, _) => report.reverted.push(page),
+            (_, true) => report.torn.push(page),
+            _ => report.kept.push(page),
+        }
+        out.file().write_all_at(&view.page(page), page * PAGE_SIZE).map_err(io_err(dest, "write"))?;
     }
     out.commit()?;
     Ok(report)
@@ -217,55 +193,73 @@ pub fn write_crash_image(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pmem_core::host::SyncTicket;
+    use pmem_core::durability::Retention;
+    use pmem_core::host::BackingMode;
+
+    /// A file and the live model of it, kept in step as the machine does.
+    struct Harness {
+        src: File,
+        model: DurabilityModel,
+    }
+
+    impl Harness {
+        fn store(&mut self, page: u64, b: u8) {
+            let src = &self.src;
+            self.model.record_write(page * PAGE_SIZE, &vec![b; PAGE_SIZE as usize], &mut |p, buf| {
+                src.read_exact_at(buf, p * PAGE_SIZE).unwrap()
+            });
+            src.write_all_at(&vec![b; PAGE_SIZE as usize], page * PAGE_SIZE).unwrap();
+        }
+        fn flush(&mut self, head: u16) {
+            self.model.flush_available(head);
+            self.model.flush_completed(head, Some(0));
+        }
+    }
 
     #[test]
-    fn sampled_specs_are_deterministic_and_keep_some_pages() {
-        let a = CrashImageSpec::sample(0..64, 9, TearGranularity::Sector512);
-        let b = CrashImageSpec::sample(0..64, 9, TearGranularity::Sector512);
-        assert_eq!(a, b);
-        assert!(!a.keep.is_empty() && a.keep.len() < 64, "{}", a.keep.len());
-        assert!(a.keep.values().any(|k| matches!(k, Kept::Torn(_))));
-        assert_ne!(a, CrashImageSpec::sample(0..64, 10, TearGranularity::Sector512));
+    fn sampled_images_are_deterministic_and_keep_some_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let src =
+            std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(dir.path().join("b")).unwrap();
+        src.set_len(1 << 20).unwrap();
+        let mut h = Harness { src, model: DurabilityModel::new(1 << 20, BackingMode::Shared, Retention::Pending) };
+        for p in 0..64 {
+            h.store(p, 1);
+        }
+        let index = PointIndex::now(&h.model);
+        let pick = |seed| ImageChoice::Sampled { seed, tear: TearGranularity::Sector512 }.image(&index);
+        assert_eq!(pick(9), pick(9));
+        assert_ne!(pick(9), pick(10));
+        let kept = pick(9).versions.iter().filter(|&&v| v > 0).count();
+        assert!(kept > 0 && kept < 64, "{kept}");
+        assert_eq!(pick(9).torn.len().min(1), 1, "a torn sample tears a page");
     }
 
     #[test]
     fn an_image_reverts_unflushed_pages_and_leaves_the_source_alone() {
-        let dir = std::env::temp_dir().join(format!("pmemlab-crash-image-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let src_path = dir.join("backing.img");
+        let dir = tempfile::tempdir().unwrap();
+        let src_path = dir.path().join("backing.img");
         let src = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&src_path).unwrap();
         src.set_len(1 << 20).unwrap();
-        let mut t = DurabilityTracker::new();
-        let store = |t: &mut DurabilityTracker, page: u64, b: u8| {
-            t.before_write(page * PAGE, PAGE, |p| {
-                let mut c = vec![0u8; PAGE as usize];
-                src.read_exact_at(&mut c, p * PAGE).unwrap();
-                c
-            });
-            src.write_all_at(&vec![b; PAGE as usize], page * PAGE).unwrap();
-        };
-        store(&mut t, 1, 0xaa);
-        t.sync_started(SyncTicket(0));
-        t.sync_finished(SyncTicket(0), true);
-        store(&mut t, 1, 0xbb);
-        store(&mut t, 200, 0xcc);
+        let mut h = Harness { src, model: DurabilityModel::new(1 << 20, BackingMode::Shared, Retention::Pending) };
+        h.store(1, 0xaa);
+        h.flush(0);
+        h.store(1, 0xbb);
+        h.store(200, 0xcc);
         let before = std::fs::read(&src_path).unwrap();
-        let img = dir.join("durable.img");
-        let r = write_crash_image(&src, 1 << 20, &t, &CrashImageSpec::durable_only(), &img, false).unwrap();
+        let img = dir.path().join("durable.img");
+        let r = write_crash_image(&h.src, 1 << 20, &h.model, ImageChoice::DurableOnly, &img, false).unwrap();
         assert_eq!(r.reverted, vec![1, 200]);
         let bytes = std::fs::read(&img).unwrap();
         assert_eq!(bytes.len(), 1 << 20);
         assert!(bytes[4096..8192].iter().all(|&b| b == 0xaa), "flushed content survives");
         assert!(bytes[200 * 4096..201 * 4096].iter().all(|&b| b == 0), "unflushed page reverts");
         // Everything kept: the image equals the file.
-        let all = dir.join("all.img");
-        write_crash_image(&src, 1 << 20, &t, &CrashImageSpec::everything(t.pending_pages()), &all, false).unwrap();
+        let all = dir.path().join("all.img");
+        write_crash_image(&h.src, 1 << 20, &h.model, ImageChoice::Everything, &all, false).unwrap();
         assert_eq!(std::fs::read(&all).unwrap(), before);
         // The source is unchanged, and an existing image is not replaced.
         assert_eq!(std::fs::read(&src_path).unwrap(), before);
-        assert!(write_crash_image(&src, 1 << 20, &t, &CrashImageSpec::durable_only(), &img, false).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(write_crash_image(&h.src, 1 << 20, &h.model, ImageChoice::DurableOnly, &img, false).is_err());
     }
 }

@@ -14,8 +14,8 @@
 //!   and a monitor prompt driving a [`pmem_core::sim::Machine`];
 //! - [`twin`]: [`TwinBackend`](twin::TwinBackend), a real file and the
 //!   page-cache model of it in lockstep;
-//! - [`durability`] and [`crash_image`]: the last-durable content of a real
-//!   file's pages, and crash images written from it to new files;
+//! - [`crash_image`]: crash images of a real file, written to new files from
+//!   pmem-core's durability model of the device;
 //! - [`run`]: `pmemlab run SCENARIO`, a scenario on real files with the
 //!   model and the kernel side by side;
 //! - [`explore`]: `pmemlab explore`, crash-consistency campaigns with a
@@ -35,7 +35,6 @@
 pub mod backend;
 pub mod cachestat;
 pub mod crash_image;
-pub mod durability;
 pub mod explore;
 pub mod fs;
 pub mod inspect;

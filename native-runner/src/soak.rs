@@ -18,7 +18,7 @@
 //! to the new file `OUT`, leaving the backing file as it is.
 
 use crate::backend::{FileBackendError, FileBackendOptions};
-use crate::crash_image::{write_crash_image, CrashImageReport, CrashImageSpec};
+use crate::crash_image::{write_crash_image, CrashImageReport, ImageChoice};
 use crate::output::{check_writable, OutputError};
 use crate::twin::TwinBackend;
 use pmem_core::guest::FlushResult;
@@ -154,9 +154,8 @@ pub fn soak(opts: &SoakOptions, out: &mut dyn Write) -> Result<Option<CrashImage
     }
     let mut report = None;
     if let Some(path) = &opts.crash_image {
-        let tracker = probe.tracker().clone();
-        let r =
-            write_crash_image(probe.file().file(), opts.size, &tracker, &CrashImageSpec::durable_only(), path, false)?;
+        let model = m.durability("nv1")?;
+        let r = write_crash_image(probe.file().file(), opts.size, model, ImageChoice::DurableOnly, path, false)?;
         writeln!(
             out,
             "crash image {}: {} page(s) newer than the last flush reverted to their durable content",

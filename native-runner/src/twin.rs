@@ -19,35 +19,33 @@
 //! model: after a host power failure (or a VMM kill with `share=off`), every
 //! page the guest stored to is set, in the mapping, to what the model says
 //! survived, and the file is synced; so the file then holds the post-crash
-//! state and later steps read it. A [`DurabilityTracker`] keeps the
-//! last-durable content of the pages (see [`crate::durability`]), from
-//! which [`crate::crash_image`] writes crash images to new files without
-//! touching the backing file. A guest crash changes nothing on the host.
+//! state and later steps read it. What a crash could leave is not this
+//! backend's business: the machine's durability model of the device
+//! (pmem-core) keeps the last-durable content of the pages, from which
+//! [`crate::crash_image`] writes crash images to new files without touching
+//! the backing file. A guest crash changes nothing on the host.
 //!
 //! The model starts from the file's current content (its non-zero pages),
 //! which is taken as durable: the file is synced when opened.
 
 use crate::backend::{FileBackend, FileBackendError, FileBackendOptions, FileBackendProbe};
 use crate::crash_image::data_extents;
-use crate::durability::{DurabilityTracker, PAGE};
 use pmem_core::host::{
     BackingMode, HostBackend, HostError, HostEvent, HostStats, PageCache, PageCacheConfig, PageCounts, PageInfo,
     PowerFailReport, SyncCompletion, SyncTicket, TearGranularity,
 };
-use pmem_core::memory::SparsePages;
+use pmem_core::memory::{SparsePages, PAGE_SIZE as PAGE};
 use pmem_core::rng::SimRng;
 use pmem_core::sim::DeviceMode;
 use pmem_core::time::SimTime;
 use std::collections::BTreeSet;
 use std::os::unix::fs::FileExt;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A handle on a [`TwinBackend`] that stays usable after the backend moved
-/// into a machine: the real file and the durability tracker.
+/// into a machine: the real file.
 #[derive(Clone, Debug)]
 pub struct TwinProbe {
     file: FileBackendProbe,
-    tracker: Arc<Mutex<DurabilityTracker>>,
     mode: BackingMode,
     preloaded_pages: usize,
 }
@@ -56,12 +54,6 @@ impl TwinProbe {
     /// The real file's probe (path, cachestat, sync latencies).
     pub fn file(&self) -> &FileBackendProbe {
         &self.file
-    }
-
-    /// The durability tracker (empty for `share=off` and real NVDIMMs,
-    /// whose stores never make the file's content non-durable).
-    pub fn tracker(&self) -> MutexGuard<'_, DurabilityTracker> {
-        self.tracker.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// How the file is mapped, as the model sees it.
@@ -80,8 +72,6 @@ impl TwinProbe {
 pub struct TwinBackend {
     file: FileBackend,
     model: PageCache,
-    tracker: Arc<Mutex<DurabilityTracker>>,
-    track: bool,
     written: BTreeSet<u64>,
     real_failed: BTreeSet<SyncTicket>,
     preloaded_pages: usize,
@@ -134,29 +124,12 @@ impl TwinBackend {
         let preloaded_pages = disk.touched_pages();
         let bmode = backing_mode(mode, opts.share);
         let model = PageCache::with_disk(opts.size, bmode, cfg, disk);
-        Ok(TwinBackend {
-            file,
-            model,
-            tracker: Arc::new(Mutex::new(DurabilityTracker::new())),
-            track: bmode == BackingMode::Shared && !opts.readonly,
-            written: BTreeSet::new(),
-            real_failed: BTreeSet::new(),
-            preloaded_pages,
-        })
+        Ok(TwinBackend { file, model, written: BTreeSet::new(), real_failed: BTreeSet::new(), preloaded_pages })
     }
 
     /// A handle for reports.
     pub fn probe(&self) -> TwinProbe {
-        TwinProbe {
-            file: self.file.probe(),
-            tracker: Arc::clone(&self.tracker),
-            mode: self.model.mode(),
-            preloaded_pages: self.preloaded_pages,
-        }
-    }
-
-    fn tracker(&self) -> MutexGuard<'_, DurabilityTracker> {
-        self.tracker.lock().unwrap_or_else(|p| p.into_inner())
+        TwinProbe { file: self.file.probe(), mode: self.model.mode(), preloaded_pages: self.preloaded_pages }
     }
 
     /// After the model lost pages: makes the mapping hold what the model
@@ -183,7 +156,6 @@ impl TwinBackend {
             // kernel). A failure leaves them in the page cache only.
             let _ = self.file.probe().file().sync_data();
         }
-        self.tracker().all_durable();
         self.real_failed.clear();
     }
 }
@@ -206,16 +178,6 @@ impl HostBackend for TwinBackend {
         if len == 0 {
             return Ok(());
         }
-        if self.track {
-            let file = &self.file;
-            let tracker = Arc::clone(&self.tracker);
-            let mut t = tracker.lock().unwrap_or_else(|p| p.into_inner());
-            t.before_write(offset, len, |page| {
-                let mut c = vec![0u8; PAGE as usize];
-                let _ = file.read_at(page * PAGE, &mut c);
-                c
-            });
-        }
         self.file.write_at(now, offset, data)?;
         self.model.write_at(now, offset, data)?;
         self.written.extend(offset / PAGE..=(offset + len - 1) / PAGE);
@@ -230,9 +192,6 @@ impl HostBackend for TwinBackend {
         if real.iter().any(|c| c.result.is_err()) {
             self.real_failed.insert(ticket);
         }
-        if self.track {
-            self.tracker().sync_started(ticket);
-        }
         ticket
     }
 
@@ -241,9 +200,6 @@ impl HostBackend for TwinBackend {
         for c in &mut done {
             if self.real_failed.remove(&c.ticket) {
                 c.result = Err(HostError::SyncFailed);
-            }
-            if self.track {
-                self.tracker().sync_finished(c.ticket, c.result.is_ok());
             }
         }
         done
@@ -338,13 +294,13 @@ mod tests {
         assert_eq!(&bytes[..7], b"flushed");
         assert_eq!(&bytes[8192..8203], b"not flushed");
         assert_eq!(probe.file().sync_stats().syncs, 1, "one real fdatasync");
-        assert_eq!(probe.tracker().pending_pages().collect::<Vec<_>>(), vec![2]);
+        assert_eq!(real.durability("nv1").unwrap().pending_pages().collect::<Vec<_>>(), vec![2]);
         // A power failure: the file now holds what the model says survived.
         real.crash(pmem_core::event::CrashKind::PowerFailure).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(&bytes[..7], b"flushed");
         assert!(bytes[8192..8203].iter().all(|&b| b == 0), "the unflushed store is gone from the file");
-        assert_eq!(probe.tracker().pending_count(), 0);
+        assert_eq!(real.durability("nv1").unwrap().pending_pages().count(), 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -362,6 +318,8 @@ mod tests {
         let mut m = machine_with(Some(twin));
         m.guest_write("nv1", 4096 + 100, b"x").unwrap();
         assert_eq!(m.read_durable("nv1", 4096, 5).unwrap(), b"older");
+        let durable = m.durability("nv1").unwrap().durable_now(1).map(|d| d[..5].to_vec());
+        assert_eq!(durable.as_deref(), Some(&b"older"[..]), "the durability model starts from the file too");
         m.crash(pmem_core::event::CrashKind::PowerFailure).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(&bytes[4096..4101], b"older", "the old content is not clobbered by the model's zeros");

@@ -72,7 +72,7 @@ impl<'a> ImageView<'a> {
 
 impl ImageReader for ImageView<'_> {
     fn size(&self) -> u64 {
-        self.index.history().size()
+        self.index.model().size()
     }
 
     fn read(&self, offset: u64, buf: &mut [u8]) {

@@ -11,6 +11,7 @@
 
 use super::history::{CrashPoint, WriteHistory};
 use super::image::{CrashImage, ImageReader, PageChoice};
+use crate::durability::DurabilityModel;
 use crate::durability::PageVersion;
 use crate::host::tear::{tear_into, TearGranularity};
 use crate::memory::{page_spans, PageSpan, PAGE_SIZE};
@@ -30,7 +31,7 @@ enum Lookup {
 /// The pending pages of one crash point, indexed for reading images.
 #[derive(Clone, Debug)]
 pub struct PointIndex<'a> {
-    history: &'a WriteHistory,
+    model: &'a DurabilityModel,
     point: CrashPoint,
     pages: Vec<u64>,
     bases: Vec<&'a [u8]>,
@@ -42,9 +43,28 @@ pub struct PointIndex<'a> {
 impl<'a> PointIndex<'a> {
     /// Indexes `point` of `history`.
     pub fn new(history: &'a WriteHistory, point: &CrashPoint) -> Self {
-        let pending = history.pending(point);
+        PointIndex::of_model(history.model(), point)
+    }
+
+    /// Indexes a crash *now* of a live model: writes `0..durable_upto()`
+    /// durable, every write since pending.
+    pub fn now(model: &'a DurabilityModel) -> Self {
+        let point = CrashPoint {
+            index: 0,
+            after_event: None,
+            writes_done: model.writes(),
+            durable_upto: model.durable_upto(),
+            acked_flushes: 0,
+            failed_flushes: 0,
+        };
+        PointIndex::of_model(model, &point)
+    }
+
+    /// Indexes the crash point `point` of `model`.
+    pub fn of_model(model: &'a DurabilityModel, point: &CrashPoint) -> Self {
+        let pending = model.pending(point.durable_upto, point.writes_done);
         let mut idx = PointIndex {
-            history,
+            model,
             point: point.clone(),
             pages: Vec::with_capacity(pending.len()),
             bases: Vec::with_capacity(pending.len()),
@@ -58,7 +78,7 @@ impl<'a> PointIndex<'a> {
             idx.base_hashes.push(p.base_hash);
             idx.candidates.push(p.candidates);
         }
-        let device_pages = history.size().div_ceil(PAGE_SIZE);
+        let device_pages = model.size().div_ceil(PAGE_SIZE);
         if device_pages <= FLAT_LIMIT && !pending.is_empty() {
             let mut table = vec![NONE; device_pages as usize];
             for (slot, &page) in idx.pages.iter().enumerate() {
@@ -69,9 +89,9 @@ impl<'a> PointIndex<'a> {
         idx
     }
 
-    /// The history.
-    pub fn history(&self) -> &'a WriteHistory {
-        self.history
+    /// The durability model indexed.
+    pub fn model(&self) -> &'a DurabilityModel {
+        self.model
     }
 
     /// The crash point.
@@ -167,7 +187,7 @@ impl<'a> PointIndex<'a> {
     /// Copies page `page` of `image` into `out` (4 KiB).
     fn read_page(&self, image: &DenseImage, page: u64, out: &mut [u8]) {
         let Some(slot) = self.slot(page) else {
-            out.copy_from_slice(self.history.base(page, &self.point).0);
+            out.copy_from_slice(self.model.base(page, self.point.durable_upto).0);
             return;
         };
         let v = image.versions[slot] as usize;
@@ -189,7 +209,7 @@ impl<'a> PointIndex<'a> {
     /// Borrows page `page` of an untorn slot of `image`, or `None` when the
     /// page is torn in it (it must then be built).
     fn page_ref(&self, image: &DenseImage, page: u64) -> Option<&'a [u8]> {
-        let Some(slot) = self.slot(page) else { return Some(self.history.base(page, &self.point).0) };
+        let Some(slot) = self.slot(page) else { return Some(self.model.base(page, self.point.durable_upto).0) };
         let v = image.versions[slot] as usize;
         if v == 0 {
             return Some(self.bases[slot]);
@@ -246,7 +266,7 @@ impl DenseView<'_, '_> {
 
 impl ImageReader for DenseView<'_, '_> {
     fn size(&self) -> u64 {
-        self.index.history.size()
+        self.index.model.size()
     }
 
     fn read(&self, offset: u64, buf: &mut [u8]) {

@@ -29,7 +29,7 @@ pub mod exec;
 
 use crate::backend::{FileBackendError, FileBackendOptions, SyncStats};
 use crate::cachestat::CacheStatError;
-use crate::crash_image::{write_crash_image, CrashImageReport, CrashImageSpec};
+use crate::crash_image::{write_crash_image, CrashImageReport, ImageChoice};
 use crate::fs::FsKind;
 use crate::inspect::human_size;
 use crate::output::{check_writable, OutputError};
@@ -719,15 +719,15 @@ fn write_images(
             continue; // not plugged yet
         }
         let info = p.file().info();
-        let tracker = p.tracker().clone();
+        let Ok(model) = machine.durability(id) else { continue };
         let seed = scenario.seed() ^ pmem_core::rng::fnv1a64(label.as_bytes());
-        let specs = [
-            ("durable", CrashImageSpec::durable_only()),
-            ("sampled", CrashImageSpec::sample(tracker.pending_pages(), seed, scenario.model().tear)),
+        let choices = [
+            ("durable", ImageChoice::DurableOnly),
+            ("sampled", ImageChoice::Sampled { seed, tear: scenario.model().tear }),
         ];
-        for (kind, spec) in specs {
+        for (kind, choice) in choices {
             let path = dir.join(format!("{id}-{label}-{kind}.img"));
-            let r = write_crash_image(p.file().file(), info.size, &tracker, &spec, &path, false)?;
+            let r = write_crash_image(p.file().file(), info.size, model, choice, &path, false)?;
             if text {
                 writeln!(
                     out,
