@@ -125,6 +125,7 @@ impl<'a> PointIndex<'a> {
     }
 
     /// The slot of a page, if it is pending.
+    #[inline]
     pub fn slot(&self, page: u64) -> Option<usize> {
         match &self.lookup {
             Lookup::Flat(t) => t.get(page as usize).copied().filter(|&s| s != NONE).map(|s| s as usize),
@@ -208,6 +209,7 @@ impl<'a> PointIndex<'a> {
 
     /// Borrows page `page` of an untorn slot of `image`, or `None` when the
     /// page is torn in it (it must then be built).
+    #[inline]
     fn page_ref(&self, image: &DenseImage, page: u64) -> Option<&'a [u8]> {
         let Some(slot) = self.slot(page) else { return Some(self.model.base(page, self.point.durable_upto).0) };
         let v = image.versions[slot] as usize;
@@ -270,6 +272,14 @@ impl ImageReader for DenseView<'_, '_> {
     }
 
     fn read(&self, offset: u64, buf: &mut [u8]) {
+        let in_page = (offset % PAGE_SIZE) as usize;
+        if in_page + buf.len() <= PAGE_SIZE as usize {
+            // The common case: a read inside one page.
+            if let Some(content) = self.index.page_ref(self.image, offset / PAGE_SIZE) {
+                buf.copy_from_slice(&content[in_page..in_page + buf.len()]);
+                return;
+            }
+        }
         for PageSpan { page, in_page, range } in page_spans(offset, buf.len()) {
             let n = range.len();
             match self.index.page_ref(self.image, page) {

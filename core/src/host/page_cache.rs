@@ -47,7 +47,9 @@ use crate::memory::{page_spans, PageSpan, SparsePages, PAGE_SIZE};
 use crate::rng::SimRng;
 use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// How the backing file is mapped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,14 +109,16 @@ impl Default for PageCacheConfig {
 
 #[derive(Clone, Debug)]
 struct InFlight {
-    snapshot: Box<[u8]>,
+    /// The content being written (shared with the page until it is
+    /// written again: copy-on-write).
+    snapshot: Arc<[u8]>,
     done_at: SimTime,
     fail: bool,
 }
 
 #[derive(Clone, Debug)]
 struct CachedPage {
-    data: Box<[u8]>,
+    data: Arc<[u8]>,
     dirty: bool,
     dirtied_at: SimTime,
     since: SimTime,
@@ -139,7 +143,9 @@ pub struct PageCache {
     size: u64,
     mode: BackingMode,
     cfg: PageCacheConfig,
-    pages: BTreeMap<u64, CachedPage>,
+    /// Cached pages (boxed: the map's nodes move 8 bytes, not a page's
+    /// bookkeeping, when they split).
+    pages: BTreeMap<u64, Box<CachedPage>>,
     disk: SparsePages,
     private: SparsePages,
     disk_busy_until: SimTime,
@@ -160,6 +166,9 @@ pub struct PageCache {
     inflight: BTreeSet<(SimTime, u64)>,
     /// Dirty pages (including dirty pages under writeback).
     dirty_total: u64,
+    /// Clean pages not under writeback (reclaim may evict them), least
+    /// recently used first.
+    evictable: BTreeSet<(SimTime, u64)>,
 }
 
 impl PageCache {
@@ -187,6 +196,7 @@ impl PageCache {
             idle_dirty: BTreeSet::new(),
             inflight: BTreeSet::new(),
             dirty_total: 0,
+            evictable: BTreeSet::new(),
         }
     }
 
@@ -359,6 +369,8 @@ impl PageCache {
         self.inflight.remove(&(w.done_at, page));
         if p.dirty {
             self.idle_dirty.insert((p.dirtied_at, page));
+        } else {
+            self.evictable.insert((p.last_access, page));
         }
         p.since = w.done_at;
         if w.fail {
@@ -505,23 +517,15 @@ impl PageCache {
         }
     }
 
+    /// Evicts clean pages, least recently used first, while the cache is
+    /// over its capacity; when that is not enough, starts writeback of the
+    /// oldest dirty pages so they can be evicted later. Each eviction costs
+    /// O(log n): the candidates are kept in order, never collected.
     fn reclaim(&mut self, now: SimTime) {
         let cap = self.capacity_pages();
-        if (self.pages.len() as u64) <= cap {
-            return;
-        }
-        let mut candidates: Vec<(SimTime, u64)> = self
-            .pages
-            .iter()
-            .filter(|(_, p)| !p.dirty && p.writeback.is_none())
-            .map(|(&n, p)| (p.last_access, n))
-            .collect();
-        candidates.sort();
-        let mut excess = self.pages.len() as u64 - cap;
-        for (_, n) in candidates {
-            if excess == 0 {
-                break;
-            }
+        let mut excess = (self.pages.len() as u64).saturating_sub(cap);
+        while excess > 0 {
+            let Some((_, n)) = self.evictable.pop_first() else { break };
             if let Some(p) = self.pages.remove(&n) {
                 self.evicted += 1;
                 self.events.push(HostEvent::PageEvicted { page: n, lost: p.not_durable });
@@ -529,49 +533,58 @@ impl PageCache {
             }
         }
         if excess > 0 {
-            let mut dirty: Vec<(SimTime, u64)> = self
-                .pages
-                .iter()
-                .filter(|(_, p)| p.dirty && p.writeback.is_none())
-                .map(|(&n, p)| (p.last_access, n))
-                .collect();
-            dirty.sort();
-            for &(_, n) in dirty.iter().take(excess as usize) {
+            let oldest: Vec<u64> = self.idle_dirty.iter().take(excess as usize).map(|&(_, n)| n).collect();
+            for n in oldest {
                 self.start_writeback(n, now, WritebackReason::Reclaim);
             }
         }
     }
 
+    /// Stores `data` at `in_page` of `page`: a page not cached is read from
+    /// the disk first (unless the store covers all of it); a page being
+    /// written back is copied first (its snapshot keeps the old content).
     fn write_page(&mut self, now: SimTime, page: u64, in_page: usize, data: &[u8]) {
-        if !self.pages.contains_key(&page) {
-            let mut content = vec![0u8; PAGE_SIZE as usize];
-            self.disk.read(page * PAGE_SIZE, &mut content);
-            self.pages.insert(
-                page,
-                CachedPage {
-                    data: content.into_boxed_slice(),
-                    dirty: false,
+        let became_dirty = match self.pages.entry(page) {
+            Entry::Vacant(e) => {
+                let content: Arc<[u8]> = if in_page == 0 && data.len() == PAGE_SIZE as usize {
+                    Arc::from(data)
+                } else {
+                    let mut c = vec![0u8; PAGE_SIZE as usize];
+                    self.disk.read(page * PAGE_SIZE, &mut c);
+                    c[in_page..in_page + data.len()].copy_from_slice(data);
+                    Arc::from(c)
+                };
+                e.insert(Box::new(CachedPage {
+                    data: content,
+                    dirty: true,
                     dirtied_at: now,
                     since: now,
                     last_access: now,
                     writeback: None,
                     not_durable: false,
-                },
-            );
-        }
-        let Some(p) = self.pages.get_mut(&page) else { return };
-        p.data[in_page..in_page + data.len()].copy_from_slice(data);
-        p.last_access = now;
-        if !p.dirty {
-            p.dirty = true;
-            p.dirtied_at = now;
-            self.dirty_total += 1;
-            if p.writeback.is_none() {
+                }));
                 self.idle_dirty.insert((now, page));
+                true
             }
-            if p.writeback.is_none() {
-                p.since = now;
+            Entry::Occupied(mut e) => {
+                let p = e.get_mut();
+                Arc::make_mut(&mut p.data)[in_page..in_page + data.len()].copy_from_slice(data);
+                let was_dirty = p.dirty;
+                if !was_dirty {
+                    if p.writeback.is_none() {
+                        self.evictable.remove(&(p.last_access, page));
+                        self.idle_dirty.insert((now, page));
+                        p.since = now;
+                    }
+                    p.dirty = true;
+                    p.dirtied_at = now;
+                }
+                p.last_access = now;
+                !was_dirty
             }
+        };
+        if became_dirty {
+            self.dirty_total += 1;
             self.events.push(HostEvent::PageDirtied { page });
         }
     }
@@ -731,6 +744,7 @@ impl HostBackend for PageCache {
         let mut report = PowerFailReport::default();
         let pages = std::mem::take(&mut self.pages);
         self.idle_dirty.clear();
+        self.evictable.clear();
         self.inflight.clear();
         self.dirty_total = 0;
         for (n, p) in pages {
@@ -739,11 +753,11 @@ impl HostBackend for PageCache {
                 let old = self.disk.page(n).map(|d| d.to_vec()).unwrap_or_else(|| vec![0u8; PAGE_SIZE as usize]);
                 let mask = random_mask(rng, tear);
                 let torn = tear_page(&old, &w.snapshot, tear, &mask);
-                if torn != old && torn != w.snapshot.to_vec() {
+                if torn != old && torn[..] != w.snapshot[..] {
                     report.torn_pages.push(n);
                 }
                 self.disk.set_page(n, &torn);
-                if p.dirty || torn != p.data.to_vec() {
+                if p.dirty || torn[..] != p.data[..] {
                     report.lost_pages.push(n);
                 }
             } else if p.dirty || p.not_durable {
