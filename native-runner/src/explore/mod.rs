@@ -241,7 +241,9 @@ fn resolve_target(
     let workload = opts.workload.clone().or_else(|| resumed.and_then(|s| s.target.workload.clone()));
     let checker_cmd = opts.checker.clone().or_else(|| resumed.and_then(|s| s.target.checker.clone()));
     let device = opts.device.clone().or_else(|| resumed.map(|s| s.target.device.clone()));
-    let seed = opts.seed.or_else(|| resumed.map(|s| s.config.seed));
+    // The seed the saved run played with (the campaign's own seed is in
+    // its config, see `campaign_config`).
+    let seed = opts.seed.or_else(|| resumed.map(|s| s.target.seed));
     let (mut target, builtin) = match (&scenario, &workload) {
         (Some(path), _) => (scenario_target(path, seed, device.as_deref())?, None),
         (None, Some(name)) => {
