@@ -63,11 +63,6 @@ impl CreatedFiles {
         self.entries.iter().any(|e| e.path() == path)
     }
 
-    /// The registered paths, oldest first.
-    pub fn paths(&self) -> impl Iterator<Item = &Path> {
-        self.entries.iter().map(Entry::path)
-    }
-
     /// The command succeeded: every registered file stays.
     pub fn keep(mut self) {
         self.entries.clear();

@@ -59,7 +59,7 @@ enum Command {
     /// argument and in PMEMLAB_IMAGE (also PMEMLAB_CRASH_POINT,
     /// PMEMLAB_DEVICE, PMEMLAB_ACKED_FLUSHES, …); exit 0 = consistent.
     /// `--workload NAME` explores a built-in workload with its own checker
-    /// (in-place, wal, wal-missing-barrier, shadow-paging). Exit code 1 when
+    /// (the names are listed under --workload). Exit code 1 when
     /// violations are found, 0 when none, 2 on bad input, 130 when
     /// interrupted (the state is saved).
     Explore {

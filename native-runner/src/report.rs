@@ -47,12 +47,6 @@ pub struct Reporter<'a> {
     err: Box<dyn Write + 'a>,
 }
 
-impl fmt::Debug for Reporter<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Reporter").field("format", &self.format).finish_non_exhaustive()
-    }
-}
-
 impl<'a> Reporter<'a> {
     /// A reporter writing to `out`, with notes of JSON documents to `err`.
     pub fn new(format: Format, out: impl Write + 'a, err: impl Write + 'a) -> Reporter<'a> {
@@ -62,16 +56,6 @@ impl<'a> Reporter<'a> {
     /// A reporter on the process's stdout and stderr.
     pub fn stdio(format: Format) -> Reporter<'static> {
         Reporter::new(format, io::stdout().lock(), io::stderr())
-    }
-
-    /// A text reporter writing to `out` (notes of JSON are dropped).
-    pub fn text(out: impl Write + 'a) -> Reporter<'a> {
-        Reporter::new(Format { json: false }, out, io::sink())
-    }
-
-    /// A JSON reporter writing to `out`, its notes dropped.
-    pub fn json(out: impl Write + 'a) -> Reporter<'a> {
-        Reporter::new(Format { json: true }, out, io::sink())
     }
 
     /// The readable log: `writeln!(reporter, …)` prints in text mode and

@@ -15,9 +15,11 @@ pub struct ExploreOptions {
     /// docs/scenario.md); needs --checker.
     #[arg(value_name = "SCENARIO")]
     pub scenario: Option<PathBuf>,
-    /// A built-in workload with its own checker instead of a scenario:
-    /// in-place, wal, wal-missing-barrier or shadow-paging.
-    #[arg(long, value_name = "NAME", conflicts_with = "scenario")]
+    /// A built-in workload with its own checker instead of a scenario.
+    #[arg(long, value_name = "NAME", conflicts_with = "scenario", help = format!(
+        "A built-in workload with its own checker instead of a scenario: {}",
+        super::target::workload_names().join(", ")
+    ))]
     pub workload: Option<String>,
     /// The command that judges each crash image, run through /bin/sh with
     /// the image path as its last argument and in PMEMLAB_IMAGE; exit

@@ -3,7 +3,7 @@
 //! log step by step, or a JSON report.
 //!
 //! - **Backends.** `--backend file` (the default) backs every device with a
-//!   real file ([`TwinBackend`]: the file mapped `MAP_SHARED` through
+//!   real file ([`TwinBackend`](crate::twin::TwinBackend): the file mapped `MAP_SHARED` through
 //!   vm-memory, a real `fdatasync` per flush request, the page-cache model
 //!   in lockstep). A device's `mem-path` is resolved against `--dir`, or
 //!   else against the scenario file's directory; a device without one gets
