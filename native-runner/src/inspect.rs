@@ -15,10 +15,62 @@
 
 use crate::cachestat::{cachestat_file, page_size, CacheStat, CacheStatError};
 use crate::fs::FsKind;
+use crate::report::{Report, Reporter};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+/// Options of `pmemlab inspect`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct InspectOptions {
+    /// The files to report on (regular files; each one that cannot be read
+    /// is named on stderr, the others are still reported).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// The reports of the files that could be inspected: a table as text, an
+/// array of [`FileReport`]s as JSON.
+#[derive(Clone, Debug, Serialize)]
+#[serde(transparent)]
+pub struct InspectReport(pub Vec<FileReport>);
+
+impl Report for InspectReport {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        out.write_all(render_table(&self.0).as_bytes())
+    }
+
+    fn json_notes(&self) -> Vec<String> {
+        notes(&self.0)
+    }
+}
+
+/// Runs `pmemlab inspect`: every file is reported; the ones that cannot be
+/// read are named on stderr, one line each, and make the result an error
+/// (an empty one: everything has been said).
+pub fn inspect(opts: &InspectOptions, rep: &mut Reporter<'_>) -> Result<(), String> {
+    let mut reports = Vec::new();
+    let mut failed = 0;
+    for f in &opts.files {
+        match inspect_file(f) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                eprintln!("pmemlab: inspect: {e}");
+                failed += 1;
+            }
+        }
+    }
+    rep.report(&InspectReport(reports)).map_err(|e| format!("cannot write the report: {e}"))?;
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(String::new())
+    }
+}
 
 /// The page-cache state of one file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

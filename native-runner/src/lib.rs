@@ -23,7 +23,11 @@
 //! - [`soak`]: `pmemlab soak FILE`, stores and flushes without end, for the
 //!   SIGKILL reality check;
 //! - [`output`]: report files written atomically, never replacing a file
-//!   unasked.
+//!   unasked; [`created`]: the guard that removes the files a failed
+//!   command created;
+//! - [`report`]: every command's output, as readable text or one JSON
+//!   document (`--json`);
+//! - [`demo`]: `pmemlab demo`, the built-in demonstration.
 //!
 //! User mistakes (a bad option, a file of the wrong size, a missing
 //! directory) come back as errors whose `Display` is one plain sentence; the
@@ -35,11 +39,14 @@
 pub mod backend;
 pub mod cachestat;
 pub mod crash_image;
+pub mod created;
+pub mod demo;
 pub mod explore;
 pub mod fs;
 pub mod inspect;
 pub mod output;
 pub mod qemu;
+pub mod report;
 pub mod run;
 pub mod serve;
 pub mod soak;

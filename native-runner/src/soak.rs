@@ -32,21 +32,31 @@ use std::path::PathBuf;
 pub const RECORD: usize = 24;
 
 /// Options of `pmemlab soak`.
-#[derive(Clone, Debug)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct SoakOptions {
-    /// The backing file.
+    /// The backing file (created sparse; an existing one needs --force).
+    #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Device size in bytes.
+    /// Device size in bytes, with QEMU's K/M/G/T suffixes (powers of 1024);
+    /// a non-zero multiple of 4096.
+    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = crate::qemu::size::parse_size)]
     pub size: u64,
-    /// Pages the stores cycle over.
+    /// Pages the stores cycle over (1 to the device's pages).
+    #[arg(long, value_name = "N", default_value_t = 16)]
     pub pages: u64,
-    /// Flush after this many stores (0: never).
+    /// Send a flush request after every N stores (0: never).
+    #[arg(long, value_name = "N", default_value_t = 8)]
     pub flush_every: u64,
-    /// Stop after this many stores (`None`: never).
+    /// Stop after N stores (default: never; kill it to stop).
+    #[arg(long, value_name = "N")]
     pub writes: Option<u64>,
-    /// Write a power-failure crash image here at the end.
+    /// At the end, write a power-failure crash image (the durable content
+    /// only) to the new FILE; needs --writes.
+    #[arg(long, value_name = "FILE")]
     pub crash_image: Option<PathBuf>,
-    /// Use an existing file.
+    /// Use an existing backing file (soak overwrites the start of its
+    /// pages).
+    #[arg(long)]
     pub force: bool,
 }
 

@@ -19,8 +19,10 @@
 //! - [`monitor`]: the prompt (QEMU's HMP commands, plus guest commands).
 //!
 //! The whole command line is checked before any file is touched; a mistake
-//! is one line naming it. If opening a backing file fails after others were
-//! created, the created ones are removed again.
+//! is one line naming it. If the command fails — a backing file cannot be
+//! opened after others were created, or the monitor's I/O breaks — the
+//! backing files it created (on the command line or with `object_add`) are
+//! removed again ([`crate::created::CreatedFiles`]).
 
 pub mod config;
 pub mod monitor;
@@ -58,5 +60,6 @@ pub fn run(args: &[String]) -> Result<(), QemuError> {
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal();
     monitor::run(&mut vm, stdin.lock(), std::io::stdout().lock(), !interactive)?;
+    vm.keep_created_files();
     Ok(())
 }

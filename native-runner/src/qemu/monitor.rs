@@ -316,6 +316,14 @@ fn render_pmem(d: &DeviceView<'_>) -> String {
         "  host: bytes stored {}, pages touched {}, syncs started {}, ok {}, failed {}",
         h.bytes_written, h.resident_pages, h.syncs_started, h.syncs_ok, h.syncs_failed
     );
+    render_host_file(&mut out, d);
+    out
+}
+
+/// The host side of `info pmem`: the real syncs' latencies and the
+/// kernel's page cache of the backing file.
+fn render_host_file(out: &mut String, d: &DeviceView<'_>) {
+    let info = d.probe.info();
     let ss = d.probe.sync_stats();
     match (ss.last_ns, ss.min_ns, ss.mean_ns(), ss.max_ns) {
         (Some(last), Some(min), Some(mean), Some(max)) => {
@@ -351,7 +359,6 @@ fn render_pmem(d: &DeviceView<'_>) -> String {
             let _ = write!(out, "  page cache of {}: {e}", info.path.display());
         }
     }
-    out
 }
 
 /// DATA of `write`: `hex:…`, `"quoted"` with escapes, or the text itself.

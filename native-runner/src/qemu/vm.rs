@@ -9,6 +9,7 @@
 
 use super::config::{MemoryBackendFile, QemuConfig, VirtioPmemPci};
 use crate::backend::{FileBackend, FileBackendError, FileBackendOptions, FileBackendProbe};
+use crate::created::CreatedFiles;
 use crate::inspect::human_size;
 use pmem_core::device::FailureStatus;
 use pmem_core::event::Event;
@@ -84,10 +85,14 @@ pub struct FlushOutcome {
 }
 
 /// The simulated guest with QEMU's objects and devices.
+///
+/// The backing files its objects created are removed when it is dropped,
+/// unless [`Vm::keep_created_files`] was called (the session ended well).
 pub struct Vm {
     machine: Machine,
     objects: Vec<ObjectSlot>,
     devices: Vec<DeviceSlot>,
+    created: CreatedFiles,
 }
 
 impl std::fmt::Debug for Vm {
@@ -108,41 +113,28 @@ impl Vm {
 
     /// A guest with an explicit simulation configuration.
     pub fn with_sim_config(cfg: SimConfig) -> Vm {
-        Vm { machine: Machine::new(cfg), objects: Vec::new(), devices: Vec::new() }
+        Vm { machine: Machine::new(cfg), objects: Vec::new(), devices: Vec::new(), created: CreatedFiles::new() }
     }
 
     /// Builds the guest of a command line: every object, then every device
-    /// (as QEMU does). On failure, files this call created are removed
-    /// again. Returns the notes the objects produced.
+    /// (as QEMU does). On failure the guest is dropped, and with it the
+    /// files this call created. Returns the notes the objects produced.
     pub fn from_config(cfg: &QemuConfig) -> Result<(Vm, Vec<String>), VmError> {
         let mut vm = Vm::new(cfg.ram_size);
         let mut notes = Vec::new();
-        let result = (|| {
-            for o in &cfg.objects {
-                notes.extend(vm.object_add(o.clone())?);
-            }
-            for d in &cfg.devices {
-                vm.device_add(d.clone())?;
-            }
-            Ok(())
-        })();
-        match result {
-            Ok(()) => Ok((vm, notes)),
-            Err(e) => {
-                vm.discard_created_files();
-                Err(e)
-            }
+        for o in &cfg.objects {
+            notes.extend(vm.object_add(o.clone())?);
         }
+        for d in &cfg.devices {
+            vm.device_add(d.clone())?;
+        }
+        Ok((vm, notes))
     }
 
-    /// Drops the machine and removes the backing files it created.
-    fn discard_created_files(self) {
-        let created: Vec<_> =
-            self.objects.iter().filter(|o| o.probe.info().created).map(|o| o.probe.info().path.clone()).collect();
-        drop(self);
-        for p in created {
-            let _ = std::fs::remove_file(p);
-        }
+    /// The session ended well: the backing files the objects created stay
+    /// when the guest is dropped.
+    pub fn keep_created_files(&mut self) {
+        std::mem::take(&mut self.created).keep();
     }
 
     /// The machine.
@@ -161,6 +153,7 @@ impl Vm {
         let info = probe.info();
         let mut notes = Vec::new();
         if info.created {
+            self.created.add(&info.path);
             notes.push(format!("{}: created {} ({}, sparse)", cfg.id, info.path.display(), human_size(info.size)));
         }
         if let Some(old) = info.resized_from {

@@ -115,8 +115,8 @@ pub fn compare(
         step,
         device: device.to_string(),
         model,
-        model_dirty_pages: model_dirty.clone(),
-        model_writeback_pages: model_wb.clone(),
+        model_dirty_pages: model_dirty,
+        model_writeback_pages: model_wb,
         kernel: None,
         kernel_dirty_pages: None,
         kernel_writeback_pages: None,
@@ -126,18 +126,36 @@ pub fn compare(
         Ok(k) => k,
         Err(e) => return (out, Some(e)),
     };
-    let (mut k_dirty, mut k_wb) = (Vec::new(), Vec::new());
+    let (k_dirty, k_wb) = kernel_pages(file, pages);
+    out.kernel_dirty_pages = Some(k_dirty);
+    out.kernel_writeback_pages = Some(k_wb);
+    out.kernel = Some(whole);
+    out.differences = differences(&out, mode, clock);
+    (out, None)
+}
+
+/// Of `pages`, those the kernel holds dirty and those under writeback.
+fn kernel_pages(file: &File, pages: &[PageInfo]) -> (Vec<u64>, Vec<u64>) {
+    let (mut dirty, mut wb) = (Vec::new(), Vec::new());
     for p in pages {
         if let Ok(one) = cachestat(file, p.page * PAGE, PAGE) {
             if one.dirty > 0 {
-                k_dirty.push(p.page);
+                dirty.push(p.page);
             }
             if one.writeback > 0 {
-                k_wb.push(p.page);
+                wb.push(p.page);
             }
         }
     }
-    let d = &mut out.differences;
+    (dirty, wb)
+}
+
+/// Where the model and the kernel differ, in sentences.
+fn differences(s: &SideBySide, mode: BackingMode, clock: &str) -> Vec<String> {
+    let (model_dirty, model_wb) = (&s.model_dirty_pages, &s.model_writeback_pages);
+    let k_dirty = s.kernel_dirty_pages.as_deref().unwrap_or_default();
+    let k_wb = s.kernel_writeback_pages.as_deref().unwrap_or_default();
+    let mut d = Vec::new();
     let ahead: Vec<u64> = model_dirty.iter().copied().filter(|p| !k_dirty.contains(p) && !k_wb.contains(p)).collect();
     if !ahead.is_empty() {
         d.push(format!(
@@ -172,18 +190,15 @@ pub fn compare(
             page_list(&wb_done)
         ));
     }
-    let known_dirty = k_dirty.len() as u64;
-    if whole.dirty > known_dirty {
+    let (known, whole) = (k_dirty.len() as u64, s.kernel.map_or(0, |k| k.dirty));
+    if whole > known {
         d.push(format!(
             "the kernel holds {} more dirty page{} of the file, which the model does not know (written before the run, or by another process)",
-            whole.dirty - known_dirty,
-            plural((whole.dirty - known_dirty) as usize)
+            whole - known,
+            plural((whole - known) as usize)
         ));
     }
-    out.kernel = Some(whole);
-    out.kernel_dirty_pages = Some(k_dirty);
-    out.kernel_writeback_pages = Some(k_wb);
-    (out, None)
+    d
 }
 
 #[cfg(all(test, target_os = "linux"))]

@@ -3,7 +3,7 @@
 //! log step by step, or a JSON report.
 //!
 //! - **Backends.** `--backend file` (the default) backs every device with a
-//!   real file ([`TwinBackend`]: the file mapped `MAP_SHARED` through
+//!   real file ([`TwinBackend`](crate::twin::TwinBackend): the file mapped `MAP_SHARED` through
 //!   vm-memory, a real `fdatasync` per flush request, the page-cache model
 //!   in lockstep). A device's `mem-path` is resolved against `--dir`, or
 //!   else against the scenario file's directory; a device without one gets
@@ -26,38 +26,54 @@
 
 pub mod compare;
 pub mod exec;
+pub mod plug;
+pub mod report;
 
-use crate::backend::{FileBackendError, FileBackendOptions, SyncStats};
+use crate::backend::FileBackendError;
 use crate::cachestat::CacheStatError;
 use crate::crash_image::{write_crash_image, CrashImageReport, ImageChoice};
+use crate::created::CreatedFiles;
 use crate::fs::FsKind;
 use crate::inspect::human_size;
 use crate::output::{check_writable, OutputError};
-use crate::twin::{TwinBackend, TwinProbe};
+use crate::report::Reporter;
+use crate::twin::TwinProbe;
 use compare::{compare, SideBySide};
 use exec::{DevicePlug, ModelPlug, ScenarioPlayer};
-use pmem_core::event::EventLog;
+use plug::ProbeSource;
+pub use plug::{device_report, DeviceReport, FilePlug};
 use pmem_core::host::BackingMode;
-use pmem_core::scenario::{DeviceOptions, FailedExpectation, Op, Scenario, ScenarioError, StepOutcome};
-use pmem_core::sim::{DeviceMode, Machine, MachineError};
+use pmem_core::scenario::{Op, Scenario, ScenarioError, Step, StepOutcome};
+use pmem_core::sim::MachineError;
+pub use report::RunReport;
 use serde::Serialize;
-use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Largest scenario file read (a scenario is a small JSON text).
 pub const MAX_SCENARIO_BYTES: u64 = 64 << 20;
 
-/// What backs the devices.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+/// What backs the devices (`--backend`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// The page-cache model only; no file is touched.
     Model,
-    /// Real files, with the model in lockstep.
+    /// Real files (mapped MAP_SHARED, synced with fdatasync), the page-cache
+    /// model in lockstep.
     #[default]
     File,
+}
+
+impl BackendKind {
+    /// What the readable log says about it.
+    fn describe(self) -> &'static str {
+        match self {
+            BackendKind::File => "real files (the model in lockstep)",
+            BackendKind::Model => "the model only (no file is touched)",
+        }
+    }
 }
 
 /// What `run` does with a backing file that exists already.
@@ -76,24 +92,67 @@ pub enum Existing {
 }
 
 /// Options of `pmemlab run`.
-#[derive(Clone, Debug, Default)]
+#[derive(clap::Args, Clone, Debug, Default)]
 pub struct RunOptions {
-    /// The scenario file.
+    /// The scenario (a JSON file, see docs/scenario.md).
+    #[arg(value_name = "SCENARIO")]
     pub scenario: PathBuf,
-    /// Print a JSON report instead of the readable log.
-    pub json: bool,
-    /// Override the scenario's seed.
+    /// Run with seed N instead of the scenario's own seed (the seed drives
+    /// the model's background writeback and the sampled crash images).
+    #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// What backs the devices.
+    /// What backs the devices: real files with the model in lockstep, or the
+    /// model alone (no file is touched).
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = BackendKind::File)]
     pub backend: BackendKind,
-    /// Directory `mem-path`s are relative to (default: the scenario's).
+    /// Directory the devices' mem-paths are relative to, and the only one
+    /// backing files are created in (default: the scenario file's
+    /// directory). It must exist.
+    #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Allow resizing existing backing files of another size.
+    /// Allow changing the size of an existing backing file of another size
+    /// (without it such a file is refused and left untouched).
+    #[arg(long)]
     pub resize: bool,
-    /// What to do with backing files that exist already.
-    pub existing: Existing,
-    /// Write crash images into this directory.
+    /// Use backing files that exist already, with their content, as QEMU
+    /// would. Without --reuse or --fresh an existing file is refused: a
+    /// scenario's expectations assume zero-filled devices.
+    #[arg(long, conflicts_with = "fresh")]
+    pub reuse: bool,
+    /// Replace the content of existing backing files with zeros.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Before every power_failure step and at the end, write two crash
+    /// images per device as new files in the existing directory DIR:
+    /// ID-LABEL-durable.img (the durable content only) and
+    /// ID-LABEL-sampled.img (plus a seeded subset of newer pages, torn at the
+    /// model's tear unit). Needs --backend file; the backing files are only
+    /// read. Existing image files are refused.
+    #[arg(long, value_name = "DIR")]
     pub crash_images: Option<PathBuf>,
+}
+
+impl RunOptions {
+    /// What to do with backing files that exist already.
+    pub fn existing(&self) -> Existing {
+        match (self.reuse, self.fresh) {
+            (true, _) => Existing::Reuse,
+            (_, true) => Existing::Fresh,
+            _ => Existing::Refuse,
+        }
+    }
+
+    /// The directory mem-paths are relative to: `--dir`, else the
+    /// scenario's.
+    fn base_dir(&self) -> PathBuf {
+        match &self.dir {
+            Some(d) => d.clone(),
+            None => match self.scenario.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            },
+        }
+    }
 }
 
 /// Why `run` could not run: one sentence.
@@ -208,209 +267,6 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, RunError> {
     Scenario::parse(&text).map_err(|source| RunError::Scenario { path: path.to_path_buf(), source })
 }
 
-/// A real-file device, for reports.
-#[derive(Clone, Debug, Serialize)]
-pub struct DeviceReport {
-    /// The device id.
-    pub id: String,
-    /// Its backing file.
-    pub path: PathBuf,
-    /// Size in bytes.
-    pub size: u64,
-    /// The file system holding it.
-    pub fs: Option<FsKind>,
-    /// Whether the run created the file.
-    pub created: bool,
-    /// Non-zero pages the file held before the run.
-    pub preloaded_pages: usize,
-    /// `share=on`.
-    pub share: bool,
-    /// `readonly=on`.
-    pub readonly: bool,
-    /// The device kind.
-    pub mode: DeviceMode,
-    /// The real syncs.
-    pub sync: SyncStats,
-}
-
-/// Plugs real files in: every backend is opened before the run (so a bad
-/// path is reported before any step), and taken when its device is
-/// plugged.
-#[derive(Debug, Default)]
-pub struct FilePlug {
-    backends: BTreeMap<String, TwinBackend>,
-    probes: Vec<(String, TwinProbe)>,
-}
-
-impl FilePlug {
-    /// Opens the backing file of every device of `scenario` (initial and
-    /// hot-plugged). On failure, files created so far are removed again.
-    pub fn open(scenario: &Scenario, dir: &Path, resize: bool, existing: Existing) -> Result<FilePlug, RunError> {
-        let mut plug = FilePlug::default();
-        let cfg = scenario.model().page_cache_config();
-        let paths: Vec<(&DeviceOptions, PathBuf)> = scenario
-            .all_devices()
-            .map(|d| {
-                let rel = d.mem_path.clone().unwrap_or_else(|| format!("{}.img", d.id));
-                // Without `.` components, for messages.
-                (d, dir.join(rel).components().collect::<PathBuf>())
-            })
-            .collect();
-        // Existing files: checked for every device before any is touched.
-        let mut zero = Vec::new();
-        let base = absolute(dir);
-        for (d, path) in &paths {
-            if std::fs::symlink_metadata(path).is_err() && !absolute(path).starts_with(&base) {
-                return Err(RunError::OutsideDir { id: d.id.clone(), path: path.clone(), base });
-            }
-            match std::fs::metadata(path) {
-                Ok(m) if m.is_file() && !d.readonly => match existing {
-                    Existing::Refuse => return Err(RunError::Exists { id: d.id.clone(), path: path.clone() }),
-                    Existing::Reuse => {}
-                    Existing::Fresh => zero.push((d.id.clone(), path.clone())),
-                },
-                _ => {} // missing, read-only, or not a file: the backend says what is wrong
-            }
-        }
-        for (id, path) in zero {
-            std::fs::OpenOptions::new().write(true).truncate(true).open(&path).map_err(|e| RunError::Backend {
-                id,
-                source: FileBackendError::Io { path: path.clone(), action: "empty it (--fresh)", source: e },
-            })?;
-        }
-        let fresh = existing == Existing::Fresh;
-        let result = (|| {
-            for (d, path) in paths {
-                let opts = FileBackendOptions::new(&path, d.size.0)
-                    .share(d.share)
-                    .readonly(d.readonly)
-                    .resize(resize || (fresh && !d.readonly));
-                let twin = TwinBackend::open(&opts, d.mode, cfg.clone()).map_err(|source| match source {
-                    FileBackendError::SizeMismatch { path, actual, wanted } => {
-                        RunError::SizeMismatch { id: d.id.clone(), path, actual, wanted }
-                    }
-                    source => RunError::Backend { id: d.id.clone(), source },
-                })?;
-                let probe = twin.probe();
-                if let Some((other, _)) = plug.probes.iter().find(|(_, p)| same_file(p, &probe)) {
-                    return Err(RunError::SharedFile { first: other.clone(), second: d.id.clone(), path });
-                }
-                plug.probes.push((d.id.clone(), probe));
-                plug.backends.insert(d.id.clone(), twin);
-            }
-            Ok(())
-        })();
-        match result {
-            Ok(()) => Ok(plug),
-            Err(e) => {
-                plug.discard_created_files();
-                Err(e)
-            }
-        }
-    }
-
-    fn discard_created_files(self) {
-        let created: Vec<PathBuf> = self
-            .probes
-            .iter()
-            .filter(|(_, p)| p.file().info().created)
-            .map(|(_, p)| p.file().info().path.clone())
-            .collect();
-        drop(self);
-        for p in created {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-
-    /// The devices' probes, in scenario order.
-    pub fn probes(&self) -> impl Iterator<Item = (&str, &TwinProbe)> {
-        self.probes.iter().map(|(id, p)| (id.as_str(), p))
-    }
-}
-
-/// `path` made absolute and normalised lexically (`.` and `..` resolved
-/// without following links).
-fn absolute(path: &Path) -> PathBuf {
-    let full =
-        if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(path) };
-    let mut out = PathBuf::new();
-    for c in full.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The report of one real-file device.
-pub fn device_report(id: &str, p: &TwinProbe, mode: DeviceMode) -> DeviceReport {
-    let info = p.file().info();
-    DeviceReport {
-        id: id.to_string(),
-        path: info.path.clone(),
-        size: info.size,
-        fs: FsKind::of_file(p.file().file()).ok(),
-        created: info.created,
-        preloaded_pages: p.preloaded_pages(),
-        share: info.share,
-        readonly: info.readonly,
-        mode,
-        sync: p.file().sync_stats(),
-    }
-}
-
-fn same_file(a: &TwinProbe, b: &TwinProbe) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (a.file().file().metadata(), b.file().file().metadata()) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-        _ => false,
-    }
-}
-
-impl DevicePlug for FilePlug {
-    fn plug(&mut self, machine: &mut Machine, device: &DeviceOptions) -> Result<(), MachineError> {
-        match self.backends.remove(&device.id) {
-            Some(b) => machine.add_device_with_backend(device.spec(), Box::new(b)),
-            None => Err(MachineError::DuplicateId(device.id.clone())),
-        }
-    }
-}
-
-/// The JSON report of a run.
-#[derive(Debug, Serialize)]
-pub struct RunReport {
-    /// The scenario file.
-    pub scenario: PathBuf,
-    /// The scenario's name.
-    pub name: String,
-    /// The seed it ran with.
-    pub seed: u64,
-    /// What backed the devices.
-    pub backend: BackendKind,
-    /// Every step did what it was asked.
-    pub passed: bool,
-    /// The real files (empty with the model backend).
-    pub devices: Vec<DeviceReport>,
-    /// One outcome per step.
-    pub outcomes: Vec<StepOutcome>,
-    /// Expectations that did not hold.
-    pub failed_expectations: Vec<FailedExpectation>,
-    /// Model and kernel after every step, per real file.
-    pub side_by_side: Vec<SideBySide>,
-    /// Crash images written.
-    pub crash_images: Vec<CrashImageReport>,
-    /// Things said once (cachestat unavailable, tmpfs, …).
-    pub notes: Vec<String>,
-    /// Fingerprint of the event log (hex).
-    pub fingerprint: String,
-    /// The event log.
-    pub log: EventLog,
-}
-
 /// Collects notes, each said once.
 #[derive(Default)]
 struct Notes(Vec<String>);
@@ -430,8 +286,9 @@ fn human_duration(d: std::time::Duration) -> String {
 }
 
 /// Runs `pmemlab run`. Returns whether every step passed; the readable
-/// log or the JSON report goes to `out`.
-pub fn run(opts: &RunOptions, out: &mut dyn Write) -> Result<bool, RunError> {
+/// log, or the JSON report, goes to `rep`. When it fails, every file it
+/// created (backing files, crash images) is removed again.
+pub fn run(opts: &RunOptions, rep: &mut Reporter<'_>) -> Result<bool, RunError> {
     let mut scenario = load_scenario(&opts.scenario)?;
     if let Some(seed) = opts.seed {
         scenario = scenario.with_seed(seed);
@@ -439,42 +296,41 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> Result<bool, RunError> {
     if let Some(dir) = &opts.dir {
         check_dir("--dir", dir)?;
     }
-    let crash_dir = match (&opts.crash_images, opts.backend) {
+    let crash_dir = crash_dir(opts, &scenario)?;
+    let mut created = CreatedFiles::new();
+    let passed = match opts.backend {
+        BackendKind::Model => {
+            let player = ScenarioPlayer::with_plug(&scenario, ModelPlug)?;
+            Playback::new(opts, &scenario, player, None).play(&mut created, rep)?
+        }
+        BackendKind::File => {
+            let plug = FilePlug::open(&scenario, &opts.base_dir(), opts.resize, opts.existing(), &mut created)?;
+            let player = ScenarioPlayer::with_plug(&scenario, plug)?;
+            Playback::new(opts, &scenario, player, crash_dir.as_deref()).play(&mut created, rep)?
+        }
+    };
+    created.keep();
+    Ok(passed)
+}
+
+/// The `--crash-images` directory, checked (and every image name in it
+/// free) before anything runs.
+fn crash_dir(opts: &RunOptions, scenario: &Scenario) -> Result<Option<PathBuf>, RunError> {
+    let dir = match (&opts.crash_images, opts.backend) {
         (Some(_), BackendKind::Model) => {
             return Err(RunError::Usage(
                 "--crash-images needs real files: drop --backend model (crash images are copies of backing files)"
                     .into(),
             ))
         }
-        (Some(d), BackendKind::File) => {
-            check_dir("--crash-images", d)?;
-            Some(d.clone())
-        }
-        (None, _) => None,
+        (Some(d), BackendKind::File) => d,
+        (None, _) => return Ok(None),
     };
-    if let Some(d) = &crash_dir {
-        for name in crash_image_names(&scenario) {
-            check_writable(&d.join(name), false)?;
-        }
+    check_dir("--crash-images", dir)?;
+    for name in crash_image_names(scenario) {
+        check_writable(&dir.join(name), false)?;
     }
-    match opts.backend {
-        BackendKind::Model => {
-            let player = ScenarioPlayer::with_plug(&scenario, ModelPlug)?;
-            play(opts, &scenario, player, None, out)
-        }
-        BackendKind::File => {
-            let base = match &opts.dir {
-                Some(d) => d.clone(),
-                None => match opts.scenario.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                    _ => PathBuf::from("."),
-                },
-            };
-            let plug = FilePlug::open(&scenario, &base, opts.resize, opts.existing)?;
-            let player = ScenarioPlayer::with_plug(&scenario, plug)?;
-            play(opts, &scenario, player, crash_dir.as_deref(), out)
-        }
-    }
+    Ok(Some(dir.clone()))
 }
 
 fn check_dir(option: &'static str, dir: &Path) -> Result<(), RunError> {
@@ -505,48 +361,75 @@ fn crash_image_names(s: &Scenario) -> Vec<String> {
     names
 }
 
-trait ProbeSource {
-    fn file_probes(&self) -> Vec<(String, TwinProbe)>;
+/// One run in progress: the player, the real files it watches, and what
+/// the run collects besides the machine's log.
+struct Playback<'a, P: DevicePlug> {
+    opts: &'a RunOptions,
+    scenario: &'a Scenario,
+    player: ScenarioPlayer<P>,
+    probes: Vec<(String, TwinProbe)>,
+    crash_dir: Option<&'a Path>,
+    started: Instant,
+    notes: Notes,
+    shown_notes: usize,
+    side: Vec<SideBySide>,
+    images: Vec<CrashImageReport>,
 }
 
-impl ProbeSource for ModelPlug {
-    fn file_probes(&self) -> Vec<(String, TwinProbe)> {
-        Vec::new()
+impl<'a, P: DevicePlug + ProbeSource> Playback<'a, P> {
+    fn new(
+        opts: &'a RunOptions,
+        scenario: &'a Scenario,
+        player: ScenarioPlayer<P>,
+        crash_dir: Option<&'a Path>,
+    ) -> Self {
+        let probes = player.plug().file_probes();
+        Playback {
+            opts,
+            scenario,
+            player,
+            probes,
+            crash_dir,
+            started: Instant::now(),
+            notes: Notes::default(),
+            shown_notes: 0,
+            side: Vec::new(),
+            images: Vec::new(),
+        }
     }
-}
 
-impl ProbeSource for FilePlug {
-    fn file_probes(&self) -> Vec<(String, TwinProbe)> {
-        self.probes().map(|(id, p)| (id.to_string(), p.clone())).collect()
+    /// Plays every step (crash images before each power failure and at the
+    /// end), then reports. Returns whether every step passed.
+    fn play(mut self, created: &mut CreatedFiles, rep: &mut Reporter<'_>) -> Result<bool, RunError> {
+        self.header(rep)?;
+        while let Some(step) = self.player.peek().cloned() {
+            if let (Some(dir), Op::PowerFailure) = (self.crash_dir, &step.op) {
+                let label = format!("step{}", self.player.next_index());
+                self.write_images(dir, &label, created, rep)?;
+            }
+            let Some(outcome) = self.player.step().cloned() else { break };
+            self.log_step(&step, &outcome, rep)?;
+            self.compare(&outcome, rep)?;
+            self.flush_notes(rep)?;
+        }
+        if let Some(dir) = self.crash_dir {
+            self.write_images(dir, "end", created, rep)?;
+        }
+        let report = self.into_report();
+        rep.report(&report)?;
+        Ok(report.passed)
     }
-}
 
-fn play<P: DevicePlug + ProbeSource>(
-    opts: &RunOptions,
-    scenario: &Scenario,
-    mut player: ScenarioPlayer<P>,
-    crash_dir: Option<&Path>,
-    out: &mut dyn Write,
-) -> Result<bool, RunError> {
-    let started = Instant::now();
-    let probes = player.plug().file_probes();
-    let mut notes = Notes::default();
-    let mut side = Vec::new();
-    let mut images = Vec::new();
-    let text = !opts.json;
-    if text {
-        let backend = match opts.backend {
-            BackendKind::File => "real files (the model in lockstep)",
-            BackendKind::Model => "the model only (no file is touched)",
-        };
-        writeln!(out, "scenario {:?} (seed {}), backend: {backend}", scenario.name(), scenario.seed())?;
-    }
-    for (id, p) in &probes {
-        let info = p.file().info();
-        let fs = FsKind::of_file(p.file().file()).ok();
-        if text {
+    /// The scenario, its real files with what is worth knowing about them,
+    /// and the events of plugging the initial devices.
+    fn header(&mut self, rep: &mut Reporter<'_>) -> Result<(), RunError> {
+        let s = self.scenario;
+        writeln!(rep, "scenario {:?} (seed {}), backend: {}", s.name(), s.seed(), self.opts.backend.describe())?;
+        for (id, p) in &self.probes {
+            let info = p.file().info();
+            let fs = FsKind::of_file(p.file().file()).ok();
             writeln!(
-                out,
+                rep,
                 "  {id}: {} ({}, {}, {}{}{})",
                 info.path.display(),
                 human_size(info.size),
@@ -555,182 +438,88 @@ fn play<P: DevicePlug + ProbeSource>(
                 if info.share { ", share=on" } else { ", share=off" },
                 if info.readonly { ", readonly" } else { "" },
             )?;
-        }
-        if p.preloaded_pages() > 0 {
-            notes.add(format!(
-                "{id}: {} already holds {} non-zero page(s); the guest and the model start from that content",
-                info.path.display(),
-                p.preloaded_pages()
-            ));
-        }
-        if fs.is_some_and(|f| f.is_memory_only()) {
-            notes.add(format!(
-                "{id}: {} is on {}: it has no disk, so the kernel never reports dirty pages there and fdatasync does nothing; the side-by-side figures are meaningless",
-                info.path.display(),
-                fs.map(|f| f.to_string()).unwrap_or_default()
-            ));
-        }
-        if p.mode() == BackingMode::Private {
-            notes.add(format!(
-                "{id}: share=off: guest stores go to private copy-on-write pages, which are not in the file's page cache and never reach {}",
-                info.path.display()
-            ));
-        }
-    }
-    let mut shown_notes = 0;
-    let flush_notes = |notes: &Notes, shown: &mut usize, out: &mut dyn Write| -> io::Result<()> {
-        if text {
-            for n in &notes.0[*shown..] {
-                writeln!(out, "note: {n}")?;
+            for n in file_notes(id, p, fs) {
+                self.notes.add(n);
             }
         }
-        *shown = notes.0.len();
+        self.flush_notes(rep)?;
+        for ev in self.player.machine().log().events() {
+            writeln!(rep, "    {ev}")?;
+        }
         Ok(())
-    };
-    flush_notes(&notes, &mut shown_notes, out)?;
-    if text {
-        for ev in player.machine().log().events() {
-            writeln!(out, "    {ev}")?;
-        }
     }
-    while let Some(step) = player.peek().cloned() {
-        if let (Some(dir), Op::PowerFailure) = (crash_dir, &step.op) {
-            let label = format!("step{}", player.next_index());
-            write_images(&probes, player.machine(), scenario, dir, &label, &mut images, text, out)?;
+
+    /// Prints the notes not printed yet.
+    fn flush_notes(&mut self, rep: &mut Reporter<'_>) -> io::Result<()> {
+        for n in &self.notes.0[self.shown_notes..] {
+            writeln!(rep, "note: {n}")?;
         }
-        let Some(outcome) = player.step().cloned() else { break };
-        if text {
-            writeln!(out, "{outcome}")?;
-            if let Some(n) = &step.note {
-                writeln!(out, "      note: {n}")?;
-            }
-            for ev in &player.machine().log().events()[outcome.events.clone()] {
-                writeln!(out, "    {ev}")?;
-            }
+        self.shown_notes = self.notes.0.len();
+        Ok(())
+    }
+
+    /// A step's outcome, its note and its events.
+    fn log_step(&self, step: &Step, outcome: &StepOutcome, rep: &mut Reporter<'_>) -> io::Result<()> {
+        writeln!(rep, "{outcome}")?;
+        if let Some(n) = &step.note {
+            writeln!(rep, "      note: {n}")?;
         }
+        for ev in &self.player.machine().log().events()[outcome.events.clone()] {
+            writeln!(rep, "    {ev}")?;
+        }
+        Ok(())
+    }
+
+    /// The model and the kernel side by side after a step, per real file.
+    fn compare(&mut self, outcome: &StepOutcome, rep: &mut Reporter<'_>) -> io::Result<()> {
+        let m = self.player.machine();
         let clock = format!(
             "the model's clock is at {}, {} of real time have passed",
-            player.machine().now(),
-            human_duration(started.elapsed())
+            m.now(),
+            human_duration(self.started.elapsed())
         );
-        for (id, p) in &probes {
-            let m = player.machine();
+        for (id, p) in &self.probes {
             let (Ok(pages), Ok(b)) = (m.page_states(id), m.backend(id)) else { continue };
             let counts = b.page_counts().unwrap_or_default();
             let (s, err) = compare(outcome.index, id, p.mode(), counts, &pages, p.file().file(), &clock);
             if let Some(e) = err {
-                notes.add(cachestat_note(&e));
+                self.notes.add(cachestat_note(&e));
             }
-            if text {
-                writeln!(out, "      side by side  {}", s.summary())?;
-                for d in &s.differences {
-                    writeln!(out, "      differs: {d}")?;
-                }
+            writeln!(rep, "      side by side  {}", s.summary())?;
+            for d in &s.differences {
+                writeln!(rep, "      differs: {d}")?;
             }
-            side.push(s);
+            self.side.push(s);
         }
-        flush_notes(&notes, &mut shown_notes, out)?;
+        Ok(())
     }
-    if let Some(dir) = crash_dir {
-        write_images(&probes, player.machine(), scenario, dir, "end", &mut images, text, out)?;
-    }
-    let run = player.run();
-    let passed = run.passed();
-    let devices = player.plug().file_probes();
-    let reports: Vec<DeviceReport> = devices
-        .iter()
-        .map(|(id, p)| {
-            let mode = scenario.all_devices().find(|d| &d.id == id).map(|d| d.mode).unwrap_or_default();
-            device_report(id, p, mode)
-        })
-        .collect();
-    if opts.json {
-        let report = RunReport {
-            scenario: opts.scenario.clone(),
-            name: run.name.clone(),
-            seed: run.seed,
-            backend: opts.backend,
-            passed,
-            devices: reports,
-            outcomes: run.outcomes.clone(),
-            failed_expectations: run.failed_expectations.clone(),
-            side_by_side: side,
-            crash_images: images,
-            notes: notes.0,
-            fingerprint: format!("{:016x}", run.fingerprint()),
-            log: run.log,
-        };
-        serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?;
-        writeln!(out)?;
-        return Ok(passed);
-    }
-    writeln!(out)?;
-    let total = run.outcomes.len();
-    let not_ok = run.failures().count();
-    if passed {
-        writeln!(out, "result: passed: {total} of {total} steps did what they were asked")?;
-    } else {
-        writeln!(
-            out,
-            "result: FAILED: {not_ok} of {total} steps did not do what they were asked; {} expectation(s) did not hold",
-            run.failed_expectations.len()
-        )?;
-        for f in &run.failed_expectations {
-            writeln!(out, "  {f}")?;
-        }
-    }
-    writeln!(out, "event-log fingerprint: {:016x}", run.fingerprint())?;
-    for r in &reports {
-        let s = &r.sync;
-        let lat = |v: Option<u64>| v.map(|ns| pmem_core::time::SimTime(ns).to_string()).unwrap_or_else(|| "-".into());
-        let agreed = side.iter().filter(|x| x.device == r.id && x.agrees()).count();
-        let compared = side.iter().filter(|x| x.device == r.id).count();
-        writeln!(
-            out,
-            "{}: {} real fdatasync(s) (mean {}, min {}, max {}){}; model and kernel agreed after {agreed} of {compared} step(s)",
-            r.id,
-            s.syncs,
-            lat(s.mean_ns()),
-            lat(s.min_ns),
-            lat(s.max_ns),
-            if s.failed > 0 { format!(", {} failed", s.failed) } else { String::new() },
-        )?;
-    }
-    Ok(passed)
-}
 
-fn cachestat_note(e: &CacheStatError) -> String {
-    format!("no kernel figures: {e}; the run goes on with the model's figures only")
-}
-
-#[allow(clippy::too_many_arguments)]
-fn write_images(
-    probes: &[(String, TwinProbe)],
-    machine: &Machine,
-    scenario: &Scenario,
-    dir: &Path,
-    label: &str,
-    images: &mut Vec<CrashImageReport>,
-    text: bool,
-    out: &mut dyn Write,
-) -> Result<(), RunError> {
-    for (id, p) in probes {
-        if machine.device_mode(id).is_err() {
-            continue; // not plugged yet
-        }
-        let info = p.file().info();
-        let Ok(model) = machine.durability(id) else { continue };
-        let seed = scenario.seed() ^ pmem_core::rng::fnv1a64(label.as_bytes());
-        let choices = [
-            ("durable", ImageChoice::DurableOnly),
-            ("sampled", ImageChoice::Sampled { seed, tear: scenario.model().tear }),
-        ];
-        for (kind, choice) in choices {
-            let path = dir.join(format!("{id}-{label}-{kind}.img"));
-            let r = write_crash_image(p.file().file(), info.size, model, choice, &path, false)?;
-            if text {
+    fn write_images(
+        &mut self,
+        dir: &Path,
+        label: &str,
+        created: &mut CreatedFiles,
+        rep: &mut Reporter<'_>,
+    ) -> Result<(), RunError> {
+        let (machine, scenario) = (self.player.machine(), self.scenario);
+        for (id, p) in &self.probes {
+            if machine.device_mode(id).is_err() {
+                continue; // not plugged yet
+            }
+            let info = p.file().info();
+            let Ok(model) = machine.durability(id) else { continue };
+            let seed = scenario.seed() ^ pmem_core::rng::fnv1a64(label.as_bytes());
+            let choices = [
+                ("durable", ImageChoice::DurableOnly),
+                ("sampled", ImageChoice::Sampled { seed, tear: scenario.model().tear }),
+            ];
+            for (kind, choice) in choices {
+                let path = dir.join(format!("{id}-{label}-{kind}.img"));
+                let r = write_crash_image(p.file().file(), info.size, model, choice, &path, false)?;
+                // Never replacing a file (`false` above), it created this one.
+                created.add(&r.path);
                 writeln!(
-                    out,
+                    rep,
                     "crash image {}: {} newer page(s): {} kept, {} torn, {} reverted to their durable content",
                     r.path.display(),
                     r.pending.len(),
@@ -738,9 +527,66 @@ fn write_images(
                     r.torn.len(),
                     r.reverted.len()
                 )?;
+                self.images.push(r);
             }
-            images.push(r);
+        }
+        Ok(())
+    }
+
+    fn into_report(self) -> RunReport {
+        let run = self.player.run();
+        let devices = self
+            .player
+            .plug()
+            .file_probes()
+            .iter()
+            .map(|(id, p)| {
+                let mode = self.scenario.all_devices().find(|d| &d.id == id).map(|d| d.mode).unwrap_or_default();
+                device_report(id, p, mode)
+            })
+            .collect();
+        RunReport {
+            scenario: self.opts.scenario.clone(),
+            name: run.name.clone(),
+            seed: run.seed,
+            backend: self.opts.backend,
+            passed: run.passed(),
+            devices,
+            outcomes: run.outcomes.clone(),
+            failed_expectations: run.failed_expectations.clone(),
+            side_by_side: self.side,
+            crash_images: self.images,
+            notes: self.notes.0,
+            fingerprint: format!("{:016x}", run.fingerprint()),
+            log: run.log,
         }
     }
-    Ok(())
+}
+
+/// What is worth knowing about a real file before the run: content it
+/// already holds, a file system without a disk, `share=off`.
+fn file_notes(id: &str, p: &TwinProbe, fs: Option<FsKind>) -> Vec<String> {
+    let path = p.file().info().path.display();
+    let mut notes = Vec::new();
+    if p.preloaded_pages() > 0 {
+        notes.push(format!(
+            "{id}: {path} already holds {} non-zero page(s); the guest and the model start from that content",
+            p.preloaded_pages()
+        ));
+    }
+    if let Some(f) = fs.filter(|f| f.is_memory_only()) {
+        notes.push(format!(
+            "{id}: {path} is on {f}: it has no disk, so the kernel never reports dirty pages there and fdatasync does nothing; the side-by-side figures are meaningless"
+        ));
+    }
+    if p.mode() == BackingMode::Private {
+        notes.push(format!(
+            "{id}: share=off: guest stores go to private copy-on-write pages, which are not in the file's page cache and never reach {path}"
+        ));
+    }
+    notes
+}
+
+fn cachestat_note(e: &CacheStatError) -> String {
+    format!("no kernel figures: {e}; the run goes on with the model's figures only")
 }

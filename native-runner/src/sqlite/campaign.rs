@@ -6,6 +6,7 @@ use super::region::{PmemRegion, VfsStats};
 use super::table::FileTable;
 use super::vfs::PmemVfs;
 use super::workload::{Op, Plan, SCHEMA};
+use crate::report::Report;
 use pmem_core::crash::{shrink, Campaign, CampaignConfig, CrashPoint, Violation, WriteHistory};
 use pmem_core::host::TearGranularity;
 use pmem_core::sim::{DeviceSpec, Machine, SimConfig};
@@ -13,6 +14,7 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io;
 use std::str::FromStr;
 use std::time::Instant;
 
@@ -59,31 +61,49 @@ impl FromStr for Synchronous {
     }
 }
 
-/// Knobs of a SQLite campaign.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Knobs of a SQLite campaign (the options of `pmemlab sqlite-campaign`;
+/// their defaults are [`SqliteCampaignOptions::default`]'s).
+#[derive(clap::Args, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SqliteCampaignOptions {
-    /// Transactions after the schema commit (default 40).
+    /// Transactions after the schema commit (1 to 2000).
+    #[arg(long, value_name = "N", default_value_t = SqliteCampaignOptions::default().transactions)]
     pub transactions: u64,
-    /// Seed of the machine, the transactions and the samples (default 1).
+    /// Seed of the machine, the transactions and the sampled crash images.
+    #[arg(long, value_name = "N", default_value_t = SqliteCampaignOptions::default().seed)]
     pub seed: u64,
-    /// Stop at the first crash point after this many images were checked
-    /// (`None`: explore every crash point).
+    /// Stop at the first crash point after N images were checked (default:
+    /// explore every crash point).
+    #[arg(long, value_name = "N")]
     pub max_states: Option<u64>,
-    /// The negative control: `xSync` sends no flush request (nor do a synced
-    /// `xDelete` or the creation of a journal whose predecessor's deletion
-    /// is pending); sizes are still stored.
+    /// The negative control: xSync sends no flush request (nor do a synced
+    /// xDelete or the creation of a journal whose predecessor's deletion
+    /// is pending); sizes are still stored. The campaign must then find
+    /// lost commits or corruption.
+    #[arg(long)]
     pub no_flush: bool,
-    /// Tear granularity of pages caught in writeback (default 512 B).
+    /// Unit a page caught in writeback tears in: 8B, 64B, 512B or 4KiB.
+    #[arg(long, value_name = "UNIT", default_value_t = SqliteCampaignOptions::default().tear)]
     pub tear: TearGranularity,
-    /// A crash point with at most this many untorn images is enumerated
-    /// exhaustively (default 64).
+    /// Enumerate a crash point exhaustively when it has at most N untorn
+    /// images.
+    #[arg(long, value_name = "N", default_value_t = SqliteCampaignOptions::default().exhaustive_limit)]
     pub exhaustive_limit: u64,
-    /// Untorn images sampled at a crash point with more (default 16).
+    /// Untorn images sampled at a crash point with more than
+    /// --exhaustive-limit.
+    #[arg(long = "samples", value_name = "N", default_value_t = SqliteCampaignOptions::default().samples_per_point)]
     pub samples_per_point: u64,
-    /// Torn images sampled per crash point (default 8).
+    /// Torn images sampled per crash point.
+    #[arg(
+        long = "torn-samples",
+        value_name = "N",
+        default_value_t = SqliteCampaignOptions::default().torn_samples_per_point
+    )]
     pub torn_samples_per_point: u64,
-    /// `PRAGMA synchronous` of the recorded run (default `extra`).
+    /// PRAGMA synchronous of the recorded run: extra (a returned COMMIT is
+    /// durable) or full (the journal's deletion is not synced, so a crash
+    /// right after COMMIT may roll it back).
+    #[arg(long, value_name = "MODE", default_value_t = SqliteCampaignOptions::default().synchronous)]
     pub synchronous: Synchronous,
 }
 
@@ -178,6 +198,12 @@ impl SqliteCampaignReport {
     /// True when no crash image was rejected.
     pub fn passed(&self) -> bool {
         self.violations == 0
+    }
+}
+
+impl Report for SqliteCampaignReport {
+    fn write_text(&self, out: &mut dyn io::Write) -> io::Result<()> {
+        writeln!(out, "{self}")
     }
 }
 
