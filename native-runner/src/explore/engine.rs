@@ -91,38 +91,19 @@ impl<'a> Engine<'a> {
         report.per_point.resize(points.len(), 0);
         // Until a batch is committed, a resumed run starts here again.
         report.next_point = Some(start);
-        let max_states = self.campaign.config().max_states;
         let mut next = start;
         let mut limited = false;
         while next < points.len() && !limited {
-            let mut batch: Vec<PointWork<'a>> = Vec::new();
-            let mut planned = 0u64;
-            while next < points.len() && (planned as usize) < self.batch {
-                if max_states.is_some_and(|m| report.checked + planned >= m) {
-                    limited = true;
-                    break;
-                }
-                let plan = self.campaign.plan(&points[next]);
-                let mut shard = plan.shard_images();
-                let images: Vec<PlannedImage> = shard.by_ref().collect();
-                let duplicates = shard.duplicates;
-                observer.handled(duplicates);
-                planned += images.len() as u64;
-                batch.push(PointWork { plan, duplicates, images });
-                next += 1;
-            }
-            let mut results = self.check_batch(&batch, checkers, observer, stop).into_iter();
+            let batch;
+            (batch, next, limited) = self.plan_batch(&report, next, observer);
+            let results = self.check_batch(&batch, checkers, observer, stop);
             if let Some(why) = checkers.fatal() {
                 return (report, Stop::Fatal(why));
             }
             if stop.load(Ordering::SeqCst) {
                 return (report, Stop::Interrupted);
             }
-            for work in batch {
-                let verdicts =
-                    work.images.into_iter().map(|i| (i.image, results.next().flatten().unwrap_or(Ok(())))).collect();
-                self.campaign.commit(&mut report, &work.plan, PointVerdicts { duplicates: work.duplicates, verdicts });
-            }
+            self.commit_batch(&mut report, batch, results);
             if limited {
                 report.next_point = Some(next);
             }
@@ -138,6 +119,50 @@ impl<'a> Engine<'a> {
             Stop::Complete
         };
         self.shrink_first(report, checkers, stopped)
+    }
+
+    /// Plans consecutive points from `next` until about `batch` images are
+    /// planned or the state limit is reached; returns the batch, the next
+    /// point and whether the limit stopped it.
+    fn plan_batch(
+        &self,
+        report: &CampaignReport,
+        mut next: usize,
+        observer: &mut dyn Observer,
+    ) -> (Vec<PointWork<'a>>, usize, bool) {
+        let points = self.campaign.history().points();
+        let max_states = self.campaign.config().max_states;
+        let mut batch = Vec::new();
+        let mut planned = 0u64;
+        while next < points.len() && (planned as usize) < self.batch {
+            if max_states.is_some_and(|m| report.checked + planned >= m) {
+                return (batch, next, true);
+            }
+            let plan = self.campaign.plan(&points[next]);
+            let mut shard = plan.shard_images();
+            let images: Vec<PlannedImage> = shard.by_ref().collect();
+            let duplicates = shard.duplicates;
+            observer.handled(duplicates);
+            planned += images.len() as u64;
+            batch.push(PointWork { plan, duplicates, images });
+            next += 1;
+        }
+        (batch, next, false)
+    }
+
+    /// Commits a checked batch in point order.
+    fn commit_batch(
+        &self,
+        report: &mut CampaignReport,
+        batch: Vec<PointWork<'a>>,
+        results: Vec<Option<Result<(), String>>>,
+    ) {
+        let mut results = results.into_iter();
+        for work in batch {
+            let verdicts =
+                work.images.into_iter().map(|i| (i.image, results.next().flatten().unwrap_or(Ok(())))).collect();
+            self.campaign.commit(report, &work.plan, PointVerdicts { duplicates: work.duplicates, verdicts });
+        }
     }
 
     /// Shrinks the first violation with a real checker, as
