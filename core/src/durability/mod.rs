@@ -108,7 +108,14 @@ pub struct DurabilityModel {
     /// Flush requests made available and not completed: (head, writes
     /// covered).
     flushes: Vec<(u16, usize)>,
+    /// With [`Retention::Pending`]: how many pages whose content is all
+    /// durable the model keeps (their content is the base of the next store,
+    /// which then needs no read of the file); beyond it they are forgotten.
+    keep_durable: usize,
 }
+
+/// Durable pages a [`Retention::Pending`] model keeps by default (64 MiB).
+pub const KEEP_DURABLE_PAGES: usize = 16 << 10;
 
 impl DurabilityModel {
     /// A model of a file of `size` bytes whose current content is durable.
@@ -121,7 +128,15 @@ impl DurabilityModel {
             writes: 0,
             durable_upto: 0,
             flushes: Vec::new(),
+            keep_durable: KEEP_DURABLE_PAGES,
         }
+    }
+
+    /// Sets how many fully durable pages a [`Retention::Pending`] model
+    /// keeps (see [`KEEP_DURABLE_PAGES`]).
+    pub fn keep_durable_pages(mut self, pages: usize) -> Self {
+        self.keep_durable = pages;
+        self
     }
 
     /// Size of the device in bytes.
@@ -194,19 +209,24 @@ impl DurabilityModel {
                 }
                 continue;
             }
-            let mut content: Vec<u8> = match ph.newest() {
-                Some(d) => d.to_vec(),
-                None => {
-                    let mut buf = vec![0u8; PAGE_SIZE as usize];
-                    prior(page, &mut buf);
-                    if self.retention == Retention::Pending && buf != ZERO_PAGE {
-                        ph.base = Some(PageVersion::new(write, Arc::from(buf.as_slice())));
-                    }
-                    buf
+            if ph.versions.is_empty() && ph.base.is_none() && self.retention == Retention::Pending {
+                // The durable content, read before the store lands.
+                let mut base: Arc<[u8]> = Arc::from(&ZERO_PAGE[..]);
+                if let Some(buf) = Arc::get_mut(&mut base) {
+                    prior(page, buf);
                 }
+                ph.base = Some(PageVersion::new(write, base));
+            }
+            let content: Arc<[u8]> = if in_page == 0 && bytes.len() == PAGE_SIZE as usize {
+                Arc::from(bytes)
+            } else {
+                let mut c: Arc<[u8]> = Arc::from(ph.newest().unwrap_or(&ZERO_PAGE));
+                if let Some(buf) = Arc::get_mut(&mut c) {
+                    buf[in_page..in_page + bytes.len()].copy_from_slice(bytes);
+                }
+                c
             };
-            content[in_page..in_page + bytes.len()].copy_from_slice(bytes);
-            ph.versions.push(PageVersion::new(write, Arc::from(content)));
+            ph.versions.push(PageVersion::new(write, content));
         }
         if self.mode == BackingMode::Persistent {
             self.advance_frontier(self.writes);
@@ -276,13 +296,19 @@ impl DurabilityModel {
     /// pages with nothing pending.
     fn prune(&mut self) {
         let frontier = self.durable_upto;
+        let mut keep = self.keep_durable;
         self.pages.retain(|_, ph| {
             let n = ph.versions.partition_point(|v| v.write < frontier);
             if n > 0 {
                 let mut old: Vec<PageVersion> = ph.versions.drain(..n).collect();
                 ph.base = old.pop();
             }
-            !ph.versions.is_empty()
+            if !ph.versions.is_empty() {
+                return true;
+            }
+            // All durable: kept as the base of the next store, within bounds.
+            keep = keep.saturating_sub(1);
+            keep > 0
         });
     }
 

@@ -43,7 +43,7 @@ fn a_failed_flush_makes_nothing_durable() {
 
 #[test]
 fn pending_retention_keeps_what_a_flush_in_flight_covers_and_forgets_durable_pages() {
-    let mut m = model(BackingMode::Shared, Retention::Pending);
+    let mut m = model(BackingMode::Shared, Retention::Pending).keep_durable_pages(0);
     store(&mut m, 0, 1);
     store(&mut m, 0, 2); // coalesced with the first: no flush between
     assert_eq!(m.versions(0).len(), 1);
@@ -58,6 +58,15 @@ fn pending_retention_keeps_what_a_flush_in_flight_covers_and_forgets_durable_pag
     m.flush_completed(1, Some(0));
     assert_eq!(m.pages().count(), 0, "nothing pending: nothing held");
     assert_eq!(m.held_bytes(), 0);
+    // By default durable pages are kept (as the base of the next store),
+    // and are still not pending.
+    let mut k = model(BackingMode::Shared, Retention::Pending);
+    store(&mut k, 0, 1);
+    k.flush_available(0);
+    k.flush_completed(0, Some(0));
+    assert_eq!(k.pages().count(), 1);
+    assert_eq!(k.pending_pages().count(), 0);
+    assert_eq!(k.durable_now(0).map(|d| d[7]), Some(1));
 }
 
 #[test]
