@@ -6,10 +6,9 @@ use crate::input::{build_memory, contains, overlaps, place, AddrIn, DescIn, Pmem
 use crate::recorder::{PopOutcome, Recorder, Tracked, WriteRec, Writer};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use pmem_core::device::{
-    DeviceStats, DeviceStatus, FailureStatus, PmemConfig, PmemDevice, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_VERSION_1,
+    DeviceEvent, DeviceStats, DeviceStatus, FailureStatus, PmemConfig, PmemDevice, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_VERSION_1,
     VIRTIO_PMEM_F_SHMEM_REGION,
 };
-use pmem_core::event::EventKind;
 use pmem_core::host::{HostBackend, HostStats, SimpleBackend};
 use pmem_core::memory::{GuestAddress, GuestMemory, GuestMemoryMap, PAGE_SIZE};
 use pmem_core::queue::{
@@ -207,7 +206,7 @@ pub struct RoundObservation {
     /// Every write the device attempted.
     pub writes: Vec<WriteRec>,
     /// The events of the run.
-    pub events: Vec<EventKind>,
+    pub events: Vec<DeviceEvent>,
 }
 
 /// Runs one input. Panics when an invariant fails.
@@ -442,7 +441,7 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
     if chains.iter().any(|p| !matches!(p, PopOutcome::Chain(_))) {
         return Err("the device popped again after the ring said empty or broken".into());
     }
-    let resets = o.events.iter().filter(|e| matches!(e, EventKind::DeviceNeedsReset { .. })).count();
+    let resets = o.events.iter().filter(|e| matches!(e, DeviceEvent::DeviceNeedsReset { .. })).count();
     match last {
         PopOutcome::Chain(_) => return Err("the device stopped popping while chains were available".into()),
         PopOutcome::Empty => {
@@ -471,7 +470,7 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
     if n_popped > usize::from(o.size) {
         return Err(format!("{n_popped} chains popped from a queue of {}", o.size));
     }
-    let popped_events = o.events.iter().filter(|e| matches!(e, EventKind::ChainPopped { .. })).count();
+    let popped_events = o.events.iter().filter(|e| matches!(e, DeviceEvent::ChainPopped { .. })).count();
     if popped_events != n_popped || o.dev_after.popped - o.dev_before.popped != n_popped as u64 {
         return Err(format!("{n_popped} pops but {popped_events} ChainPopped events"));
     }
@@ -534,7 +533,7 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
     }
     let mut not_returned: BTreeMap<u16, i64> = BTreeMap::new();
     for e in &o.events {
-        if let EventKind::HeadNotReturned { head, error } = e {
+        if let DeviceEvent::HeadNotReturned { head, error } = e {
             *not_returned.entry(*head).or_default() += 1;
             let why_ok = match error {
                 QueueError::HeadOutOfRange { .. } => *head >= o.size,
@@ -558,7 +557,7 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
         .events
         .iter()
         .filter_map(|e| {
-            if let EventKind::RequestCompleted { head, used_len, .. } = e {
+            if let DeviceEvent::RequestCompleted { head, used_len, .. } = e {
                 Some((*head, *used_len))
             } else {
                 None
@@ -570,7 +569,7 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
     }
     let mut statuses_attempted = 0u64;
     for e in &o.events {
-        if let EventKind::RequestCompleted { head, status, used_len } = e {
+        if let DeviceEvent::RequestCompleted { head, status, used_len } = e {
             match status {
                 Some(s) if *s != 0 && *s != o.fail_value => {
                     return Err(format!("head {head} got status {s:#x}"));
@@ -582,10 +581,10 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
                 _ => {}
             }
         }
-        if matches!(e, EventKind::FlushParsed { .. })
+        if matches!(e, DeviceEvent::FlushParsed { .. })
             || matches!(
                 e,
-                EventKind::RequestRejected { error: pmem_core::device::RequestError::UnknownType { .. }, .. }
+                DeviceEvent::RequestRejected { error: pmem_core::device::RequestError::UnknownType { .. }, .. }
             )
         {
             statuses_attempted += 1;
@@ -594,9 +593,9 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
 
     // Flushes: one host sync each, each finished; the planned failures hit
     // the first syncs, and each failure is reported to the guest.
-    let parsed = o.events.iter().filter(|e| matches!(e, EventKind::FlushParsed { .. })).count() as u64;
-    let started = o.events.iter().filter(|e| matches!(e, EventKind::HostSyncStarted { .. })).count() as u64;
-    let finished = o.events.iter().filter(|e| matches!(e, EventKind::HostSyncFinished { .. })).count() as u64;
+    let parsed = o.events.iter().filter(|e| matches!(e, DeviceEvent::FlushParsed { .. })).count() as u64;
+    let started = o.events.iter().filter(|e| matches!(e, DeviceEvent::HostSyncStarted { .. })).count() as u64;
+    let finished = o.events.iter().filter(|e| matches!(e, DeviceEvent::HostSyncFinished { .. })).count() as u64;
     let host_started = o.host_after.syncs_started - o.host_before.syncs_started;
     if parsed != started || started != finished || started != host_started {
         return Err(format!(
@@ -648,7 +647,7 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
     }
 
     // An interrupt (or its suppression) follows every batch of returns.
-    let irqs = o.events.iter().filter(|e| matches!(e, EventKind::Interrupt | EventKind::InterruptSuppressed)).count();
+    let irqs = o.events.iter().filter(|e| matches!(e, DeviceEvent::Interrupt | DeviceEvent::InterruptSuppressed)).count();
     if (irqs > 0) != (n_used > 0) {
         return Err(format!("{irqs} interrupts for {n_used} chains returned"));
     }
@@ -742,7 +741,7 @@ mod tests {
         let obs = observe(&input(vec![chain], vec![]));
         assert!(obs[0].events.iter().any(|e| matches!(
             e,
-            EventKind::RequestRejected { head: 3, error: pmem_core::device::RequestError::ShortStatus { len: 3 } }
+            DeviceEvent::RequestRejected { head: 3, error: pmem_core::device::RequestError::ShortStatus { len: 3 } }
         )));
         assert_eq!(obs[0].used, vec![(3, 0)]);
         check_round(&obs[0]).unwrap();

@@ -1,5 +1,6 @@
 //! The write history of one device, recovered from an event log.
 
+use crate::device::DeviceEvent;
 use crate::event::{EventKind, EventLog};
 use crate::memory::{page_spans, PageSpan, PAGE_SIZE};
 use crate::rng::fnv1a64;
@@ -100,7 +101,7 @@ impl WriteHistory {
                 EventKind::ChainAvailable { head, .. } => {
                     covered.insert(*head, writes);
                 }
-                EventKind::RequestCompleted { head, status: Some(0), .. } => {
+                EventKind::Device(DeviceEvent::RequestCompleted { head, status: Some(0), .. }) => {
                     if let Some(&w) = covered.get(head) {
                         if w > durable {
                             durable = w;

@@ -15,7 +15,7 @@ mod config;
 
 pub use config::{DeviceMode, DeviceSpec, SimConfig};
 
-use crate::device::{DeviceError, PmemConfig, PmemDevice};
+use crate::device::{DeviceError, DeviceEvent, PmemConfig, PmemDevice};
 use crate::event::{CrashKind, EventKind, EventLog, HexBytes, RequestId};
 use crate::guest::{FlushResult, PmemDriver, SLOT_BYTES};
 use crate::host::{BackingMode, HostBackend, PageCache, PageInfo};
@@ -414,7 +414,7 @@ impl Machine {
         let flushes = slot.device.process_queue(&mut self.mem, &mut slot.queue, &mut out);
         let id = self.ids[dev].clone();
         let now = self.now;
-        let interrupted = out.iter().any(|e| matches!(e, EventKind::Interrupt));
+        let interrupted = out.iter().any(|e| matches!(e, EventKind::Device(DeviceEvent::Interrupt)));
         if let Some(backend) = self.mem.backend_mut(&id) {
             for f in flushes {
                 let ticket = backend.begin_sync(now);
@@ -449,7 +449,7 @@ impl Machine {
             let slot = &mut self.slots[dev];
             slot.device.complete_sync(&mut self.mem, &mut slot.queue, c.ticket, c.result, &mut out);
         }
-        let interrupted = out.iter().any(|e| matches!(e, EventKind::Interrupt));
+        let interrupted = out.iter().any(|e| matches!(e, EventKind::Device(DeviceEvent::Interrupt)));
         self.record(dev, out);
         self.schedule_host_poll(dev);
         if interrupted {
