@@ -10,7 +10,8 @@ use pmem_core::device::{
     VIRTIO_PMEM_F_SHMEM_REGION,
 };
 use pmem_core::host::{HostBackend, HostStats, SimpleBackend};
-use pmem_core::memory::{GuestAddress, GuestMemory, GuestMemoryMap, PAGE_SIZE};
+use pmem_core::memory::{GuestAddress, GuestMemory, PAGE_SIZE};
+use pmem_core::pmem_window::MachineMemory;
 use pmem_core::queue::{
     Descriptor, QueueError, SplitQueue, SplitQueueLayout, DESCRIPTOR_SIZE, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT,
     VIRTQ_DESC_F_WRITE,
@@ -336,11 +337,11 @@ fn resolve_layout(l: LayoutIn, size: u16, space: &Space) -> Option<SplitQueueLay
     }
 }
 
-fn region_writable(mem: &GuestMemoryMap, addr: GuestAddress) -> bool {
+fn region_writable(mem: &MachineMemory, addr: GuestAddress) -> bool {
     !mem.regions().iter().any(|r| r.readonly && addr.0 >= r.start.0 && addr.0 - r.start.0 < r.size)
 }
 
-fn apply(mem: &mut GuestMemoryMap, space: &Space, l: &SplitQueueLayout, p: &Place) {
+fn apply(mem: &mut MachineMemory, space: &Space, l: &SplitQueueLayout, p: &Place) {
     let size = l.size;
     match p {
         Place::Desc { index, desc } => {
@@ -405,7 +406,7 @@ fn apply(mem: &mut GuestMemoryMap, space: &Space, l: &SplitQueueLayout, p: &Plac
 }
 
 /// Makes `head` available at the slot `avail.idx` names, and bumps it.
-fn publish(mem: &mut GuestMemoryMap, space: &Space, l: &SplitQueueLayout, head: u16) {
+fn publish(mem: &mut MachineMemory, space: &Space, l: &SplitQueueLayout, head: u16) {
     let idx = mem.read_le16(l.avail_idx_addr()).unwrap_or(0);
     place(mem, space, l.avail_entry_addr(idx).0, &head.to_le_bytes());
     place(mem, space, l.avail_idx_addr().0, &idx.wrapping_add(1).to_le_bytes());

@@ -4,6 +4,7 @@ use super::DeviceEvent;
 use super::*;
 use crate::host::{HostBackend, SimpleBackend};
 use crate::memory::{GuestAddress, GuestMemory, GuestMemoryMap};
+use crate::pmem_window::MachineMemory;
 use crate::queue::{
     Descriptor, DeviceQueue, SplitQueue, SplitQueueLayout, VIRTQ_DESC_F_NEXT as N, VIRTQ_DESC_F_WRITE as W,
 };
@@ -123,7 +124,7 @@ fn a_corrupt_avail_index_sets_needs_reset_and_stops() {
 
 #[test]
 fn a_used_ring_in_read_only_memory_sets_needs_reset() {
-    let mut mem = GuestMemoryMap::new(GuestAddress(0), 1 << 20);
+    let mut mem = MachineMemory::new(GuestAddress(0), 1 << 20);
     mem.add_pmem("ro", GuestAddress(1 << 30), Box::new(SimpleBackend::new(1 << 16)), true).unwrap();
     let layout = SplitQueueLayout {
         size: 4,
@@ -143,7 +144,7 @@ fn a_used_ring_in_read_only_memory_sets_needs_reset() {
     assert!(out.iter().any(|e| matches!(e, DeviceEvent::HeadNotReturned { .. })));
     mem.write_le16(layout.avail_idx_addr(), 3).unwrap();
     dev.process_now(&mut mem, &mut q, &mut SimpleBackend::new(4096), SimTime(0), &mut out);
-    assert_eq!(DeviceQueue::<GuestMemoryMap>::next_avail(&q), 2, "a device that needs a reset pops nothing");
+    assert_eq!(DeviceQueue::<MachineMemory>::next_avail(&q), 2, "a device that needs a reset pops nothing");
 }
 
 #[test]

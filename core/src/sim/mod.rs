@@ -19,7 +19,8 @@ use crate::device::{DeviceError, DeviceEvent, PmemConfig, PmemDevice};
 use crate::event::{CrashKind, EventKind, EventLog, HexBytes, RequestId};
 use crate::guest::{FlushResult, PmemDriver, SLOT_BYTES};
 use crate::host::{BackingMode, HostBackend, PageCache, PageInfo};
-use crate::memory::{GuestAddress, GuestMemory, GuestMemoryMap, MemoryError};
+use crate::memory::{GuestAddress, GuestMemory, MemoryError};
+use crate::pmem_window::MachineMemory;
 use crate::queue::{DriverError, QueueError, SplitQueue, SplitQueueLayout};
 use crate::rng::SimRng;
 use crate::time::SimTime;
@@ -128,7 +129,7 @@ pub struct Machine {
     cfg: SimConfig,
     now: SimTime,
     rng: SimRng,
-    mem: GuestMemoryMap,
+    mem: MachineMemory,
     ids: Vec<String>,
     slots: Vec<DeviceSlot>,
     log: EventLog,
@@ -148,7 +149,7 @@ impl Machine {
     /// A machine with no devices.
     pub fn new(cfg: SimConfig) -> Self {
         let rng = SimRng::new(cfg.seed).derive("machine");
-        let mem = GuestMemoryMap::new(GuestAddress(0), cfg.ram_size);
+        let mem = MachineMemory::new(GuestAddress(0), cfg.ram_size);
         Machine {
             cfg,
             now: SimTime::ZERO,
@@ -180,7 +181,7 @@ impl Machine {
     }
 
     /// Guest memory (read-only view, e.g. to draw the rings).
-    pub fn memory(&self) -> &GuestMemoryMap {
+    pub fn memory(&self) -> &MachineMemory {
         &self.mem
     }
 
@@ -605,13 +606,15 @@ impl Machine {
     }
 
     /// Mutable access to guest memory, to play a buggy or malicious driver
-    /// (write raw descriptors and ring entries) in tests and lessons.
-    pub fn memory_mut(&mut self) -> &mut GuestMemoryMap {
+    /// (write raw descriptors and ring entries) in tests and lessons (built
+    /// for tests and with the `test-utils` feature).
+    #[cfg(any(test, feature = "test-utils"))]
+    pub fn memory_mut(&mut self) -> &mut MachineMemory {
         &mut self.mem
     }
 
     /// Notifies a device without going through the driver (after raw ring
-    /// writes through [`Machine::memory_mut`]).
+    /// writes through `Machine::memory_mut`).
     pub fn notify(&mut self, id: &str) -> Result<(), MachineError> {
         let dev = self.index(id)?;
         self.record(dev, vec![EventKind::Notified]);
@@ -645,7 +648,9 @@ impl Machine {
         self.mem.backend(id).ok_or_else(|| MachineError::UnknownDevice(id.to_string()))
     }
 
-    /// The host backend of a device, mutably (to inject faults).
+    /// The host backend of a device, mutably (to inject faults; built for
+    /// tests and with the `test-utils` feature).
+    #[cfg(any(test, feature = "test-utils"))]
     pub fn backend_mut(&mut self, id: &str) -> Result<&mut (dyn HostBackend + 'static), MachineError> {
         self.mem.backend_mut(id).ok_or_else(|| MachineError::UnknownDevice(id.to_string()))
     }

@@ -1,7 +1,6 @@
 //! The page's HTML, drawn from the workbench's state.
 
 use super::{dom, workload_names, App, FileKind, Msg, SPEEDS};
-use crate::grid::PAGE;
 use crate::hexview::{dump, HexLine};
 use crate::lessons::LESSONS;
 use crate::palette::CellState;
@@ -11,6 +10,7 @@ use crate::timeline::{lane, last_flush_journey};
 use crate::workbench::{Origin, View, GRID_HEIGHT, GRID_WIDTH};
 use pmem_core::event::Event as SimEvent;
 use pmem_core::host::TearGranularity;
+use pmem_core::memory::PAGE_SIZE;
 use web_sys::{HtmlCanvasElement, HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
@@ -369,7 +369,7 @@ fn grid_panel(app: &App, ctx: &Context<App>) -> Html {
                         html! {
                             <tr data-page={p.to_string()} data-state={s.key()} class={classes!(s.key(), (b.page() == Some(p)).then_some("selected"))}>
                                 <td><button type="button" class="linkish" onclick={link.callback(move |_| Msg::SelectPage(p))}>{ p }</button></td>
-                                <td>{ format!("{:#x}", p * PAGE) }</td>
+                                <td>{ format!("{:#x}", p * PAGE_SIZE) }</td>
                                 <td>{ s.name() }</td>
                             </tr>
                         }
