@@ -28,6 +28,7 @@ pub mod queue;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub mod size;
 pub mod time;
 pub mod workload;
 

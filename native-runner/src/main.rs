@@ -13,9 +13,9 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use pmem_core::host::TearGranularity;
 use pmem_core::sim::{DeviceSpec, Machine, SimConfig};
+use pmem_core::size::parse_size;
 use pmemlab::explore::{explore, install_interrupt_handler, parse_shard, ExploreExit, ExploreOptions};
 use pmemlab::inspect::{inspect_file, notes, render_table};
-use pmemlab::qemu::size::parse_size;
 use pmemlab::run::{run, BackendKind, Existing, RunOptions};
 use pmemlab::soak::{soak, SoakOptions};
 use std::io::IsTerminal;
@@ -228,7 +228,7 @@ enum Command {
         /// The backing file (created; an existing one needs --force).
         file: PathBuf,
         /// Device size (K/M/G/T suffixes).
-        #[arg(long, default_value = "1M", value_parser = parse_size_arg)]
+        #[arg(long, default_value = "1M", value_parser = parse_size)]
         size: u64,
         /// Pages the stores cycle over.
         #[arg(long, default_value_t = 16)]
@@ -281,10 +281,6 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
         args: Vec<String>,
     },
-}
-
-fn parse_size_arg(s: &str) -> Result<u64, String> {
-    parse_size(s).map_err(|e| e.to_string())
 }
 
 /// What a subcommand ends with.

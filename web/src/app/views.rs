@@ -11,6 +11,7 @@ use crate::workbench::{Origin, View, GRID_HEIGHT, GRID_WIDTH};
 use pmem_core::event::Event as SimEvent;
 use pmem_core::host::TearGranularity;
 use pmem_core::memory::PAGE_SIZE;
+use pmem_core::size::human_size;
 use web_sys::{HtmlCanvasElement, HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
@@ -20,22 +21,6 @@ fn input_value(e: &Event) -> String {
 
 fn select_value(e: &Event) -> String {
     e.target_unchecked_into::<HtmlSelectElement>().value()
-}
-
-/// Bytes in binary units: `64 MiB`.
-pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if v.fract() == 0.0 {
-        format!("{v:.0} {}", UNITS[u])
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 /// The whole page.
