@@ -18,7 +18,7 @@ pub use config::{DeviceMode, DeviceSpec, SimConfig};
 use crate::device::{DeviceError, DeviceEvent, PmemConfig, PmemDevice};
 use crate::event::{CrashKind, EventKind, EventLog, HexBytes, RequestId};
 use crate::guest::{FlushResult, PmemDriver, SLOT_BYTES};
-use crate::host::{BackingMode, HostBackend, PageCache, PageInfo};
+use crate::host::{HostBackend, PageCache, PageInfo};
 use crate::memory::{GuestAddress, GuestMemory, MemoryError};
 use crate::pmem_window::MachineMemory;
 use crate::queue::{DriverError, QueueError, SplitQueue, SplitQueueLayout};
@@ -213,12 +213,7 @@ impl Machine {
     /// Adds a device backed by the page-cache model of a new, zero-filled
     /// backing file. Hot-plugged when the machine has already run.
     pub fn add_device(&mut self, spec: DeviceSpec) -> Result<(), MachineError> {
-        let mode = match (spec.mode, spec.share) {
-            (DeviceMode::RealNvdimm, _) => BackingMode::Persistent,
-            (_, false) => BackingMode::Private,
-            (_, true) => BackingMode::Shared,
-        };
-        let backend = PageCache::new(spec.size, mode, self.cfg.host.clone());
+        let backend = PageCache::new(spec.size, spec.mode.backing_mode(spec.share), self.cfg.host.clone());
         self.add_device_with_backend(spec, Box::new(backend))
     }
 
