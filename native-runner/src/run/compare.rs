@@ -20,8 +20,6 @@ use pmem_core::memory::PAGE_SIZE;
 use serde::Serialize;
 use std::fs::File;
 
-/// Page size.
-
 /// Longest page list shown in a sentence.
 const SHOW: usize = 8;
 
