@@ -4,10 +4,10 @@
 //! into the model's internals. Events are serde-serializable, and a log has a
 //! stable fingerprint so two runs can be compared cheaply.
 
-use crate::device::RequestError;
-use crate::host::{HostError, HostEvent, SyncTicket, TearGranularity};
+use crate::device::DeviceEvent;
+use crate::host::{HostEvent, TearGranularity};
 use crate::memory::GuestAddress;
-use crate::queue::{ChainError, DriverError, QueueError};
+use crate::queue::DriverError;
 use crate::rng::fnv1a64;
 use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
@@ -163,69 +163,6 @@ pub enum EventKind {
     },
     /// The driver notified the device.
     Notified,
-    /// The device took a chain off the available ring.
-    ChainPopped {
-        /// Its head.
-        head: u16,
-    },
-    /// The device parsed a flush request.
-    FlushParsed {
-        /// Its head.
-        head: u16,
-    },
-    /// The chain is malformed; it is returned with length 0.
-    ChainRejected {
-        /// Its head.
-        head: u16,
-        /// The fault.
-        error: ChainError,
-    },
-    /// The chain is not a valid request.
-    RequestRejected {
-        /// Its head.
-        head: u16,
-        /// The fault.
-        error: RequestError,
-    },
-    /// The device asked the host to sync the backing file.
-    HostSyncStarted {
-        /// The chain waiting for it.
-        head: u16,
-        /// The host's sync.
-        ticket: SyncTicket,
-    },
-    /// The host sync finished.
-    HostSyncFinished {
-        /// The host's sync.
-        ticket: SyncTicket,
-        /// Its result.
-        result: Result<(), HostError>,
-    },
-    /// The device wrote the status and returned the chain.
-    RequestCompleted {
-        /// Its head.
-        head: u16,
-        /// Status written (`None` when the chain was malformed).
-        status: Option<u32>,
-        /// Used length.
-        used_len: u32,
-    },
-    /// A head could not be returned (not a valid descriptor index).
-    HeadNotReturned {
-        /// The head.
-        head: u16,
-        /// Why.
-        error: QueueError,
-    },
-    /// The queue is broken; the device needs a reset.
-    DeviceNeedsReset {
-        /// Why.
-        error: QueueError,
-    },
-    /// The device interrupted the guest.
-    Interrupt,
-    /// The driver asked for no interrupt; none was sent.
-    InterruptSuppressed,
     /// The driver returned a flush to the application.
     FlushReturned {
         /// The request.
@@ -245,6 +182,23 @@ pub enum EventKind {
         /// What it found.
         error: DriverError,
     },
+    /// A step of a device's queue handling (serialized with its own
+    /// `"event"` tag, so the log's wire format does not show the nesting).
+    #[serde(untagged)]
+    Device(DeviceEvent),
+}
+
+impl From<DeviceEvent> for EventKind {
+    fn from(e: DeviceEvent) -> Self {
+        EventKind::Device(e)
+    }
+}
+
+/// The device emits into the machine's list of event kinds directly.
+impl Extend<DeviceEvent> for Vec<EventKind> {
+    fn extend<I: IntoIterator<Item = DeviceEvent>>(&mut self, iter: I) {
+        self.extend(iter.into_iter().map(EventKind::Device));
+    }
 }
 
 /// One entry of the log.
@@ -328,23 +282,6 @@ impl fmt::Display for EventKind {
                 write!(f, "flush #{} made available as head {head} (avail.idx={avail_idx})", request.0)
             }
             Notified => write!(f, "driver notifies the device"),
-            ChainPopped { head } => write!(f, "device pops chain {head}"),
-            FlushParsed { head } => write!(f, "chain {head} is a flush request"),
-            ChainRejected { head, error } => write!(f, "chain {head} rejected: {error}"),
-            RequestRejected { head, error } => write!(f, "request {head} rejected: {error}"),
-            HostSyncStarted { head, ticket } => write!(f, "host fsync #{} started for chain {head}", ticket.0),
-            HostSyncFinished { ticket, result } => match result {
-                Ok(()) => write!(f, "host fsync #{} finished: ok", ticket.0),
-                Err(e) => write!(f, "host fsync #{} finished: {e}", ticket.0),
-            },
-            RequestCompleted { head, status, used_len } => match status {
-                Some(s) => write!(f, "chain {head} completed: status {} (used len {used_len})", *s as i32),
-                None => write!(f, "chain {head} returned without status (used len {used_len})"),
-            },
-            HeadNotReturned { head, error } => write!(f, "head {head} cannot be returned: {error}"),
-            DeviceNeedsReset { error } => write!(f, "DEVICE_NEEDS_RESET: {error}"),
-            Interrupt => write!(f, "device interrupts the guest"),
-            InterruptSuppressed => write!(f, "interrupt suppressed (VIRTQ_AVAIL_F_NO_INTERRUPT)"),
             FlushReturned { request, status, ok } => {
                 if *ok {
                     write!(f, "flush #{} returns 0 to the application", request.0)
@@ -354,6 +291,7 @@ impl fmt::Display for EventKind {
             }
             FlushWoken { request } => write!(f, "flush #{} woken: a slot is free", request.0),
             DriverFault { error } => write!(f, "driver: {error}"),
+            Device(d) => d.fmt(f),
         }
     }
 }
@@ -396,5 +334,53 @@ impl EventLog {
     pub fn fingerprint(&self) -> u64 {
         let json = serde_json::to_vec(&self.events).unwrap_or_default();
         fnv1a64(&json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::{HostError, SyncTicket};
+
+    fn log_of(kinds: Vec<EventKind>) -> EventLog {
+        let mut log = EventLog::new();
+        for k in kinds {
+            log.push(SimTime(7), Some("nv1"), k);
+        }
+        log
+    }
+
+    #[test]
+    fn device_events_serialize_flat_with_the_log_tag() {
+        let log = log_of(vec![
+            DeviceEvent::ChainPopped { head: 3 }.into(),
+            DeviceEvent::Interrupt.into(),
+            DeviceEvent::HostSyncFinished { ticket: SyncTicket(2), result: Err(HostError::SyncFailed) }.into(),
+            EventKind::Notified,
+        ]);
+        let json = serde_json::to_string(log.events()).unwrap();
+        assert_eq!(
+            json,
+            concat!(
+                r#"[{"seq":0,"at":7,"device":"nv1","event":"chain_popped","head":3},"#,
+                r#"{"seq":1,"at":7,"device":"nv1","event":"interrupt"},"#,
+                r#"{"seq":2,"at":7,"device":"nv1","event":"host_sync_finished","ticket":2,"result":{"Err":"SyncFailed"}},"#,
+                r#"{"seq":3,"at":7,"device":"nv1","event":"notified"}]"#
+            )
+        );
+    }
+
+    #[test]
+    fn a_log_with_device_events_reads_back_equal() {
+        let log = log_of(vec![
+            EventKind::FlushRequested { request: RequestId(1) },
+            DeviceEvent::RequestCompleted { head: 0, status: Some(0), used_len: 4 }.into(),
+            DeviceEvent::InterruptSuppressed.into(),
+            EventKind::DeviceRestarted,
+        ]);
+        let back: EventLog = serde_json::from_str(&serde_json::to_string(&log).unwrap()).unwrap();
+        assert_eq!(back, log);
+        assert_eq!(back.fingerprint(), log.fingerprint());
+        assert!(matches!(back.events()[1].kind, EventKind::Device(DeviceEvent::RequestCompleted { .. })));
     }
 }

@@ -5,7 +5,9 @@
 //! - [`queue`]: the split virtqueue, stored in guest-memory bytes;
 //! - [`device`]: the virtio-pmem device (parse → state machine);
 //! - [`host`]: the host side — the backing file behind the DAX window;
-//! - [`memory`]: sparse guest-physical memory;
+//! - [`memory`]: sparse guest RAM and the [`memory::GuestMemory`] trait;
+//! - [`pmem_window`]: the machine's guest-physical map, RAM plus one DAX
+//!   window per device over its host backend;
 //! - [`sim`]: the deterministic machine that runs them in logical time from
 //!   one seed, writing an [`event`] log.
 //!
@@ -22,10 +24,12 @@ pub mod event;
 pub mod guest;
 pub mod host;
 pub mod memory;
+pub mod pmem_window;
 pub mod queue;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub mod size;
 pub mod time;
 pub mod workload;
 

@@ -4,7 +4,7 @@
 //!     cargo run --release --example tally -- corpus/device
 
 use libfuzzer_sys::arbitrary::{Arbitrary, Unstructured};
-use pmem_core::event::EventKind;
+use pmem_core::device::DeviceEvent;
 use pmem_fuzz::device::{run_observed, DeviceInput};
 use std::collections::BTreeMap;
 
@@ -22,17 +22,17 @@ fn main() {
         run_observed(&input, |o| {
             for e in &o.events {
                 let k = match e {
-                    EventKind::ChainPopped { .. } => "chain popped".to_string(),
-                    EventKind::FlushParsed { .. } => "flush parsed".to_string(),
-                    EventKind::ChainRejected { error, .. } => format!("chain rejected: {}", variant(error)),
-                    EventKind::RequestRejected { error, .. } => format!("request rejected: {}", variant(error)),
-                    EventKind::HostSyncFinished { result: Err(_), .. } => "host sync failed".to_string(),
-                    EventKind::RequestCompleted { status: Some(0), .. } => "completed: status 0".to_string(),
-                    EventKind::RequestCompleted { status: Some(_), .. } => "completed: failure status".to_string(),
-                    EventKind::RequestCompleted { status: None, .. } => "completed: no status".to_string(),
-                    EventKind::HeadNotReturned { error, .. } => format!("head not returned: {}", variant(error)),
-                    EventKind::DeviceNeedsReset { .. } => "DEVICE_NEEDS_RESET".to_string(),
-                    EventKind::InterruptSuppressed => "interrupt suppressed".to_string(),
+                    DeviceEvent::ChainPopped { .. } => "chain popped".to_string(),
+                    DeviceEvent::FlushParsed { .. } => "flush parsed".to_string(),
+                    DeviceEvent::ChainRejected { error, .. } => format!("chain rejected: {}", variant(error)),
+                    DeviceEvent::RequestRejected { error, .. } => format!("request rejected: {}", variant(error)),
+                    DeviceEvent::HostSyncFinished { result: Err(_), .. } => "host sync failed".to_string(),
+                    DeviceEvent::RequestCompleted { status: Some(0), .. } => "completed: status 0".to_string(),
+                    DeviceEvent::RequestCompleted { status: Some(_), .. } => "completed: failure status".to_string(),
+                    DeviceEvent::RequestCompleted { status: None, .. } => "completed: no status".to_string(),
+                    DeviceEvent::HeadNotReturned { error, .. } => format!("head not returned: {}", variant(error)),
+                    DeviceEvent::DeviceNeedsReset { .. } => "DEVICE_NEEDS_RESET".to_string(),
+                    DeviceEvent::InterruptSuppressed => "interrupt suppressed".to_string(),
                     _ => continue,
                 };
                 bump(&k);

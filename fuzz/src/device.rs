@@ -6,12 +6,12 @@ use crate::input::{build_memory, contains, overlaps, place, AddrIn, DescIn, Pmem
 use crate::recorder::{PopOutcome, Recorder, Tracked, WriteRec, Writer};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use pmem_core::device::{
-    DeviceStats, DeviceStatus, FailureStatus, PmemConfig, PmemDevice, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_VERSION_1,
+    DeviceEvent, DeviceStats, DeviceStatus, FailureStatus, PmemConfig, PmemDevice, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_VERSION_1,
     VIRTIO_PMEM_F_SHMEM_REGION,
 };
-use pmem_core::event::EventKind;
 use pmem_core::host::{HostBackend, HostStats, SimpleBackend};
-use pmem_core::memory::{GuestAddress, GuestMemory, GuestMemoryMap, PAGE_SIZE};
+use pmem_core::memory::{GuestAddress, GuestMemory, PAGE_SIZE};
+use pmem_core::pmem_window::MachineMemory;
 use pmem_core::queue::{
     Descriptor, QueueError, SplitQueue, SplitQueueLayout, DESCRIPTOR_SIZE, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT,
     VIRTQ_DESC_F_WRITE,
@@ -207,7 +207,7 @@ pub struct RoundObservation {
     /// Every write the device attempted.
     pub writes: Vec<WriteRec>,
     /// The events of the run.
-    pub events: Vec<EventKind>,
+    pub events: Vec<DeviceEvent>,
 }
 
 /// Runs one input. Panics when an invariant fails.
@@ -337,11 +337,11 @@ fn resolve_layout(l: LayoutIn, size: u16, space: &Space) -> Option<SplitQueueLay
     }
 }
 
-fn region_writable(mem: &GuestMemoryMap, addr: GuestAddress) -> bool {
+fn region_writable(mem: &MachineMemory, addr: GuestAddress) -> bool {
     !mem.regions().iter().any(|r| r.readonly && addr.0 >= r.start.0 && addr.0 - r.start.0 < r.size)
 }
 
-fn apply(mem: &mut GuestMemoryMap, space: &Space, l: &SplitQueueLayout, p: &Place) {
+fn apply(mem: &mut MachineMemory, space: &Space, l: &SplitQueueLayout, p: &Place) {
     let size = l.size;
     match p {
         Place::Desc { index, desc } => {
@@ -406,7 +406,7 @@ fn apply(mem: &mut GuestMemoryMap, space: &Space, l: &SplitQueueLayout, p: &Plac
 }
 
 /// Makes `head` available at the slot `avail.idx` names, and bumps it.
-fn publish(mem: &mut GuestMemoryMap, space: &Space, l: &SplitQueueLayout, head: u16) {
+fn publish(mem: &mut MachineMemory, space: &Space, l: &SplitQueueLayout, head: u16) {
     let idx = mem.read_le16(l.avail_idx_addr()).unwrap_or(0);
     place(mem, space, l.avail_entry_addr(idx).0, &head.to_le_bytes());
     place(mem, space, l.avail_idx_addr().0, &idx.wrapping_add(1).to_le_bytes());
@@ -442,7 +442,7 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
     if chains.iter().any(|p| !matches!(p, PopOutcome::Chain(_))) {
         return Err("the device popped again after the ring said empty or broken".into());
     }
-    let resets = o.events.iter().filter(|e| matches!(e, EventKind::DeviceNeedsReset { .. })).count();
+    let resets = o.events.iter().filter(|e| matches!(e, DeviceEvent::DeviceNeedsReset { .. })).count();
     match last {
         PopOutcome::Chain(_) => return Err("the device stopped popping while chains were available".into()),
         PopOutcome::Empty => {
@@ -471,7 +471,7 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
     if n_popped > usize::from(o.size) {
         return Err(format!("{n_popped} chains popped from a queue of {}", o.size));
     }
-    let popped_events = o.events.iter().filter(|e| matches!(e, EventKind::ChainPopped { .. })).count();
+    let popped_events = o.events.iter().filter(|e| matches!(e, DeviceEvent::ChainPopped { .. })).count();
     if popped_events != n_popped || o.dev_after.popped - o.dev_before.popped != n_popped as u64 {
         return Err(format!("{n_popped} pops but {popped_events} ChainPopped events"));
     }
@@ -534,7 +534,7 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
     }
     let mut not_returned: BTreeMap<u16, i64> = BTreeMap::new();
     for e in &o.events {
-        if let EventKind::HeadNotReturned { head, error } = e {
+        if let DeviceEvent::HeadNotReturned { head, error } = e {
             *not_returned.entry(*head).or_default() += 1;
             let why_ok = match error {
                 QueueError::HeadOutOfRange { .. } => *head >= o.size,
@@ -558,7 +558,7 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
         .events
         .iter()
         .filter_map(|e| {
-            if let EventKind::RequestCompleted { head, used_len, .. } = e {
+            if let DeviceEvent::RequestCompleted { head, used_len, .. } = e {
                 Some((*head, *used_len))
             } else {
                 None
@@ -570,7 +570,7 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
     }
     let mut statuses_attempted = 0u64;
     for e in &o.events {
-        if let EventKind::RequestCompleted { head, status, used_len } = e {
+        if let DeviceEvent::RequestCompleted { head, status, used_len } = e {
             match status {
                 Some(s) if *s != 0 && *s != o.fail_value => {
                     return Err(format!("head {head} got status {s:#x}"));
@@ -582,10 +582,10 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
                 _ => {}
             }
         }
-        if matches!(e, EventKind::FlushParsed { .. })
+        if matches!(e, DeviceEvent::FlushParsed { .. })
             || matches!(
                 e,
-                EventKind::RequestRejected { error: pmem_core::device::RequestError::UnknownType { .. }, .. }
+                DeviceEvent::RequestRejected { error: pmem_core::device::RequestError::UnknownType { .. }, .. }
             )
         {
             statuses_attempted += 1;
@@ -594,9 +594,9 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
 
     // Flushes: one host sync each, each finished; the planned failures hit
     // the first syncs, and each failure is reported to the guest.
-    let parsed = o.events.iter().filter(|e| matches!(e, EventKind::FlushParsed { .. })).count() as u64;
-    let started = o.events.iter().filter(|e| matches!(e, EventKind::HostSyncStarted { .. })).count() as u64;
-    let finished = o.events.iter().filter(|e| matches!(e, EventKind::HostSyncFinished { .. })).count() as u64;
+    let parsed = o.events.iter().filter(|e| matches!(e, DeviceEvent::FlushParsed { .. })).count() as u64;
+    let started = o.events.iter().filter(|e| matches!(e, DeviceEvent::HostSyncStarted { .. })).count() as u64;
+    let finished = o.events.iter().filter(|e| matches!(e, DeviceEvent::HostSyncFinished { .. })).count() as u64;
     let host_started = o.host_after.syncs_started - o.host_before.syncs_started;
     if parsed != started || started != finished || started != host_started {
         return Err(format!(
@@ -648,7 +648,7 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
     }
 
     // An interrupt (or its suppression) follows every batch of returns.
-    let irqs = o.events.iter().filter(|e| matches!(e, EventKind::Interrupt | EventKind::InterruptSuppressed)).count();
+    let irqs = o.events.iter().filter(|e| matches!(e, DeviceEvent::Interrupt | DeviceEvent::InterruptSuppressed)).count();
     if (irqs > 0) != (n_used > 0) {
         return Err(format!("{irqs} interrupts for {n_used} chains returned"));
     }
@@ -742,7 +742,7 @@ mod tests {
         let obs = observe(&input(vec![chain], vec![]));
         assert!(obs[0].events.iter().any(|e| matches!(
             e,
-            EventKind::RequestRejected { head: 3, error: pmem_core::device::RequestError::ShortStatus { len: 3 } }
+            DeviceEvent::RequestRejected { head: 3, error: pmem_core::device::RequestError::ShortStatus { len: 3 } }
         )));
         assert_eq!(obs[0].used, vec![(3, 0)]);
         check_round(&obs[0]).unwrap();

@@ -3,7 +3,8 @@
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use pmem_core::host::SimpleBackend;
-use pmem_core::memory::{GuestAddress, GuestMemory, GuestMemoryMap, MemoryError, PAGE_SIZE};
+use pmem_core::memory::{GuestAddress, GuestMemory, MemoryError, PAGE_SIZE};
+use pmem_core::pmem_window::MachineMemory;
 use pmem_core::queue::Descriptor;
 use pmem_core::time::SimTime;
 
@@ -126,8 +127,8 @@ impl PmemIn {
 }
 
 /// Builds the memory map: 64 KiB of RAM at 0 plus the optional window.
-pub fn build_memory(pmem: Option<PmemIn>) -> (GuestMemoryMap, Space) {
-    let mut mem = GuestMemoryMap::new(GuestAddress(0), RAM_SIZE);
+pub fn build_memory(pmem: Option<PmemIn>) -> (MachineMemory, Space) {
+    let mut mem = MachineMemory::new(GuestAddress(0), RAM_SIZE);
     let mut space = Space { pmem: None };
     if let Some(p) = pmem {
         let (start, size) = p.placement();
@@ -141,7 +142,7 @@ pub fn build_memory(pmem: Option<PmemIn>) -> (GuestMemoryMap, Space) {
 /// Puts bytes into guest memory as the fuzzer wants them: a guest store, or,
 /// when the window is read-only, the host's content of the backing file.
 /// Bytes that fall outside every region are dropped.
-pub fn place(mem: &mut GuestMemoryMap, space: &Space, addr: u64, data: &[u8]) {
+pub fn place(mem: &mut MachineMemory, space: &Space, addr: u64, data: &[u8]) {
     if let Err(MemoryError::ReadOnly { .. }) = mem.write(GuestAddress(addr), data) {
         if let (Some((start, _)), Some(b)) = (space.pmem, mem.backend_mut(PMEM_NAME)) {
             let _ = b.write_at(SimTime::ZERO, addr - start, data);

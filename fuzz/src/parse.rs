@@ -10,7 +10,8 @@ use crate::input::{build_memory, place, AddrIn, DescIn, PmemIn};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use pmem_core::device::request::{parse, Request, RequestError, VIRTIO_PMEM_REQ_TYPE_FLUSH};
 use pmem_core::device::RequestKind;
-use pmem_core::memory::{GuestAddress, GuestMemory, GuestMemoryMap};
+use pmem_core::memory::{GuestAddress, GuestMemory};
+use pmem_core::pmem_window::MachineMemory;
 use pmem_core::queue::{check_buffers, walk_chain, ChainError, Descriptor, DESCRIPTOR_SIZE};
 
 /// A queue size for `walk_chain`, which does not validate it.
@@ -101,7 +102,7 @@ pub fn run(input: &ParseInput) {
 }
 
 /// Runs `parse`, compares it with the reference, checks what it accepts.
-fn check_parse(mem: &GuestMemoryMap, bufs: &[Descriptor]) -> Result<Request, RequestError> {
+fn check_parse(mem: &MachineMemory, bufs: &[Descriptor]) -> Result<Request, RequestError> {
     let got = parse(mem, bufs);
     let want = ref_parse(mem, bufs);
     let same = match (&got, &want) {
@@ -123,7 +124,7 @@ fn check_parse(mem: &GuestMemoryMap, bufs: &[Descriptor]) -> Result<Request, Req
 }
 
 /// The spec's request rules, in the order the device documents them.
-pub fn ref_parse(mem: &GuestMemoryMap, bufs: &[Descriptor]) -> Result<Request, RequestError> {
+pub fn ref_parse(mem: &MachineMemory, bufs: &[Descriptor]) -> Result<Request, RequestError> {
     if bufs.is_empty() {
         return Err(RequestError::NoBuffers);
     }
@@ -179,7 +180,7 @@ pub fn ref_parse(mem: &GuestMemoryMap, bufs: &[Descriptor]) -> Result<Request, R
     }
 }
 
-fn read_desc(mem: &GuestMemoryMap, table: u64, index: u16) -> Result<Descriptor, ChainError> {
+fn read_desc(mem: &MachineMemory, table: u64, index: u16) -> Result<Descriptor, ChainError> {
     let addr = table.checked_add(16 * u64::from(index)).ok_or(ChainError::DescriptorUnreadable { addr: u64::MAX })?;
     let mut raw = [0u8; 16];
     mem.read(GuestAddress(addr), &mut raw).map_err(|_| ChainError::DescriptorUnreadable { addr })?;
@@ -191,7 +192,7 @@ fn read_desc(mem: &GuestMemoryMap, table: u64, index: u16) -> Result<Descriptor,
 /// entries, at most `size` descriptors; one level of indirection whose table
 /// replaces the rest of the chain.
 pub fn ref_walk(
-    mem: &GuestMemoryMap,
+    mem: &MachineMemory,
     table: u64,
     size: u16,
     head: u16,
@@ -229,7 +230,7 @@ pub fn ref_walk(
 }
 
 fn ref_walk_indirect(
-    mem: &GuestMemoryMap,
+    mem: &MachineMemory,
     table_desc: Descriptor,
     mut out: Vec<Descriptor>,
     mut total: u64,
@@ -273,7 +274,7 @@ fn ref_walk_indirect(
 /// Buffers: the first device-readable buffer after a writable one, and the
 /// first buffer outside memory; the earlier position wins, the order rule
 /// first at equal positions.
-pub fn ref_check_buffers(mem: &GuestMemoryMap, descs: &[Descriptor]) -> Result<(), ChainError> {
+pub fn ref_check_buffers(mem: &MachineMemory, descs: &[Descriptor]) -> Result<(), ChainError> {
     let first_writable = descs.iter().position(|d| d.is_write_only());
     let order =
         first_writable.and_then(|w| descs.iter().enumerate().skip(w).find(|(_, d)| !d.is_write_only()).map(|(i, _)| i));
@@ -310,7 +311,7 @@ mod tests {
     use crate::input::{LenIn, RAM_SIZE};
     use pmem_core::queue::{VIRTQ_DESC_F_INDIRECT as I, VIRTQ_DESC_F_NEXT as N, VIRTQ_DESC_F_WRITE as W};
 
-    fn mem() -> GuestMemoryMap {
+    fn mem() -> MachineMemory {
         build_memory(None).0
     }
 

@@ -1,7 +1,8 @@
 //! Wrappers that let a harness watch the device: a guest memory that records
 //! every write, and a queue that records every pop and `add_used`.
 
-use pmem_core::memory::{GuestAddress, GuestMemory, GuestMemoryMap, MemoryError};
+use pmem_core::memory::{GuestAddress, GuestMemory, MemoryError};
+use pmem_core::pmem_window::MachineMemory;
 use pmem_core::queue::{DeviceQueue, PoppedChain, QueueError, SplitQueue};
 
 /// Who wrote.
@@ -26,10 +27,10 @@ pub struct WriteRec {
     pub ok: bool,
 }
 
-/// A [`GuestMemory`] over a [`GuestMemoryMap`] that records writes.
+/// A [`GuestMemory`] over a [`MachineMemory`] that records writes.
 pub struct Recorder<'a> {
     /// The memory.
-    pub mem: &'a mut GuestMemoryMap,
+    pub mem: &'a mut MachineMemory,
     /// Writes attempted, in order.
     pub writes: Vec<WriteRec>,
     /// Who is writing now.
@@ -38,7 +39,7 @@ pub struct Recorder<'a> {
 
 impl<'a> Recorder<'a> {
     /// Wraps `mem`.
-    pub fn new(mem: &'a mut GuestMemoryMap) -> Self {
+    pub fn new(mem: &'a mut MachineMemory) -> Self {
         Recorder { mem, writes: Vec::new(), writer: Writer::Device }
     }
 }

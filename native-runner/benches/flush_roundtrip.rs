@@ -25,6 +25,7 @@
 //! mean nothing, so the bench says so).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use pmem_core::memory::PAGE_SIZE;
 use pmem_core::sim::{DeviceSpec, Machine, SimConfig};
 use pmem_core::workload::flush_and_wait;
 use pmemlab::backend::{FileBackend, FileBackendOptions, SyncTiming};
@@ -34,7 +35,8 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-const PAGE: usize = 4096;
+/// [`PAGE_SIZE`] as a buffer length.
+const PAGE: usize = PAGE_SIZE as usize;
 const SIZE: u64 = 4 << 20;
 
 /// A second, raw `MAP_SHARED` mapping of the backing file.

@@ -16,6 +16,7 @@
 use crate::cachestat::{cachestat_file, page_size, CacheStat, CacheStatError};
 use crate::fs::FsKind;
 use crate::report::{Report, Reporter};
+use pmem_core::size::human_size;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, Write};
@@ -132,25 +133,6 @@ pub fn inspect_file(path: &Path) -> Result<FileReport, InspectError> {
     })
 }
 
-/// A size in binary units, as `fincore` prints it (`40 KiB`, `4 GiB`,
-/// `1.5 MiB`).
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut unit = 0;
-    let mut scaled = bytes as f64;
-    while scaled >= 1024.0 && unit + 1 < UNITS.len() {
-        scaled /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else if scaled.fract() == 0.0 {
-        format!("{scaled:.0} {}", UNITS[unit])
-    } else {
-        format!("{scaled:.1} {}", UNITS[unit])
-    }
-}
-
 /// The reports as a table, then one line per distinct reason cachestat
 /// failed and one line for memory-only file systems.
 pub fn render_table(reports: &[FileReport]) -> String {
@@ -227,15 +209,6 @@ pub fn notes(reports: &[FileReport]) -> Vec<String> {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-
-    #[test]
-    fn human_sizes_read_like_fincore() {
-        assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(4096), "4 KiB");
-        assert_eq!(human_size(40960), "40 KiB");
-        assert_eq!(human_size(1536 << 10), "1.5 MiB");
-        assert_eq!(human_size(4 << 30), "4 GiB");
-    }
 
     #[test]
     fn a_missing_file_is_named() {

@@ -39,7 +39,7 @@ pub struct SoakOptions {
     pub file: PathBuf,
     /// Device size in bytes, with QEMU's K/M/G/T suffixes (powers of 1024);
     /// a non-zero multiple of 4096.
-    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = crate::qemu::size::parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = pmem_core::size::parse_size)]
     pub size: u64,
     /// Pages the stores cycle over (1 to the device's pages).
     #[arg(long, value_name = "N", default_value_t = 16)]

@@ -79,11 +79,7 @@ pub struct TwinBackend {
 
 /// The model's mapping mode for a device.
 pub fn backing_mode(mode: DeviceMode, share: bool) -> BackingMode {
-    match (mode, share) {
-        (DeviceMode::RealNvdimm, _) => BackingMode::Persistent,
-        (_, false) => BackingMode::Private,
-        (_, true) => BackingMode::Shared,
-    }
+    mode.backing_mode(share)
 }
 
 /// The non-zero pages of a file (its durable content, for the model).

@@ -8,7 +8,7 @@
 //! side alone. Criterion reports requests per second (`Throughput::Elements`).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use pmem_core::event::EventKind;
+use pmem_core::device::DeviceEvent;
 use pmem_core::memory::GuestMemory;
 use pmem_core::queue::DeviceQueue;
 use pmem_tests::action::DriverAction;
@@ -33,11 +33,11 @@ fn prepare<M: GuestMemory, Q: DeviceQueue<M>>(w: &mut World<M, Q>, indirect: boo
         }
     }
     w.device_run();
-    let ok = w.events.iter().filter(|e| matches!(e, EventKind::RequestCompleted { status: Some(0), .. })).count();
+    let ok = w.events.iter().filter(|e| matches!(e, DeviceEvent::RequestCompleted { status: Some(0), .. })).count();
     assert_eq!(ok, usize::from(QUEUE_SIZE), "every prepared flush must succeed");
     w.events.clear();
     batch(w);
-    let ok = w.events.iter().filter(|e| matches!(e, EventKind::RequestCompleted { status: Some(0), .. })).count();
+    let ok = w.events.iter().filter(|e| matches!(e, DeviceEvent::RequestCompleted { status: Some(0), .. })).count();
     assert_eq!(ok, usize::from(BATCH), "a batch is {BATCH} successful flushes");
 }
 

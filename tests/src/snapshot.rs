@@ -1,7 +1,6 @@
 //! What the differential test compares between two worlds, and how.
 
-use pmem_core::device::RequestError;
-use pmem_core::event::EventKind;
+use pmem_core::device::{DeviceEvent, RequestError};
 use std::fmt::Write as _;
 
 /// A device event with the details that may legitimately differ between the
@@ -68,53 +67,50 @@ pub enum Observed {
     DeviceNeedsReset,
     /// The device decided whether to interrupt.
     InterruptDecision,
-    /// Anything else (not emitted by the device loop).
-    Other(String),
 }
 
 /// Reduces an event to what must be equal in both worlds.
-pub fn observe(event: &EventKind) -> Observed {
+pub fn observe(event: &DeviceEvent) -> Observed {
     match event {
-        EventKind::ChainPopped { head } => Observed::ChainPopped { head: *head },
-        EventKind::ChainRejected { head, .. } => Observed::ChainRejected { head: *head },
-        EventKind::RequestRejected { head, error } => {
+        DeviceEvent::ChainPopped { head } => Observed::ChainPopped { head: *head },
+        DeviceEvent::ChainRejected { head, .. } => Observed::ChainRejected { head: *head },
+        DeviceEvent::RequestRejected { head, error } => {
             let error = match error {
                 RequestError::Memory(_) => "memory".to_string(),
                 other => format!("{other:?}"),
             };
             Observed::RequestRejected { head: *head, error }
         }
-        EventKind::FlushParsed { head } => Observed::FlushParsed { head: *head },
-        EventKind::HostSyncStarted { head, ticket } => Observed::HostSyncStarted { head: *head, ticket: ticket.0 },
-        EventKind::HostSyncFinished { ticket, result } => {
+        DeviceEvent::FlushParsed { head } => Observed::FlushParsed { head: *head },
+        DeviceEvent::HostSyncStarted { head, ticket } => Observed::HostSyncStarted { head: *head, ticket: ticket.0 },
+        DeviceEvent::HostSyncFinished { ticket, result } => {
             Observed::HostSyncFinished { ticket: ticket.0, ok: result.is_ok() }
         }
-        EventKind::RequestCompleted { head, status, used_len } => {
+        DeviceEvent::RequestCompleted { head, status, used_len } => {
             Observed::RequestCompleted { head: *head, status: *status, used_len: *used_len }
         }
-        EventKind::HeadNotReturned { head, .. } => Observed::HeadNotReturned { head: *head },
-        EventKind::DeviceNeedsReset { .. } => Observed::DeviceNeedsReset,
-        EventKind::Interrupt | EventKind::InterruptSuppressed => Observed::InterruptDecision,
-        other => Observed::Other(format!("{other:?}")),
+        DeviceEvent::HeadNotReturned { head, .. } => Observed::HeadNotReturned { head: *head },
+        DeviceEvent::DeviceNeedsReset { .. } => Observed::DeviceNeedsReset,
+        DeviceEvent::Interrupt | DeviceEvent::InterruptSuppressed => Observed::InterruptDecision,
     }
 }
 
 /// A label for the outcome an event records, for coverage counts of the
 /// generated cases (`None` for events that are not an outcome).
-pub fn outcome_label(event: &EventKind) -> Option<String> {
+pub fn outcome_label(event: &DeviceEvent) -> Option<String> {
     let variant = |debug: String| debug.split([' ', '(', '{']).next().unwrap_or_default().to_string();
     match event {
-        EventKind::ChainRejected { error, .. } => Some(format!("chain rejected: {}", variant(format!("{error:?}")))),
-        EventKind::RequestRejected { error, .. } => {
+        DeviceEvent::ChainRejected { error, .. } => Some(format!("chain rejected: {}", variant(format!("{error:?}")))),
+        DeviceEvent::RequestRejected { error, .. } => {
             Some(format!("request rejected: {}", variant(format!("{error:?}"))))
         }
-        EventKind::RequestCompleted { status: Some(0), .. } => Some("completed: status 0".into()),
-        EventKind::RequestCompleted { status: Some(_), .. } => Some("completed: failure status".into()),
-        EventKind::RequestCompleted { status: None, .. } => Some("completed: no status".into()),
-        EventKind::HostSyncFinished { result: Err(_), .. } => Some("host sync failed".into()),
-        EventKind::HeadNotReturned { .. } => Some("head not returned".into()),
-        EventKind::DeviceNeedsReset { .. } => Some("device needs reset".into()),
-        EventKind::InterruptSuppressed => Some("interrupt suppressed".into()),
+        DeviceEvent::RequestCompleted { status: Some(0), .. } => Some("completed: status 0".into()),
+        DeviceEvent::RequestCompleted { status: Some(_), .. } => Some("completed: failure status".into()),
+        DeviceEvent::RequestCompleted { status: None, .. } => Some("completed: no status".into()),
+        DeviceEvent::HostSyncFinished { result: Err(_), .. } => Some("host sync failed".into()),
+        DeviceEvent::HeadNotReturned { .. } => Some("head not returned".into()),
+        DeviceEvent::DeviceNeedsReset { .. } => Some("device needs reset".into()),
+        DeviceEvent::InterruptSuppressed => Some("interrupt suppressed".into()),
         _ => None,
     }
 }

@@ -3,8 +3,7 @@
 
 use crate::action::{DriverAction, MEM_SIZE};
 use crate::snapshot::{compare, observe, outcome_label, Snapshot};
-use pmem_core::device::{DeviceStatus, PmemConfig, PmemDevice};
-use pmem_core::event::EventKind;
+use pmem_core::device::{DeviceEvent, DeviceStatus, PmemConfig, PmemDevice};
 use pmem_core::host::SimpleBackend;
 use pmem_core::memory::{GuestAddress, GuestMemory, GuestMemoryMap};
 use pmem_core::queue::{used_ring_bytes, DeviceQueue, SplitQueue, SplitQueueLayout};
@@ -30,7 +29,7 @@ pub struct World<M, Q> {
     /// The host behind it (syncs complete at once).
     pub host: SimpleBackend,
     /// Every event the device emitted, in order.
-    pub events: Vec<EventKind>,
+    pub events: Vec<DeviceEvent>,
     /// Outcome of every guest-memory access the driver actions made.
     pub accesses: Vec<bool>,
 }

@@ -4,7 +4,8 @@
 //! caller's: `performance.now()` in the browser, `Instant` natively; this
 //! module has no clock.
 
-use crate::grid::{CrashIndex, GridLayout, GridRenderer, PageMap, Viewport, PAGE};
+use crate::grid::{CrashIndex, GridLayout, GridRenderer, PageMap, Viewport};
+use pmem_core::memory::PAGE_SIZE;
 use pmem_core::rng::SimRng;
 use pmem_core::sim::{DeviceSpec, Machine, SimConfig};
 
@@ -33,12 +34,12 @@ pub fn sim_steps(rounds: u32, seed: u64) -> StepsResult {
     // A fresh machine has room for a device: cannot fail.
     m.add_device(DeviceSpec::new("nv1", 1 << 30)).expect("device fits");
     let mut rng = SimRng::new(seed).derive("bench");
-    let pages = (1u64 << 30) / PAGE;
+    let pages = (1u64 << 30) / PAGE_SIZE;
     let mut steps = 0;
     for round in 0..rounds {
         for _ in 0..4 {
             let page = rng.below(pages);
-            let _ = m.guest_write("nv1", page * PAGE + (round as u64 % 256) * 16, &round.to_le_bytes());
+            let _ = m.guest_write("nv1", page * PAGE_SIZE + (round as u64 % 256) * 16, &round.to_le_bytes());
         }
         let a = m.flush("nv1");
         let b = m.flush("nv1");
@@ -102,10 +103,10 @@ impl WriteStorm {
     /// One frame of the storm: `writes` stores to random pages, then 50 ms
     /// of simulated time; every 8th frame an fsync starts.
     pub fn frame(&mut self, writes: u32) {
-        let pages = STORM_DEVICE / PAGE;
+        let pages = STORM_DEVICE / PAGE_SIZE;
         for _ in 0..writes {
             let page = self.rng.below(pages);
-            let _ = self.machine.guest_write("nv1", page * PAGE, &self.frames.to_le_bytes());
+            let _ = self.machine.guest_write("nv1", page * PAGE_SIZE, &self.frames.to_le_bytes());
             self.writes += 1;
         }
         if self.frames % 8 == 7 {
@@ -144,7 +145,7 @@ pub fn draw_whole_device(renderer: &mut GridRenderer, map: &PageMap, width: u32,
 /// the worst case for the renderer.
 pub fn every_page_touched() -> PageMap {
     use crate::palette::CellState;
-    let total = STORM_DEVICE / PAGE;
+    let total = STORM_DEVICE / PAGE_SIZE;
     let states = [CellState::Clean, CellState::Dirty, CellState::Writeback, CellState::OnDisk];
     PageMap { total_pages: total, pages: (0..total).map(|p| (p, states[(p % 7 % 4) as usize])).collect() }
 }

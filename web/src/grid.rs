@@ -11,12 +11,10 @@
 
 use crate::palette::CellState;
 use pmem_core::event::{EventKind, EventLog};
+use pmem_core::memory::PAGE_SIZE;
 use pmem_core::sim::Machine;
 use std::collections::BTreeMap;
 use std::ops::Range;
-
-/// Bytes per host page.
-pub const PAGE: u64 = 4096;
 
 /// The touched pages of one device and their display state, sorted by page.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -41,7 +39,7 @@ impl PageMap {
     /// (which only reads the events logged since its last use).
     pub fn of_device_indexed(machine: &Machine, id: &str, index: &mut CrashIndex) -> Result<PageMap, String> {
         let snap = machine.device_snapshot(id).map_err(|e| e.to_string())?;
-        let total_pages = snap.config.size / PAGE;
+        let total_pages = snap.config.size / PAGE_SIZE;
         let states = machine.page_states(id).map_err(|e| e.to_string())?;
         let mut pages: Vec<(u64, CellState)> =
             states.into_iter().map(|p| (p.page, CellState::from_page_state(p.state))).collect();
@@ -434,7 +432,7 @@ mod tests {
     #[test]
     fn a_write_makes_its_page_dirty_and_a_flush_makes_it_clean() {
         let mut m = machine(64 << 20);
-        m.guest_write("nv1", 5 * PAGE + 10, b"hello").unwrap();
+        m.guest_write("nv1", 5 * PAGE_SIZE + 10, b"hello").unwrap();
         let map = PageMap::of_device(&m, "nv1").unwrap();
         assert_eq!(map.state(5), CellState::Dirty);
         assert_eq!(map.state(4), CellState::Untouched);
@@ -502,7 +500,7 @@ mod tests {
 
     #[test]
     fn a_lost_page_is_visible_in_a_fully_zoomed_out_4_gib_device() {
-        let total = (4u64 << 30) / PAGE;
+        let total = (4u64 << 30) / PAGE_SIZE;
         let map = PageMap {
             total_pages: total,
             pages: vec![(10, CellState::Clean), (11, CellState::Lost), (total - 1, CellState::Dirty)],

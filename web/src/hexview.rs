@@ -53,14 +53,14 @@ pub struct PageDump {
 /// logging a read) and what is durable.
 pub fn page_bytes(machine: &Machine, id: &str, page: u64) -> Result<(Vec<u8>, Vec<u8>), String> {
     let snap = machine.device_snapshot(id).map_err(|e| e.to_string())?;
-    let offset = page * crate::grid::PAGE;
+    let offset = page * pmem_core::memory::PAGE_SIZE;
     if offset >= snap.config.size {
         return Err(format!("page {page} is outside device '{id}'"));
     }
-    let mut cache = vec![0u8; crate::grid::PAGE as usize];
+    let mut cache = vec![0u8; pmem_core::memory::PAGE_SIZE as usize];
     let mem: &dyn GuestMemory = machine.memory();
     mem.read(GuestAddress(snap.config.start.0 + offset), &mut cache).map_err(|e| e.to_string())?;
-    let disk = machine.read_durable(id, offset, crate::grid::PAGE).map_err(|e| e.to_string())?;
+    let disk = machine.read_durable(id, offset, pmem_core::memory::PAGE_SIZE).map_err(|e| e.to_string())?;
     Ok((cache, disk))
 }
 

@@ -10,10 +10,11 @@
 //! crash event says. A device whose flushes the log shows as real-NVDIMM
 //! flushes has durable stores.
 
-use crate::grid::{PageMap, PAGE};
+use crate::grid::PageMap;
 use crate::palette::CellState;
 use pmem_core::event::{CrashKind, Event, EventKind, EventLog};
 use pmem_core::host::HostEvent;
+use pmem_core::memory::PAGE_SIZE;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -154,12 +155,12 @@ fn apply(pages: &mut BTreeMap<u64, PageRec>, kind: &EventKind, persistent: bool)
             let mut pos = 0usize;
             while pos < bytes.len() {
                 let at = offset + pos as u64;
-                let page = at / PAGE;
-                let in_page = (at % PAGE) as usize;
-                let n = (PAGE as usize - in_page).min(bytes.len() - pos);
+                let page = at / PAGE_SIZE;
+                let in_page = (at % PAGE_SIZE) as usize;
+                let n = (PAGE_SIZE as usize - in_page).min(bytes.len() - pos);
                 let rec = pages.entry(page).or_default();
                 let mut content =
-                    rec.cache.clone().or_else(|| rec.disk.clone()).unwrap_or_else(|| vec![0; PAGE as usize]);
+                    rec.cache.clone().or_else(|| rec.disk.clone()).unwrap_or_else(|| vec![0; PAGE_SIZE as usize]);
                 content[in_page..in_page + n].copy_from_slice(&bytes[pos..pos + n]);
                 if persistent {
                     rec.disk = Some(content.clone());
@@ -246,13 +247,13 @@ impl ReplayState {
                 m.iter().filter_map(|(p, r)| r.state.filter(|s| *s != CellState::Untouched).map(|s| (*p, s))).collect()
             })
             .unwrap_or_default();
-        PageMap { total_pages: size / PAGE, pages }
+        PageMap { total_pages: size / PAGE_SIZE, pages }
     }
 
     /// The page's bytes as the guest would read them and as the disk
     /// holds them (zeros where the log wrote nothing).
     pub fn page_bytes(&self, dev: &str, page: u64) -> (Vec<u8>, Vec<u8>) {
-        let zero = || vec![0u8; PAGE as usize];
+        let zero = || vec![0u8; PAGE_SIZE as usize];
         let rec = self.pages.get(dev).and_then(|m| m.get(&page));
         let disk = rec.and_then(|r| r.disk.clone()).unwrap_or_else(zero);
         let cache = rec.and_then(|r| r.cache.clone()).unwrap_or_else(|| disk.clone());

@@ -2,6 +2,7 @@
 //! layers (application → driver → available ring → device → host fsync →
 //! used ring → interrupt → application), both read from the event log.
 
+use pmem_core::device::DeviceEvent;
 use pmem_core::event::{Event, EventKind, RequestId};
 use pmem_core::host::HostEvent;
 use pmem_core::time::SimTime;
@@ -46,8 +47,10 @@ pub fn lane(kind: &EventKind) -> Lane {
         | NvdimmFlush { .. }
         | MapSync { .. }
         | DriverFault { .. } => Lane::Guest,
-        Host(_) | HostSyncFinished { .. } => Lane::Host,
-        Crash { .. } | FaultInjected { .. } | UnplugRefused { .. } | DeviceNeedsReset { .. } => Lane::Fault,
+        Host(_) | Device(DeviceEvent::HostSyncFinished { .. }) => Lane::Host,
+        Crash { .. } | FaultInjected { .. } | UnplugRefused { .. } | Device(DeviceEvent::DeviceNeedsReset { .. }) => {
+            Lane::Fault
+        }
         _ => Lane::Device,
     }
 }
@@ -107,16 +110,24 @@ pub fn last_flush_journey(events: &[Event], id: &str) -> Option<Journey> {
                 mark(&mut stages, 1, e);
             }
             EventKind::Notified if head.is_some() => mark(&mut stages, 2, e),
-            EventKind::ChainPopped { head: h } if head == Some(*h) && stages[2].at.is_some() => mark(&mut stages, 3, e),
-            EventKind::HostSyncStarted { head: h, ticket: t } if head == Some(*h) && stages[3].at.is_some() => {
+            EventKind::Device(DeviceEvent::ChainPopped { head: h }) if head == Some(*h) && stages[2].at.is_some() => {
+                mark(&mut stages, 3, e)
+            }
+            EventKind::Device(DeviceEvent::HostSyncStarted { head: h, ticket: t })
+                if head == Some(*h) && stages[3].at.is_some() =>
+            {
                 ticket = Some(*t);
                 mark(&mut stages, 4, e);
             }
-            EventKind::HostSyncFinished { ticket: t, .. } if ticket == Some(*t) => mark(&mut stages, 5, e),
-            EventKind::RequestCompleted { head: h, .. } if head == Some(*h) && stages[3].at.is_some() => {
+            EventKind::Device(DeviceEvent::HostSyncFinished { ticket: t, .. }) if ticket == Some(*t) => {
+                mark(&mut stages, 5, e)
+            }
+            EventKind::Device(DeviceEvent::RequestCompleted { head: h, .. })
+                if head == Some(*h) && stages[3].at.is_some() =>
+            {
                 mark(&mut stages, 6, e)
             }
-            EventKind::Interrupt if stages[6].at.is_some() => mark(&mut stages, 7, e),
+            EventKind::Device(DeviceEvent::Interrupt) if stages[6].at.is_some() => mark(&mut stages, 7, e),
             EventKind::FlushReturned { request: r, .. } if *r == request => {
                 mark(&mut stages, 8, e);
                 break;

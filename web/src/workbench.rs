@@ -4,13 +4,14 @@
 //! The yew component owns one and turns every message into one call here,
 //! then draws what it exposes; the tests drive it the same way.
 
-use crate::grid::{CrashIndex, GridLayout, PageMap, Viewport, PAGE};
+use crate::grid::{CrashIndex, GridLayout, PageMap, Viewport};
 use crate::lessons::{self, Lesson, Question};
 use crate::link::{Link, Source as LinkSource};
 use crate::palette::CellState;
 use crate::replay::LogReplay;
 use crate::session::{ModeChoice, Session};
 use pmem_core::host::TearGranularity;
+use pmem_core::memory::PAGE_SIZE;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -323,7 +324,7 @@ impl Workbench {
             self.device = devices.first().map(|d| d.0.clone()).unwrap_or_default();
             self.page = None;
         }
-        let size = devices.iter().find(|d| d.0 == self.device).map_or(PAGE, |d| d.1);
+        let size = devices.iter().find(|d| d.0 == self.device).map_or(PAGE_SIZE, |d| d.1);
         self.map = match &self.view {
             View::Live(s) => {
                 PageMap::of_device_indexed(s.machine(), &self.device, &mut self.crash_index).unwrap_or_default()
@@ -380,7 +381,7 @@ impl Workbench {
     pub fn write_page(&mut self, page: u64, data: &str) {
         self.page = Some(page);
         let data = if data.is_empty() { "x" } else { data };
-        let step = json!({"op": "write", "device": self.device, "offset": page * PAGE, "text": data});
+        let step = json!({"op": "write", "device": self.device, "offset": page * PAGE_SIZE, "text": data});
         self.act(step);
     }
 

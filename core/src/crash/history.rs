@@ -1,6 +1,7 @@
 //! The write history of one device, recovered from an event log: a
 //! [`DurabilityModel`] that keeps every version, and the crash points.
 
+use crate::device::DeviceEvent;
 use crate::durability::{zero_prior, DurabilityModel, PageVersion, PendingPage, Retention};
 use crate::event::{EventKind, EventLog};
 use crate::host::BackingMode;
@@ -67,7 +68,9 @@ impl WriteHistory {
             let moved = model.apply(&e.kind, &mut zero_prior);
             match &e.kind {
                 EventKind::GuestWrite { .. } => push(&mut points, &model, Some(e.seq), acked, failed),
-                EventKind::RequestCompleted { .. } if moved => push(&mut points, &model, Some(e.seq), acked, failed),
+                EventKind::Device(DeviceEvent::RequestCompleted { .. }) if moved => {
+                    push(&mut points, &model, Some(e.seq), acked, failed)
+                }
                 EventKind::FlushReturned { ok, .. } => {
                     if *ok {
                         acked += 1;

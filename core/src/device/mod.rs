@@ -5,7 +5,9 @@
 //!    a [`Request`] or a typed [`RequestError`];
 //! 2. [`PmemDevice`] — the state machine: pops chains, answers every one of
 //!    them (malformed ones included), asks the host for syncs and completes
-//!    requests when they finish, emitting events;
+//!    requests when they finish, emitting [`DeviceEvent`]s into any
+//!    `Extend<DeviceEvent>` (a `Vec<DeviceEvent>`, or the machine's
+//!    `Vec<EventKind>`);
 //! 3. the host backend ([`crate::host::HostBackend`]) does the sync.
 //!
 //! # Failure status
@@ -29,6 +31,7 @@
 //! stops processing until the driver resets it. Nothing panics.
 
 mod config;
+mod event;
 mod pmem;
 pub mod request;
 
@@ -36,6 +39,7 @@ pub use config::{
     ConfigSpace, DeviceStatus, FailureStatus, PmemConfig, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_VERSION_1, VIRTIO_ID_PMEM,
     VIRTIO_PMEM_F_SHMEM_REGION,
 };
+pub use event::DeviceEvent;
 pub use pmem::{DeviceStats, PendingFlush, PmemDevice};
 pub use request::{Request, RequestError, RequestKind, VIRTIO_PMEM_REQ_TYPE_FLUSH};
 

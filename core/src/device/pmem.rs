@@ -1,9 +1,9 @@
 //! The virtio-pmem device state machine.
 
 use super::config::{ConfigSpace, DeviceStatus, PmemConfig, VIRTIO_F_VERSION_1, VIRTIO_PMEM_F_SHMEM_REGION};
+use super::event::{emit, DeviceEvent};
 use super::request::{parse, scatter, RequestError, RequestKind, StatusBuffers};
 use super::DeviceError;
-use crate::event::EventKind;
 use crate::host::{HostBackend, HostError, SyncTicket};
 use crate::memory::GuestMemory;
 use crate::queue::DeviceQueue;
@@ -144,10 +144,11 @@ impl PmemDevice {
     /// which are returned for the caller to start a host sync
     /// ([`PmemDevice::sync_started`]). Returns nothing when the device needs
     /// a reset.
-    pub fn process_queue<M, Q>(&mut self, mem: &mut M, queue: &mut Q, out: &mut Vec<EventKind>) -> Vec<PendingFlush>
+    pub fn process_queue<M, Q, E>(&mut self, mem: &mut M, queue: &mut Q, out: &mut E) -> Vec<PendingFlush>
     where
         M: GuestMemory + ?Sized,
         Q: DeviceQueue<M> + ?Sized,
+        E: Extend<DeviceEvent> + ?Sized,
     {
         let mut flushes = Vec::new();
         if self.status.has(DeviceStatus::DEVICE_NEEDS_RESET) {
@@ -163,18 +164,18 @@ impl PmemDevice {
                 Ok(None) => break,
                 Err(error) => {
                     self.status.0 |= DeviceStatus::DEVICE_NEEDS_RESET;
-                    out.push(EventKind::DeviceNeedsReset { error });
+                    emit(out, DeviceEvent::DeviceNeedsReset { error });
                     break;
                 }
             };
             self.stats.popped += 1;
             let head = chain.head;
-            out.push(EventKind::ChainPopped { head });
+            emit(out, DeviceEvent::ChainPopped { head });
             let buffers = match chain.buffers {
                 Ok(b) => b,
                 Err(error) => {
                     self.stats.rejected += 1;
-                    out.push(EventKind::ChainRejected { head, error });
+                    emit(out, DeviceEvent::ChainRejected { head, error });
                     returned |= self.give_back(mem, queue, head, None, &[], out);
                     continue;
                 }
@@ -182,22 +183,25 @@ impl PmemDevice {
             match parse(mem, &buffers) {
                 Ok(req) => match req.kind {
                     RequestKind::Flush => {
-                        out.push(EventKind::FlushParsed { head });
+                        emit(out, DeviceEvent::FlushParsed { head });
                         flushes.push(PendingFlush { head, status: req.status });
                     }
                 },
                 Err(RequestError::UnknownType { request_type, status }) => {
                     self.stats.unknown_types += 1;
-                    out.push(EventKind::RequestRejected {
-                        head,
-                        error: RequestError::UnknownType { request_type, status: status.clone() },
-                    });
+                    emit(
+                        out,
+                        DeviceEvent::RequestRejected {
+                            head,
+                            error: RequestError::UnknownType { request_type, status: status.clone() },
+                        },
+                    );
                     let fail = self.config.failure_status.value();
                     returned |= self.give_back(mem, queue, head, Some(fail), &status, out);
                 }
                 Err(error) => {
                     self.stats.rejected += 1;
-                    out.push(EventKind::RequestRejected { head, error });
+                    emit(out, DeviceEvent::RequestRejected { head, error });
                     returned |= self.give_back(mem, queue, head, None, &[], out);
                 }
             }
@@ -209,27 +213,33 @@ impl PmemDevice {
     }
 
     /// Records that the host sync `ticket` was started for `flush`.
-    pub fn sync_started(&mut self, flush: PendingFlush, ticket: SyncTicket, out: &mut Vec<EventKind>) {
-        out.push(EventKind::HostSyncStarted { head: flush.head, ticket });
+    pub fn sync_started<E: Extend<DeviceEvent> + ?Sized>(
+        &mut self,
+        flush: PendingFlush,
+        ticket: SyncTicket,
+        out: &mut E,
+    ) {
+        emit(out, DeviceEvent::HostSyncStarted { head: flush.head, ticket });
         self.waiting.insert(ticket, flush);
     }
 
     /// Completes the flush waiting for `ticket` with the sync's result: the
     /// status is written, the chain returned and the guest interrupted.
     /// Returns false when no flush waits for that ticket.
-    pub fn complete_sync<M, Q>(
+    pub fn complete_sync<M, Q, E>(
         &mut self,
         mem: &mut M,
         queue: &mut Q,
         ticket: SyncTicket,
         result: Result<(), HostError>,
-        out: &mut Vec<EventKind>,
+        out: &mut E,
     ) -> bool
     where
         M: GuestMemory + ?Sized,
         Q: DeviceQueue<M> + ?Sized,
+        E: Extend<DeviceEvent> + ?Sized,
     {
-        out.push(EventKind::HostSyncFinished { ticket, result: result.clone() });
+        emit(out, DeviceEvent::HostSyncFinished { ticket, result: result.clone() });
         let Some(flush) = self.waiting.remove(&ticket) else {
             return false;
         };
@@ -251,16 +261,17 @@ impl PmemDevice {
 
     /// Processes the queue and runs every flush to completion on `host` at
     /// once (for tests, fuzzing and benchmarks: no simulated time passes).
-    pub fn process_now<M, Q>(
+    pub fn process_now<M, Q, E>(
         &mut self,
         mem: &mut M,
         queue: &mut Q,
         host: &mut dyn HostBackend,
         now: SimTime,
-        out: &mut Vec<EventKind>,
+        out: &mut E,
     ) where
         M: GuestMemory + ?Sized,
         Q: DeviceQueue<M> + ?Sized,
+        E: Extend<DeviceEvent> + ?Sized,
     {
         for flush in self.process_queue(mem, queue, out) {
             let ticket = host.begin_sync(now);
@@ -276,18 +287,19 @@ impl PmemDevice {
     }
 
     /// Writes the status (if any) and returns the head; true if returned.
-    fn give_back<M, Q>(
+    fn give_back<M, Q, E>(
         &mut self,
         mem: &mut M,
         queue: &mut Q,
         head: u16,
         status: Option<u32>,
         status_bufs: &[(u64, u32)],
-        out: &mut Vec<EventKind>,
+        out: &mut E,
     ) -> bool
     where
         M: GuestMemory + ?Sized,
         Q: DeviceQueue<M> + ?Sized,
+        E: Extend<DeviceEvent> + ?Sized,
     {
         let mut used_len = 0;
         let mut written = None;
@@ -299,7 +311,7 @@ impl PmemDevice {
         }
         match queue.add_used(mem, head, used_len) {
             Ok(()) => {
-                out.push(EventKind::RequestCompleted { head, status: written, used_len });
+                emit(out, DeviceEvent::RequestCompleted { head, status: written, used_len });
                 true
             }
             Err(error) => {
@@ -307,26 +319,27 @@ impl PmemDevice {
                 // A used ring the device cannot write (e.g. in read-only
                 // memory) is a broken queue: stop, as QEMU's virtio_error.
                 let broken = matches!(error, crate::queue::QueueError::Memory(_));
-                out.push(EventKind::HeadNotReturned { head, error: error.clone() });
+                emit(out, DeviceEvent::HeadNotReturned { head, error: error.clone() });
                 if broken && !self.status.has(DeviceStatus::DEVICE_NEEDS_RESET) {
                     self.status.0 |= DeviceStatus::DEVICE_NEEDS_RESET;
-                    out.push(EventKind::DeviceNeedsReset { error });
+                    emit(out, DeviceEvent::DeviceNeedsReset { error });
                 }
                 false
             }
         }
     }
 
-    fn interrupt<M, Q>(&mut self, mem: &mut M, queue: &mut Q, out: &mut Vec<EventKind>)
+    fn interrupt<M, Q, E>(&mut self, mem: &mut M, queue: &mut Q, out: &mut E)
     where
         M: GuestMemory + ?Sized,
         Q: DeviceQueue<M> + ?Sized,
+        E: Extend<DeviceEvent> + ?Sized,
     {
         match queue.needs_interrupt(mem) {
-            Ok(false) => out.push(EventKind::InterruptSuppressed),
+            Ok(false) => emit(out, DeviceEvent::InterruptSuppressed),
             _ => {
                 self.stats.interrupts += 1;
-                out.push(EventKind::Interrupt);
+                emit(out, DeviceEvent::Interrupt);
             }
         }
     }

@@ -1,9 +1,10 @@
 //! The device answers every chain: tests of each answer.
 
+use super::DeviceEvent;
 use super::*;
-use crate::event::EventKind;
 use crate::host::{HostBackend, SimpleBackend};
 use crate::memory::{GuestAddress, GuestMemory, GuestMemoryMap};
+use crate::pmem_window::MachineMemory;
 use crate::queue::{
     Descriptor, DeviceQueue, SplitQueue, SplitQueueLayout, VIRTQ_DESC_F_NEXT as N, VIRTQ_DESC_F_WRITE as W,
 };
@@ -29,7 +30,7 @@ fn rig() -> Rig {
 
 impl Rig {
     /// Publishes a chain of raw descriptors at indices 0.. and runs the device.
-    fn offer(&mut self, descs: &[Descriptor]) -> Vec<EventKind> {
+    fn offer(&mut self, descs: &[Descriptor]) -> Vec<DeviceEvent> {
         let l = *self.q.layout();
         for (i, d) in descs.iter().enumerate() {
             self.mem.write(l.descriptor_addr(i as u16), &d.to_bytes()).unwrap();
@@ -69,7 +70,7 @@ fn a_malformed_chain_is_returned_with_length_zero_and_no_status() {
     // Next index out of range.
     let out = r.offer(&[Descriptor::new(0x8000, 4, N, 77)]);
     assert_eq!(r.used(0), (0, 0));
-    assert!(out.iter().any(|e| matches!(e, EventKind::ChainRejected { head: 0, .. })));
+    assert!(out.iter().any(|e| matches!(e, DeviceEvent::ChainRejected { head: 0, .. })));
     assert_eq!(r.mem.read_le32(GuestAddress(0x8004)).unwrap(), 0xAAAA_AAAA);
     assert_eq!(r.host.stats().syncs_started, 0);
 }
@@ -111,10 +112,10 @@ fn a_corrupt_avail_index_sets_needs_reset_and_stops() {
     let mut r = rig();
     let l = *r.q.layout();
     r.mem.write_le16(l.avail_idx_addr(), 9).unwrap();
-    let mut out = Vec::new();
+    let mut out = Vec::<DeviceEvent>::new();
     r.dev.process_now(&mut r.mem, &mut r.q, &mut r.host, SimTime(0), &mut out);
     assert!(r.dev.status().has(DeviceStatus::DEVICE_NEEDS_RESET));
-    let mut again = Vec::new();
+    let mut again = Vec::<DeviceEvent>::new();
     r.dev.process_now(&mut r.mem, &mut r.q, &mut r.host, SimTime(0), &mut again);
     assert!(again.is_empty(), "a device that needs a reset does nothing");
     r.dev.reset();
@@ -123,7 +124,7 @@ fn a_corrupt_avail_index_sets_needs_reset_and_stops() {
 
 #[test]
 fn a_used_ring_in_read_only_memory_sets_needs_reset() {
-    let mut mem = GuestMemoryMap::new(GuestAddress(0), 1 << 20);
+    let mut mem = MachineMemory::new(GuestAddress(0), 1 << 20);
     mem.add_pmem("ro", GuestAddress(1 << 30), Box::new(SimpleBackend::new(1 << 16)), true).unwrap();
     let layout = SplitQueueLayout {
         size: 4,
@@ -140,10 +141,10 @@ fn a_used_ring_in_read_only_memory_sets_needs_reset() {
     let mut out = Vec::new();
     dev.process_now(&mut mem, &mut q, &mut SimpleBackend::new(4096), SimTime(0), &mut out);
     assert!(dev.status().has(DeviceStatus::DEVICE_NEEDS_RESET));
-    assert!(out.iter().any(|e| matches!(e, EventKind::HeadNotReturned { .. })));
+    assert!(out.iter().any(|e| matches!(e, DeviceEvent::HeadNotReturned { .. })));
     mem.write_le16(layout.avail_idx_addr(), 3).unwrap();
     dev.process_now(&mut mem, &mut q, &mut SimpleBackend::new(4096), SimTime(0), &mut out);
-    assert_eq!(DeviceQueue::<GuestMemoryMap>::next_avail(&q), 2, "a device that needs a reset pops nothing");
+    assert_eq!(DeviceQueue::<MachineMemory>::next_avail(&q), 2, "a device that needs a reset pops nothing");
 }
 
 #[test]

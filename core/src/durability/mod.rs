@@ -28,6 +28,7 @@
 //! at once; with `share=off` nothing ever reaches the file, so nothing is
 //! pending and the durable image never changes.
 
+use crate::device::DeviceEvent;
 use crate::event::EventKind;
 use crate::host::BackingMode;
 use crate::memory::{page_spans, PageSpan, PAGE_SIZE};
@@ -275,7 +276,9 @@ impl DurabilityModel {
                 self.record_write(*offset, &data.0, prior);
             }
             EventKind::ChainAvailable { head, .. } => self.flush_available(*head),
-            EventKind::RequestCompleted { head, status, .. } => self.flush_completed(*head, *status),
+            EventKind::Device(DeviceEvent::RequestCompleted { head, status, .. }) => {
+                self.flush_completed(*head, *status)
+            }
             EventKind::DeviceRestarted => self.device_reset(),
             _ => {}
         }

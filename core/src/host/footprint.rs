@@ -8,7 +8,7 @@
 //! page cache, and the host caches them again (double caching) unless the
 //! disk uses `cache=none` (O_DIRECT on the host).
 
-use super::PAGE_SIZE_BYTES;
+use crate::memory::PAGE_SIZE;
 use serde::{Deserialize, Serialize};
 
 /// Where one configuration keeps a working set.
@@ -31,7 +31,7 @@ pub struct Footprint {
 /// (`cache=writeback`), and virtio-blk with `cache=none`. The guest page
 /// cache is bounded by `guest_ram_bytes`, the host's by `host_memory_bytes`.
 pub fn compare(pages: u64, guest_ram_bytes: u64, host_memory_bytes: u64) -> Vec<Footprint> {
-    let data = pages.saturating_mul(PAGE_SIZE_BYTES);
+    let data = pages.saturating_mul(PAGE_SIZE);
     let guest = data.min(guest_ram_bytes);
     let host = data.min(host_memory_bytes);
     let row = |config: &str, g: u64, h: u64, reclaim: bool| Footprint {

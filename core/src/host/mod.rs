@@ -23,8 +23,6 @@ pub use tear::TearGranularity;
 
 use crate::time::SimTime;
 
-/// Bytes in a host page.
-pub const PAGE_SIZE_BYTES: u64 = crate::memory::PAGE_SIZE;
 use serde::{Deserialize, Serialize};
 
 /// Identifies one host sync, as returned by [`HostBackend::begin_sync`].

@@ -39,7 +39,9 @@ impl SimpleBackend {
         self
     }
 
-    /// Makes the next `n` syncs fail with EIO.
+    /// Makes the next `n` syncs fail with EIO (a test hook: built for tests
+    /// and with the `test-utils` feature).
+    #[cfg(any(test, feature = "test-utils"))]
     pub fn fail_next_syncs(&mut self, n: u64) {
         self.fail_next = n;
     }

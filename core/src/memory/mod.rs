@@ -1,5 +1,6 @@
 //! Guest memory: the guest-physical address space the device and the driver
-//! share.
+//! share, and sparse guest RAM. (The DAX windows of pmem devices are added
+//! one layer up, in [`crate::pmem_window`].)
 //!
 //! The device logic is written against the small [`GuestMemory`] trait, in
 //! rust-vmm vocabulary (read and write by guest address, `check_range`), so

@@ -218,7 +218,7 @@ fn bad_model_values_name_the_knob_and_the_accepted_values() {
         (r#""queue_size": 100"#, "model: field \"queue_size\": expected a power of two from 1 to 32768, found 100"),
         (r#""dirty_ratio": 120"#, "model: field \"dirty_ratio\": expected a percentage from 0 to 100, found 120"),
         (r#""dirty_expire_ms": "30s""#, "model: field \"dirty_expire_ms\": expected a whole number"),
-        (r#""host_memory": "1Q""#, "model: field \"host_memory\": \"1Q\" is not a size"),
+        (r#""host_memory": "1Q""#, "model: field \"host_memory\": '1Q' is not a size"),
         (r#""bandwidth_mb_s": 0"#, "model: field \"bandwidth_mb_s\": expected a bandwidth of at least 1 MB/s"),
         (r#""coalesce_syncs": "yes""#, "model: field \"coalesce_syncs\": expected true or false"),
         (r#""io_latency_us": null"#, "model: field \"io_latency_us\": expected a whole number"),
@@ -271,7 +271,7 @@ fn device_size_must_be_a_nonzero_multiple_of_4096() {
     let (_, msg) = rejected(&dev(r#""0""#));
     assert!(msg.starts_with("device 1: field \"size\": the size must not be zero"), "{msg}");
     let (_, msg) = rejected(&dev(r#""64MB""#));
-    assert!(msg.contains("\"64MB\" is not a size") && msg.contains("K, M, G, T"), "{msg}");
+    assert!(msg.contains("'64MB' is not a size") && msg.contains("K, M, G, T"), "{msg}");
     let (_, msg) = rejected(&dev(r#""32T""#));
     assert!(msg.contains("larger than the largest device"), "{msg}");
     for ok in [r#""64M""#, r#""4k""#, r#""1g""#, "8192", r#""8192""#] {
@@ -390,7 +390,7 @@ fn invalid_step_values_name_the_field_and_what_is_accepted() {
         ),
         (
             r#"{ "op": "write", "device": "nv1", "offset": "2X", "text": "a" }"#,
-            "step 0 (write): field \"offset\": \"2X\" is not a size",
+            "step 0 (write): field \"offset\": '2X' is not a size",
         ),
         (
             r#"{ "op": "write", "device": "nv1", "offset": 0, "text": "a", "hex": "61" }"#,

@@ -1,7 +1,7 @@
 //! Configuration of a simulated machine and its devices.
 
 use crate::device::FailureStatus;
-use crate::host::{PageCacheConfig, TearGranularity};
+use crate::host::{BackingMode, PageCacheConfig, TearGranularity};
 use crate::memory::GuestAddress;
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +60,22 @@ pub enum DeviceMode {
     RealNvdimm,
 }
 
+impl DeviceMode {
+    /// How the host maps the backing file of a device of this mode with
+    /// `share=on` (`share`) or `share=off`: a real NVDIMM is persistent
+    /// whatever `share` says (there is no page cache in between); otherwise
+    /// `share=off` is a private copy-on-write mapping and `share=on` a
+    /// shared one. The one place this rule lives: the simulated machine and
+    /// the native runner's real-file devices both ask here.
+    pub fn backing_mode(self, share: bool) -> BackingMode {
+        match (self, share) {
+            (DeviceMode::RealNvdimm, _) => BackingMode::Persistent,
+            (_, false) => BackingMode::Private,
+            (_, true) => BackingMode::Shared,
+        }
+    }
+}
+
 /// How to plug in one device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceSpec {
@@ -97,6 +113,28 @@ impl DeviceSpec {
             failure_status: FailureStatus::Spec,
             mode: DeviceMode::VirtioPmem,
             share: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backing_mode_follows_the_device_mode_and_share() {
+        use BackingMode::*;
+        use DeviceMode::*;
+        let table = [
+            (VirtioPmem, true, Shared),
+            (VirtioPmem, false, Private),
+            (EmulatedNvdimm, true, Shared),
+            (EmulatedNvdimm, false, Private),
+            (RealNvdimm, true, Persistent),
+            (RealNvdimm, false, Persistent),
+        ];
+        for (mode, share, want) in table {
+            assert_eq!(mode.backing_mode(share), want, "{mode:?} share={share}");
         }
     }
 }

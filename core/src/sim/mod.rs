@@ -15,26 +15,18 @@ mod config;
 
 pub use config::{DeviceMode, DeviceSpec, SimConfig};
 
-use crate::device::{DeviceError, PmemConfig, PmemDevice};
+use crate::device::{DeviceError, DeviceEvent, PmemConfig, PmemDevice};
 use crate::durability::{DurabilityModel, Retention};
 use crate::event::{CrashKind, EventKind, EventLog, HexBytes, RequestId};
 use crate::guest::{FlushResult, PmemDriver, SLOT_BYTES};
-use crate::host::{BackingMode, HostBackend, PageCache, PageInfo};
-use crate::memory::{GuestAddress, GuestMemory, GuestMemoryMap, MemoryError};
+use crate::host::{HostBackend, PageCache, PageInfo};
+use crate::memory::{GuestAddress, GuestMemory, MemoryError};
+use crate::pmem_window::MachineMemory;
 use crate::queue::{DriverError, QueueError, SplitQueue, SplitQueueLayout};
 use crate::rng::SimRng;
 use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// The host mapping of a device of kind `mode` with `share=on|off`.
-pub fn backing_mode(mode: DeviceMode, share: bool) -> BackingMode {
-    match (mode, share) {
-        (DeviceMode::RealNvdimm, _) => BackingMode::Persistent,
-        (_, false) => BackingMode::Private,
-        (_, true) => BackingMode::Shared,
-    }
-}
 
 /// Alignment of pmem regions placed automatically (QEMU aligns memory
 /// devices to the backend's page size or 2 MiB hugepages; we take 2 MiB).
@@ -139,7 +131,7 @@ pub struct Machine {
     cfg: SimConfig,
     now: SimTime,
     rng: SimRng,
-    mem: GuestMemoryMap,
+    mem: MachineMemory,
     ids: Vec<String>,
     slots: Vec<DeviceSlot>,
     log: EventLog,
@@ -159,7 +151,7 @@ impl Machine {
     /// A machine with no devices.
     pub fn new(cfg: SimConfig) -> Self {
         let rng = SimRng::new(cfg.seed).derive("machine");
-        let mem = GuestMemoryMap::new(GuestAddress(0), cfg.ram_size);
+        let mem = MachineMemory::new(GuestAddress(0), cfg.ram_size);
         Machine {
             cfg,
             now: SimTime::ZERO,
@@ -191,7 +183,7 @@ impl Machine {
     }
 
     /// Guest memory (read-only view, e.g. to draw the rings).
-    pub fn memory(&self) -> &GuestMemoryMap {
+    pub fn memory(&self) -> &MachineMemory {
         &self.mem
     }
 
@@ -227,7 +219,7 @@ impl Machine {
     /// Adds a device backed by the page-cache model of a new, zero-filled
     /// backing file. Hot-plugged when the machine has already run.
     pub fn add_device(&mut self, spec: DeviceSpec) -> Result<(), MachineError> {
-        let backend = PageCache::new(spec.size, backing_mode(spec.mode, spec.share), self.cfg.host.clone());
+        let backend = PageCache::new(spec.size, spec.mode.backing_mode(spec.share), self.cfg.host.clone());
         self.add_device_with_backend(spec, Box::new(backend))
     }
 
@@ -270,7 +262,7 @@ impl Machine {
         let queue = SplitQueue::new(&self.mem, layout, device.indirect_negotiated())?;
         self.ram_next = (slots_end + 4095) & !4095;
         self.ids.push(spec.id.clone());
-        let durability = DurabilityModel::new(size, backing_mode(spec.mode, spec.share), Retention::Pending);
+        let durability = DurabilityModel::new(size, spec.mode.backing_mode(spec.share), Retention::Pending);
         self.slots.push(DeviceSlot { mode: spec.mode, durability, device, queue, driver });
         let dev = self.ids.len() - 1;
         self.record(
@@ -435,7 +427,7 @@ impl Machine {
         let flushes = slot.device.process_queue(&mut self.mem, &mut slot.queue, &mut out);
         let id = self.ids[dev].clone();
         let now = self.now;
-        let interrupted = out.iter().any(|e| matches!(e, EventKind::Interrupt));
+        let interrupted = out.iter().any(|e| matches!(e, EventKind::Device(DeviceEvent::Interrupt)));
         if let Some(backend) = self.mem.backend_mut(&id) {
             for f in flushes {
                 let ticket = backend.begin_sync(now);
@@ -470,7 +462,7 @@ impl Machine {
             let slot = &mut self.slots[dev];
             slot.device.complete_sync(&mut self.mem, &mut slot.queue, c.ticket, c.result, &mut out);
         }
-        let interrupted = out.iter().any(|e| matches!(e, EventKind::Interrupt));
+        let interrupted = out.iter().any(|e| matches!(e, EventKind::Device(DeviceEvent::Interrupt)));
         self.record(dev, out);
         self.schedule_host_poll(dev);
         if interrupted {
@@ -636,13 +628,15 @@ impl Machine {
     }
 
     /// Mutable access to guest memory, to play a buggy or malicious driver
-    /// (write raw descriptors and ring entries) in tests and lessons.
-    pub fn memory_mut(&mut self) -> &mut GuestMemoryMap {
+    /// (write raw descriptors and ring entries) in tests and lessons (built
+    /// for tests and with the `test-utils` feature).
+    #[cfg(any(test, feature = "test-utils"))]
+    pub fn memory_mut(&mut self) -> &mut MachineMemory {
         &mut self.mem
     }
 
     /// Notifies a device without going through the driver (after raw ring
-    /// writes through [`Machine::memory_mut`]).
+    /// writes through `Machine::memory_mut`).
     pub fn notify(&mut self, id: &str) -> Result<(), MachineError> {
         let dev = self.index(id)?;
         self.record(dev, vec![EventKind::Notified]);
@@ -676,7 +670,9 @@ impl Machine {
         self.mem.backend(id).ok_or_else(|| MachineError::UnknownDevice(id.to_string()))
     }
 
-    /// The host backend of a device, mutably (to inject faults).
+    /// The host backend of a device, mutably (to inject faults; built for
+    /// tests and with the `test-utils` feature).
+    #[cfg(any(test, feature = "test-utils"))]
     pub fn backend_mut(&mut self, id: &str) -> Result<&mut (dyn HostBackend + 'static), MachineError> {
         self.mem.backend_mut(id).ok_or_else(|| MachineError::UnknownDevice(id.to_string()))
     }

@@ -76,6 +76,7 @@ mod open;
 pub use open::FileBackendError;
 
 use pmem_core::host::{HostBackend, HostError, HostStats, PendingSyncs, SyncCompletion, SyncTicket};
+use pmem_core::memory::PAGE_SIZE;
 use pmem_core::time::SimTime;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -87,9 +88,6 @@ use vm_memory::{Bytes, GuestRegionMmap, MemoryRegionAddress};
 
 #[cfg(doc)]
 use vm_memory::{FileOffset, MmapRegion};
-
-/// Page size of the size rules (bytes).
-pub const PAGE_SIZE: u64 = 4096;
 
 /// The system call a flush performs on the backing file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,7 +1,8 @@
 //! Opening, creating and mapping a backing file, with the size rules of
 //! [`super`] and one-sentence errors.
 
-use super::{FileBackendOptions, PAGE_SIZE};
+use super::FileBackendOptions;
+use pmem_core::memory::PAGE_SIZE;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};

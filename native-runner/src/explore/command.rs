@@ -27,6 +27,7 @@
 //! violation.
 
 use pmem_core::crash::{Checker, CrashContext, ImageReader};
+use pmem_core::memory::PAGE_SIZE;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
@@ -35,8 +36,6 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-const PAGE: u64 = 4096;
 
 /// Runs a command on crash images (see the module docs).
 #[derive(Clone, Debug)]
@@ -62,13 +61,13 @@ pub fn write_image(image: &dyn ImageReader, pages: &[u64], size: u64, path: &Pat
 /// Sizes `f` to `size` bytes and writes the non-zero pages among `pages`.
 pub fn fill_image(f: &File, image: &dyn ImageReader, pages: &[u64], size: u64) -> std::io::Result<()> {
     f.set_len(size)?;
-    let mut buf = vec![0u8; PAGE as usize];
+    let mut buf = vec![0u8; PAGE_SIZE as usize];
     for &p in pages {
-        let at = p * PAGE;
+        let at = p * PAGE_SIZE;
         if at >= size {
             continue;
         }
-        let n = (size - at).min(PAGE) as usize;
+        let n = (size - at).min(PAGE_SIZE) as usize;
         image.read(at, &mut buf[..n]);
         if buf[..n].iter().any(|&b| b != 0) {
             f.write_all_at(&buf[..n], at)?;

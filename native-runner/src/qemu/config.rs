@@ -16,7 +16,7 @@
 //! in QEMU without saying so.
 
 use super::opts::{Opts, OptsError};
-use super::size::{parse_size, parse_size_mib, SizeError};
+use pmem_core::size::{parse_size, parse_size_mib, SizeError};
 use std::path::PathBuf;
 
 /// QEMU's default guest RAM (`-m` absent): 128 MiB.

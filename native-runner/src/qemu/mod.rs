@@ -12,7 +12,7 @@
 //! Error: device 'nv2' cannot be removed: virtio-pmem does not support hot-unplug …
 //! ```
 //!
-//! - [`size`]: sizes with QEMU's K/M/G/T suffix rules;
+//! - sizes follow QEMU's suffix rules, in [`pmem_core::size`];
 //! - [`opts`]: QEMU's `key=value,…` option strings;
 //! - [`config`]: the `-object` / `-device` / `-m` arguments pmemlab models;
 //! - [`vm`]: the machine with its memory backends and devices;
@@ -27,7 +27,6 @@
 pub mod config;
 pub mod monitor;
 pub mod opts;
-pub mod size;
 pub mod vm;
 
 pub use config::QemuConfig;

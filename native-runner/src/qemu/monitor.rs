@@ -7,12 +7,11 @@
 //! `(qemu)` prompt so the transcript reads like a session. See [`HELP`].
 
 use super::config::{MemoryBackendFile, VirtioPmemPci};
-use super::size::parse_size;
 use super::vm::{DeviceView, Vm};
 use crate::cachestat::cachestat_file;
-use crate::inspect::human_size;
 use pmem_core::device::DeviceStatus;
 use pmem_core::guest::FlushResult;
+use pmem_core::size::{human_size, parse_size};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, Write};
 

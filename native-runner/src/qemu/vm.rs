@@ -10,12 +10,12 @@
 use super::config::{MemoryBackendFile, QemuConfig, VirtioPmemPci};
 use crate::backend::{FileBackend, FileBackendError, FileBackendOptions, FileBackendProbe};
 use crate::created::CreatedFiles;
-use crate::inspect::human_size;
 use pmem_core::device::FailureStatus;
 use pmem_core::event::Event;
 use pmem_core::guest::FlushResult;
 use pmem_core::memory::GuestAddress;
 use pmem_core::sim::{DeviceSnapshot, DeviceSpec, Machine, MachineError, SimConfig, REGION_ALIGN};
+use pmem_core::size::human_size;
 
 /// Steps a guest command may run the machine for before giving up.
 pub const MAX_STEPS: u64 = 1_000_000;

@@ -16,11 +16,9 @@
 
 use crate::cachestat::{cachestat, CacheStat, CacheStatError};
 use pmem_core::host::{BackingMode, PageCounts, PageInfo, PageState};
+use pmem_core::memory::PAGE_SIZE;
 use serde::Serialize;
 use std::fs::File;
-
-/// Page size.
-const PAGE: u64 = 4096;
 
 /// Longest page list shown in a sentence.
 const SHOW: usize = 8;
@@ -138,7 +136,7 @@ pub fn compare(
 fn kernel_pages(file: &File, pages: &[PageInfo]) -> (Vec<u64>, Vec<u64>) {
     let (mut dirty, mut wb) = (Vec::new(), Vec::new());
     for p in pages {
-        if let Ok(one) = cachestat(file, p.page * PAGE, PAGE) {
+        if let Ok(one) = cachestat(file, p.page * PAGE_SIZE, PAGE_SIZE) {
             if one.dirty > 0 {
                 dirty.push(p.page);
             }
@@ -218,10 +216,10 @@ mod tests {
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join(format!("f-{}", std::process::id()));
         let f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
-        f.set_len(4 * PAGE).unwrap();
+        f.set_len(4 * PAGE_SIZE).unwrap();
         f.write_all_at(b"x", 0).unwrap();
         f.sync_data().unwrap(); // page 0 clean in the kernel
-        f.write_all_at(b"y", 2 * PAGE).unwrap(); // page 2 dirty in the kernel
+        f.write_all_at(b"y", 2 * PAGE_SIZE).unwrap(); // page 2 dirty in the kernel
         let pages = [info(0, PageState::Dirty), info(2, PageState::Clean)];
         let counts = PageCounts { cached: 2, dirty: 1, ..PageCounts::default() };
         let (s, err) = compare(3, "nv1", BackingMode::Shared, counts, &pages, &f, "clock");

@@ -311,7 +311,7 @@ impl Component for App {
                         b.write_page(p, &self.form.data);
                     } else {
                         b.select_page(p);
-                        self.form.offset = (p * crate::grid::PAGE).to_string();
+                        self.form.offset = (p * pmem_core::memory::PAGE_SIZE).to_string();
                     }
                 }
             }
@@ -359,7 +359,7 @@ impl Component for App {
                 if handled {
                     e.prevent_default();
                     if let Some(p) = b.page() {
-                        self.form.offset = (p * crate::grid::PAGE).to_string();
+                        self.form.offset = (p * pmem_core::memory::PAGE_SIZE).to_string();
                     }
                 } else {
                     return false;
@@ -370,7 +370,7 @@ impl Component for App {
             Msg::ZoomAll => b.zoom_all(),
             Msg::SelectPage(p) => {
                 b.select_page(p);
-                self.form.offset = (p * crate::grid::PAGE).to_string();
+                self.form.offset = (p * pmem_core::memory::PAGE_SIZE).to_string();
             }
             Msg::OpenLesson(id) => self.open(Workbench::lesson(id)),
             Msg::Answer(step, choice) => b.answer_question(step, choice),

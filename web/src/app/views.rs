@@ -1,7 +1,6 @@
 //! The page's HTML, drawn from the workbench's state.
 
 use super::{dom, workload_names, App, FileKind, Msg, SPEEDS};
-use crate::grid::PAGE;
 use crate::hexview::{dump, HexLine};
 use crate::lessons::LESSONS;
 use crate::palette::CellState;
@@ -11,6 +10,8 @@ use crate::timeline::{lane, last_flush_journey};
 use crate::workbench::{Origin, View, GRID_HEIGHT, GRID_WIDTH};
 use pmem_core::event::Event as SimEvent;
 use pmem_core::host::TearGranularity;
+use pmem_core::memory::PAGE_SIZE;
+use pmem_core::size::human_size;
 use web_sys::{HtmlCanvasElement, HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
@@ -20,22 +21,6 @@ fn input_value(e: &Event) -> String {
 
 fn select_value(e: &Event) -> String {
     e.target_unchecked_into::<HtmlSelectElement>().value()
-}
-
-/// Bytes in binary units: `64 MiB`.
-pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if v.fract() == 0.0 {
-        format!("{v:.0} {}", UNITS[u])
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 /// The whole page.
@@ -369,7 +354,7 @@ fn grid_panel(app: &App, ctx: &Context<App>) -> Html {
                         html! {
                             <tr data-page={p.to_string()} data-state={s.key()} class={classes!(s.key(), (b.page() == Some(p)).then_some("selected"))}>
                                 <td><button type="button" class="linkish" onclick={link.callback(move |_| Msg::SelectPage(p))}>{ p }</button></td>
-                                <td>{ format!("{:#x}", p * PAGE) }</td>
+                                <td>{ format!("{:#x}", p * PAGE_SIZE) }</td>
                                 <td>{ s.name() }</td>
                             </tr>
                         }
