@@ -11,6 +11,11 @@
 //! - [`sim`]: the deterministic machine that runs them in logical time from
 //!   one seed, writing an [`event`] log.
 //!
+//! The device and the host each emit their own event type
+//! ([`device::DeviceEvent`], [`host::HostEvent`]) and know nothing of the
+//! log; [`event`] collects them. [`size`] reads and writes sizes as QEMU does,
+//! for every front end.
+//!
 //! The crate is pure: no I/O, no wall clock, no threads, no global RNG, and
 //! no `unsafe`. It builds for `wasm32-unknown-unknown`.
 
