@@ -24,6 +24,9 @@ const NONE: u32 = u32::MAX;
 
 #[derive(Clone, Debug)]
 enum Lookup {
+    /// Slot + 1 per page (0 = not pending), when fewer than 65,535 pages
+    /// are pending: half the cache footprint of `Flat`.
+    Small(Vec<u16>),
     Flat(Vec<u32>),
     Sorted,
 }
@@ -34,7 +37,11 @@ pub struct PointIndex<'a> {
     model: &'a DurabilityModel,
     point: CrashPoint,
     pages: Vec<u64>,
-    bases: Vec<&'a [u8]>,
+    /// Per slot, its contents in version order — the durable one, then each
+    /// candidate — flattened, so reading a page touches two small arrays.
+    contents: Vec<&'a [u8]>,
+    /// Where each slot's contents start in `contents`.
+    first: Vec<u32>,
     base_hashes: Vec<u64>,
     candidates: Vec<&'a [PageVersion]>,
     lookup: Lookup,
@@ -67,24 +74,35 @@ impl<'a> PointIndex<'a> {
             model,
             point: point.clone(),
             pages: Vec::with_capacity(pending.len()),
-            bases: Vec::with_capacity(pending.len()),
+            contents: Vec::with_capacity(pending.len() * 2),
+            first: Vec::with_capacity(pending.len()),
             base_hashes: Vec::with_capacity(pending.len()),
             candidates: Vec::with_capacity(pending.len()),
             lookup: Lookup::Sorted,
         };
         for p in &pending {
             idx.pages.push(p.page);
-            idx.bases.push(p.base);
+            idx.first.push(idx.contents.len() as u32);
+            idx.contents.push(p.base);
+            idx.contents.extend(p.candidates.iter().map(|v| &*v.data));
             idx.base_hashes.push(p.base_hash);
             idx.candidates.push(p.candidates);
         }
         let device_pages = model.size().div_ceil(PAGE_SIZE);
         if device_pages <= FLAT_LIMIT && !pending.is_empty() {
-            let mut table = vec![NONE; device_pages as usize];
-            for (slot, &page) in idx.pages.iter().enumerate() {
-                table[page as usize] = slot as u32;
+            if idx.pages.len() < u16::MAX as usize {
+                let mut table = vec![0u16; device_pages as usize];
+                for (slot, &page) in idx.pages.iter().enumerate() {
+                    table[page as usize] = slot as u16 + 1;
+                }
+                idx.lookup = Lookup::Small(table);
+            } else {
+                let mut table = vec![NONE; device_pages as usize];
+                for (slot, &page) in idx.pages.iter().enumerate() {
+                    table[page as usize] = slot as u32;
+                }
+                idx.lookup = Lookup::Flat(table);
             }
-            idx.lookup = Lookup::Flat(table);
         }
         idx
     }
@@ -128,6 +146,7 @@ impl<'a> PointIndex<'a> {
     #[inline]
     pub fn slot(&self, page: u64) -> Option<usize> {
         match &self.lookup {
+            Lookup::Small(t) => t.get(page as usize).copied().filter(|&s| s != 0).map(|s| s as usize - 1),
             Lookup::Flat(t) => t.get(page as usize).copied().filter(|&s| s != NONE).map(|s| s as usize),
             Lookup::Sorted => self.pages.binary_search(&page).ok(),
         }
@@ -185,6 +204,12 @@ impl<'a> PointIndex<'a> {
         CrashImage { point: self.point.index, choices, tear: image.tear }
     }
 
+    /// Version `v` (0 = durable) of a slot's page.
+    #[inline]
+    fn content(&self, slot: usize, v: usize) -> &'a [u8] {
+        self.contents[self.first[slot] as usize + v]
+    }
+
     /// Copies page `page` of `image` into `out` (4 KiB).
     fn read_page(&self, image: &DenseImage, page: u64, out: &mut [u8]) {
         let Some(slot) = self.slot(page) else {
@@ -193,7 +218,7 @@ impl<'a> PointIndex<'a> {
         };
         let v = image.versions[slot] as usize;
         if v == 0 {
-            out.copy_from_slice(self.bases[slot]);
+            out.copy_from_slice(self.content(slot, 0));
             return;
         }
         let cands = self.candidates[slot];
@@ -201,7 +226,7 @@ impl<'a> PointIndex<'a> {
         match image.mask(slot) {
             None => out.copy_from_slice(new),
             Some(mask) => {
-                out.copy_from_slice(if v >= 2 { &cands[v - 2].data } else { self.bases[slot] });
+                out.copy_from_slice(self.content(slot, v - 1));
                 tear_into(out, new, image.tear, mask);
             }
         }
@@ -214,12 +239,12 @@ impl<'a> PointIndex<'a> {
         let Some(slot) = self.slot(page) else { return Some(self.model.base(page, self.point.durable_upto).0) };
         let v = image.versions[slot] as usize;
         if v == 0 {
-            return Some(self.bases[slot]);
+            return Some(self.content(slot, 0));
         }
         if image.mask(slot).is_some() {
             return None;
         }
-        Some(&self.candidates[slot][v - 1].data)
+        Some(self.content(slot, v))
     }
 }
 
