@@ -4,7 +4,8 @@
 //! caller's: `performance.now()` in the browser, `Instant` natively; this
 //! module has no clock.
 
-use crate::grid::{CrashIndex, GridLayout, GridRenderer, PageMap, Viewport, PAGE};
+use crate::grid::{GridLayout, GridRenderer, PageMap, Viewport, PAGE};
+use pmem_core::event::fold::{PageFold, Tracking};
 use pmem_core::rng::SimRng;
 use pmem_core::sim::{DeviceSpec, Machine, SimConfig};
 
@@ -67,7 +68,7 @@ pub struct WriteStorm {
     rng: SimRng,
     frames: u64,
     writes: u64,
-    crash_index: CrashIndex,
+    fold: PageFold,
 }
 
 impl std::fmt::Debug for WriteStorm {
@@ -95,7 +96,7 @@ impl WriteStorm {
             rng: SimRng::new(seed).derive("storm"),
             frames: 0,
             writes: 0,
-            crash_index: CrashIndex::default(),
+            fold: PageFold::new(Tracking::States),
         }
     }
 
@@ -128,7 +129,8 @@ impl WriteStorm {
 
     /// The grid's page map (as the visualizer computes it each frame).
     pub fn page_map(&mut self) -> PageMap {
-        PageMap::of_device_indexed(&self.machine, "nv1", &mut self.crash_index).unwrap_or_default()
+        self.fold.advance(self.machine.log().events());
+        PageMap::of_fold(&self.fold, "nv1")
     }
 }
 

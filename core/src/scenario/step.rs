@@ -333,6 +333,13 @@ impl fmt::Display for Op {
     }
 }
 
+/// A step doing `op`, with no expected error and no note.
+impl From<Op> for Step {
+    fn from(op: Op) -> Step {
+        Step { op, expect_error: None, note: None }
+    }
+}
+
 /// The op's line (the note and `expect_error` are not shown).
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
