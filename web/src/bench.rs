@@ -5,8 +5,10 @@
 //! module has no clock.
 
 use crate::grid::{GridLayout, GridRenderer, PageMap, Viewport, PAGE};
+use crate::session::Session;
 use pmem_core::event::fold::{PageFold, Tracking};
 use pmem_core::rng::SimRng;
+use pmem_core::scenario::{ByteSize, Data, Op, Pattern, Step, WaitTime};
 use pmem_core::sim::{DeviceSpec, Machine, SimConfig};
 
 /// What a run of the simulation workload did (equal natively and in wasm:
@@ -151,6 +153,77 @@ pub fn every_page_touched() -> PageMap {
     PageMap { total_pages: total, pages: (0..total).map(|p| (p, states[(p % 7 % 4) as usize])).collect() }
 }
 
+/// Actions of the session workload.
+pub const SESSION_ACTIONS: usize = 1_000;
+
+/// Action `i` of the session workload on the playground: mostly guest
+/// writes to one of 256 pages, an fsync every 5th action, 100 ms of
+/// simulated time every 10th (so the background flusher runs too).
+pub fn session_action(i: usize) -> Step {
+    let op = if i % 10 == 9 {
+        Op::Wait { time: WaitTime::Ms(100) }
+    } else if i % 5 == 4 {
+        Op::Fsync { device: "nv1".into(), blocking: true }
+    } else {
+        let page = (i as u64 * 37) % 256;
+        let data = Data { pattern: Pattern::Text(format!("record {i}")), repeat: None, len: None };
+        Op::Write { device: "nv1".into(), offset: ByteSize(page * PAGE + (i as u64 % 64) * 16), data }
+    };
+    op.into()
+}
+
+/// A playground session after the first `n` actions of the workload.
+pub fn session_after(n: usize) -> Session {
+    let mut s = Session::playground();
+    for i in 0..n {
+        // The workload's steps are valid: cannot fail.
+        s.act(session_action(i)).expect("a valid workload step");
+    }
+    s
+}
+
+/// The clock (in ms: `performance.now()` in the browser, `Instant`
+/// natively) before the first action of a session of `n` actions and
+/// after each: element `i + 1` minus element `i` is the cost of appending
+/// action `i`.
+pub fn time_session(n: usize, mut time: impl FnMut() -> f64) -> Vec<f64> {
+    let mut s = Session::playground();
+    let mut marks = Vec::with_capacity(n + 1);
+    marks.push(time());
+    for i in 0..n {
+        let _ = s.act(session_action(i));
+        marks.push(time());
+    }
+    marks
+}
+
+/// Actions in each window of [`per_action_ms`] on the bench page: the
+/// browser's clock is coarse (down to 0.1 ms), so actions are timed in
+/// groups.
+pub const SESSION_WINDOW: usize = 20;
+
+/// The mean time per action of actions `range` from the marks of
+/// [`time_session`] (0 when the range is outside them).
+pub fn per_action_ms(marks: &[f64], range: std::ops::Range<usize>) -> f64 {
+    match (marks.get(range.start), marks.get(range.end)) {
+        (Some(a), Some(b)) if range.end > range.start => (b - a) / (range.end - range.start) as f64,
+        _ => 0.0,
+    }
+}
+
+/// The time per action around the 10th (actions 1–20) and around the
+/// last (the last 20) of the session workload: the best of `runs`
+/// sessions, each timed by `time`.
+pub fn session_cost(runs: usize, mut time: impl FnMut() -> f64) -> (f64, f64) {
+    let (mut first, mut last) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..runs.max(1) {
+        let marks = time_session(SESSION_ACTIONS, &mut time);
+        first = first.min(per_action_ms(&marks, 0..SESSION_WINDOW));
+        last = last.min(per_action_ms(&marks, SESSION_ACTIONS - SESSION_WINDOW..SESSION_ACTIONS));
+    }
+    (first, last)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +251,23 @@ mod tests {
         let mut r = GridRenderer::new();
         assert!(draw_whole_device(&mut r, &map, 768, 384) > 0);
         assert_eq!(r.rgba().len(), 768 * 384 * 4);
+    }
+
+    #[test]
+    fn the_session_workload_writes_flushes_and_waits() {
+        let s = session_after(30);
+        assert_eq!((s.cursor(), s.len()), (30, 30));
+        assert!(s.outcomes().iter().all(|o| o.ok), "{:?}", s.outcomes());
+        let ops: Vec<&str> = s.scenario().steps().iter().map(|st| st.op.name()).collect();
+        assert_eq!((ops[0], ops[4], ops[9]), ("write", "fsync", "wait"));
+        let mut clock = 0.0;
+        let marks = time_session(3, || {
+            clock += 1.0;
+            clock
+        });
+        assert_eq!(marks, [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(per_action_ms(&[0.0, 1.0, 5.0], 1..2), 4.0);
+        assert_eq!(per_action_ms(&[0.0, 1.0], 0..5), 0.0);
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub enum View {
     /// A scenario run live by the simulator.
     Live(Box<Session>),
     /// An event log being replayed.
-    Replay(LogReplay),
+    Replay(Box<LogReplay>),
 }
 
 /// Where the shown scenario came from.
@@ -237,7 +237,7 @@ impl Workbench {
             return Err("the event log adds no device, so there is nothing to draw".to_string());
         }
         r.goto(r.events().len());
-        Ok(Workbench::new(View::Replay(r), Origin::Log))
+        Ok(Workbench::new(View::Replay(Box::new(r)), Origin::Log))
     }
 
     /// What is shown.
