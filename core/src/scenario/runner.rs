@@ -569,6 +569,23 @@ mod tests {
     }
 
     #[test]
+    fn header_changes_are_validated_like_the_file() {
+        let whole = Scenario::parse(EXAMPLES[1]).unwrap();
+        let plugged = whole.all_devices().last().unwrap().id.clone();
+        let s = whole.clone().with_device_kind(&plugged, DeviceMode::RealNvdimm, true).unwrap();
+        assert_eq!(s.all_devices().last().unwrap().mode, DeviceMode::RealNvdimm, "a hot-plugged device too");
+        assert_eq!(s.steps().len(), whole.steps().len());
+        let e = whole.clone().with_device_kind("nv9", DeviceMode::RealNvdimm, true).unwrap_err();
+        assert!(e.to_string().contains("nv9"), "{e}");
+        let mut model = whole.model().clone();
+        model.dirty_writeback_interval_ms = None;
+        let s = whole.clone().with_model(model.clone()).unwrap();
+        assert_eq!(s.model().dirty_writeback_interval_ms, None);
+        model.queue_size = 3;
+        assert!(whole.with_model(model).unwrap_err().to_string().contains("queue_size"));
+    }
+
+    #[test]
     fn dropping_the_steps_not_run_forgets_their_devices_and_flushes() {
         let whole = Scenario::parse(EXAMPLES[0]).unwrap();
         let mut runner = whole.runner();
