@@ -6,8 +6,8 @@
 
 use super::canvas;
 use crate::bench::{
-    draw_whole_device, every_page_touched, session_cost, sim_steps, StepsResult, WriteStorm, SESSION_ACTIONS,
-    STEP_ROUNDS, STORM_FRAMES, STORM_WRITES,
+    draw_whole_device, every_page_touched, session_cost, sim_steps, SessionCost, StepsResult, WriteStorm,
+    SESSION_ACTIONS, SESSION_RUNS, STEP_ROUNDS, STORM_FRAMES, STORM_WRITES,
 };
 use crate::grid::GridRenderer;
 use crate::workbench::{GRID_HEIGHT, GRID_WIDTH};
@@ -53,7 +53,7 @@ pub struct BenchPage {
     last_ts: Option<f64>,
     worst_ms: Vec<f64>,
     pages_touched: usize,
-    session: Option<(f64, f64)>,
+    session: Option<SessionCost>,
     done: bool,
     _raf: Option<AnimationFrame>,
     _timer: Option<Timeout>,
@@ -67,9 +67,9 @@ impl BenchPage {
         let (s50, _, _) = stats(&self.sim_ms);
         let (p50, p95, _) = stats(&self.paint_ms);
         let (w50, _, _) = stats(&self.worst_ms);
-        let (first, last) = self.session.unwrap_or_default();
+        let SessionCost { first, last, second_half } = self.session.unwrap_or_default();
         format!(
-            "{{\"session_actions\":{SESSION_ACTIONS},\"session_first_ms\":{first:.5},\"session_last_ms\":{last:.5},\"rounds\":{STEP_ROUNDS},\"steps\":{},\"events\":{},\"fingerprint\":\"{:016x}\",\"seconds\":{secs:.6},\
+            "{{\"session_actions\":{SESSION_ACTIONS},\"session_first_ms\":{first:.5},\"session_last_ms\":{last:.5},\"session_second_half_ms\":{second_half:.5},\"rounds\":{STEP_ROUNDS},\"steps\":{},\"events\":{},\"fingerprint\":\"{:016x}\",\"seconds\":{secs:.6},\
              \"steps_per_sec\":{:.0},\"storm_frames\":{},\"storm_writes_per_frame\":{STORM_WRITES},\"pages_touched\":{},\
              \"frame_interval_median_ms\":{fi50:.3},\"frame_interval_p95_ms\":{fi95:.3},\"frame_interval_max_ms\":{fimax:.3},\
              \"grid_median_ms\":{g50:.3},\"paint_median_ms\":{p50:.3},\"paint_p95_ms\":{p95:.3},\"grid_p95_ms\":{g95:.3},\"grid_max_ms\":{gmax:.3},\"storm_sim_median_ms\":{s50:.3},\
@@ -124,7 +124,7 @@ impl Component for BenchPage {
                     result = Some(r);
                 }
                 self.steps = result.map(|r| (r, best));
-                self.session = Some(session_cost(3, now_ms));
+                self.session = Some(session_cost(SESSION_RUNS, now_ms));
                 let link = ctx.link().clone();
                 self._raf = Some(request_animation_frame(move |ts| link.send_message(BenchMsg::Frame(ts))));
             }
@@ -200,7 +200,7 @@ impl Component for BenchPage {
                             <td id="bench-frames">{ format!("median {fi50:.2} ms, p95 {fi95:.2} ms") }</td></tr>
                         <tr><th scope="row">{ "web session: time per appended action" }</th>
                             <td id="bench-session">{ match self.session {
-                                Some((a, b)) => format!("{a:.3} ms around the 10th action, {b:.3} ms around the {SESSION_ACTIONS}th"),
+                                Some(c) => format!("{:.4} ms around the 10th action, {:.4} ms around the {SESSION_ACTIONS}th, {:.4} ms over the second half", c.first, c.last, c.second_half),
                                 None => "running…".into(),
                             } }</td></tr>
                         <tr><th scope="row">{ "every page touched (worst case)" }</th>
