@@ -50,9 +50,19 @@ text = "\n".join([
     "- The machine has 2 cores shared with other jobs: absolute figures move by a third between runs; the ratios, measured side by side, move less.",
     "<!-- bench:end -->",
 ])
+session = "\n".join([
+    "<!-- session:begin (written by scripts/bench-web.sh; do not edit by hand) -->",
+    f"Measured {datetime.date.today().isoformat()} by `./scripts/bench-web.sh`: time per appended action of a {browser['session_actions']:,}-action session, mean of actions 1–20 and of the last 20 over 30 sessions.",
+    "",
+    "| where | around the 10th action (1–20) | around the 1,000th (981–1,000) | second half (501–1,000) | 1,000th / 10th | second half / 10th |",
+    "| --- | --- | --- | --- | --- | --- |",
+    *[f"| {name} | {d['session_first_ms'] * 1e3:.1f} µs | {d['session_last_ms'] * 1e3:.1f} µs | {d['session_second_half_ms'] * 1e3:.1f} µs | {d['session_last_ms'] / max(d['session_first_ms'], 1e-12):.2f} | {d['session_second_half_ms'] / max(d['session_first_ms'], 1e-12):.2f} |" for name, d in [("native (release)", native), ("wasm (Chromium)", browser)]],
+    "<!-- session:end -->",
+])
 path = "docs/web.md"
 doc = open(path).read()
 doc = re.sub(r"<!-- bench:begin.*?<!-- bench:end -->", lambda _: text, doc, flags=re.S)
+doc = re.sub(r"<!-- session:begin.*?<!-- session:end -->", lambda _: session, doc, flags=re.S)
 open(path, "w").write(doc)
 print(text)
 if not same:

@@ -5,7 +5,8 @@
 //! `cargo run --release -p pmem-web --example native_bench [rounds]`
 
 use pmem_web::bench::{
-    draw_whole_device, every_page_touched, sim_steps, WriteStorm, STEP_ROUNDS, STORM_FRAMES, STORM_WRITES,
+    draw_whole_device, every_page_touched, session_cost, sim_steps, WriteStorm, SESSION_RUNS, STEP_ROUNDS,
+    STORM_FRAMES, STORM_WRITES,
 };
 use pmem_web::grid::GridRenderer;
 use std::time::Instant;
@@ -46,9 +47,14 @@ fn main() {
         draw_whole_device(&mut renderer, &full, 768, 384);
         full_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
+    let start = Instant::now();
+    let session = session_cost(SESSION_RUNS, || start.elapsed().as_secs_f64() * 1e3);
     println!(
-        "{{\"rounds\":{rounds},\"steps\":{},\"events\":{},\"fingerprint\":\"{:016x}\",\"seconds\":{best:.6},\
+        "{{\"session_first_ms\":{:.5},\"session_last_ms\":{:.5},\"session_second_half_ms\":{:.5},\"rounds\":{rounds},\"steps\":{},\"events\":{},\"fingerprint\":\"{:016x}\",\"seconds\":{best:.6},\
          \"steps_per_sec\":{:.0},\"grid_storm_median_ms\":{:.3},\"grid_every_page_median_ms\":{:.3}}}",
+        session.first,
+        session.last,
+        session.second_half,
         r.steps,
         r.events,
         r.fingerprint,

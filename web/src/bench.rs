@@ -4,9 +4,12 @@
 //! caller's: `performance.now()` in the browser, `Instant` natively; this
 //! module has no clock.
 
-use crate::grid::{CrashIndex, GridLayout, GridRenderer, PageMap, Viewport};
+use crate::grid::{GridLayout, GridRenderer, PageMap, Viewport};
+use crate::session::Session;
+use pmem_core::event::fold::{PageFold, Tracking};
 use pmem_core::memory::PAGE_SIZE;
 use pmem_core::rng::SimRng;
+use pmem_core::scenario::{ByteSize, Data, Op, Pattern, Step, WaitTime};
 use pmem_core::sim::{DeviceSpec, Machine, SimConfig};
 
 /// What a run of the simulation workload did (equal natively and in wasm:
@@ -68,7 +71,7 @@ pub struct WriteStorm {
     rng: SimRng,
     frames: u64,
     writes: u64,
-    crash_index: CrashIndex,
+    fold: PageFold,
 }
 
 impl std::fmt::Debug for WriteStorm {
@@ -96,7 +99,7 @@ impl WriteStorm {
             rng: SimRng::new(seed).derive("storm"),
             frames: 0,
             writes: 0,
-            crash_index: CrashIndex::default(),
+            fold: PageFold::new(Tracking::States),
         }
     }
 
@@ -129,7 +132,8 @@ impl WriteStorm {
 
     /// The grid's page map (as the visualizer computes it each frame).
     pub fn page_map(&mut self) -> PageMap {
-        PageMap::of_device_indexed(&self.machine, "nv1", &mut self.crash_index).unwrap_or_default()
+        self.fold.advance(self.machine.log().events());
+        PageMap::of_fold(&self.fold, "nv1")
     }
 }
 
@@ -149,6 +153,96 @@ pub fn every_page_touched() -> PageMap {
     let states = [CellState::Clean, CellState::Dirty, CellState::Writeback, CellState::OnDisk];
     PageMap { total_pages: total, pages: (0..total).map(|p| (p, states[(p % 7 % 4) as usize])).collect() }
 }
+
+/// Actions of the session workload.
+pub const SESSION_ACTIONS: usize = 1_000;
+
+/// Action `i` of the session workload on the playground: mostly guest
+/// writes to one of 256 pages, an fsync every 5th action, 100 ms of
+/// simulated time every 10th (so the background flusher runs too).
+pub fn session_action(i: usize) -> Step {
+    let op = if i % 10 == 9 {
+        Op::Wait { time: WaitTime::Ms(100) }
+    } else if i % 5 == 4 {
+        Op::Fsync { device: "nv1".into(), blocking: true }
+    } else {
+        let page = (i as u64 * 37) % 256;
+        let data = Data { pattern: Pattern::Text(format!("record {i}")), repeat: None, len: None };
+        Op::Write { device: "nv1".into(), offset: ByteSize(page * PAGE_SIZE + (i as u64 % 64) * 16), data }
+    };
+    op.into()
+}
+
+/// A playground session after the first `n` actions of the workload.
+pub fn session_after(n: usize) -> Session {
+    let mut s = Session::playground();
+    for i in 0..n {
+        // The workload's steps are valid: cannot fail.
+        s.act(session_action(i)).expect("a valid workload step");
+    }
+    s
+}
+
+/// The clock (in ms: `performance.now()` in the browser, `Instant`
+/// natively) before the first action of a session of `n` actions and
+/// after each: element `i + 1` minus element `i` is the cost of appending
+/// action `i`.
+pub fn time_session(n: usize, mut time: impl FnMut() -> f64) -> Vec<f64> {
+    let mut s = Session::playground();
+    let mut marks = Vec::with_capacity(n + 1);
+    marks.push(time());
+    for i in 0..n {
+        let _ = s.act(session_action(i));
+        marks.push(time());
+    }
+    marks
+}
+
+/// Actions in each window of [`per_action_ms`] on the bench page: the
+/// browser's clock is coarse (down to 0.1 ms), so actions are timed in
+/// groups.
+pub const SESSION_WINDOW: usize = 20;
+
+/// The mean time per action of actions `range` from the marks of
+/// [`time_session`] (0 when the range is outside them).
+pub fn per_action_ms(marks: &[f64], range: std::ops::Range<usize>) -> f64 {
+    match (marks.get(range.start), marks.get(range.end)) {
+        (Some(a), Some(b)) if range.end > range.start => (b - a) / (range.end - range.start) as f64,
+        _ => 0.0,
+    }
+}
+
+/// What [`session_cost`] measures, in ms per action.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SessionCost {
+    /// Mean of actions 1–20 (around the 10th).
+    pub first: f64,
+    /// Mean of the last 20 actions (around the 1,000th).
+    pub last: f64,
+    /// Mean of the second half of the session (amortized: vector growth
+    /// of the event log included wherever it falls).
+    pub second_half: f64,
+}
+
+/// The time per action around the 10th and around the last of the
+/// session workload, and over its second half: the mean over `runs`
+/// sessions, each timed by `time` (many runs: the browser's clock counts
+/// in steps of 0.1 ms).
+pub fn session_cost(runs: usize, mut time: impl FnMut() -> f64) -> SessionCost {
+    let mut c = SessionCost::default();
+    let runs = runs.max(1);
+    let n = SESSION_ACTIONS;
+    for _ in 0..runs {
+        let marks = time_session(n, &mut time);
+        c.first += per_action_ms(&marks, 0..SESSION_WINDOW) / runs as f64;
+        c.last += per_action_ms(&marks, n - SESSION_WINDOW..n) / runs as f64;
+        c.second_half += per_action_ms(&marks, n / 2..n) / runs as f64;
+    }
+    c
+}
+
+/// Sessions timed by the bench page and `native_bench`.
+pub const SESSION_RUNS: usize = 30;
 
 #[cfg(test)]
 mod tests {
@@ -177,6 +271,23 @@ mod tests {
         let mut r = GridRenderer::new();
         assert!(draw_whole_device(&mut r, &map, 768, 384) > 0);
         assert_eq!(r.rgba().len(), 768 * 384 * 4);
+    }
+
+    #[test]
+    fn the_session_workload_writes_flushes_and_waits() {
+        let s = session_after(30);
+        assert_eq!((s.cursor(), s.len()), (30, 30));
+        assert!(s.outcomes().iter().all(|o| o.ok), "{:?}", s.outcomes());
+        let ops: Vec<&str> = s.scenario().steps().iter().map(|st| st.op.name()).collect();
+        assert_eq!((ops[0], ops[4], ops[9]), ("write", "fsync", "wait"));
+        let mut clock = 0.0;
+        let marks = time_session(3, || {
+            clock += 1.0;
+            clock
+        });
+        assert_eq!(marks, [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(per_action_ms(&[0.0, 1.0, 5.0], 1..2), 4.0);
+        assert_eq!(per_action_ms(&[0.0, 1.0], 0..5), 0.0);
     }
 
     #[test]

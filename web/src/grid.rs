@@ -10,10 +10,8 @@
 //! still visible.
 
 use crate::palette::CellState;
-use pmem_core::event::{EventKind, EventLog};
+use pmem_core::event::fold::PageFold;
 use pmem_core::memory::PAGE_SIZE;
-use pmem_core::sim::Machine;
-use std::collections::BTreeMap;
 use std::ops::Range;
 
 /// The touched pages of one device and their display state, sorted by page.
@@ -27,56 +25,13 @@ pub struct PageMap {
 }
 
 impl PageMap {
-    /// The page map of device `id`: the page-cache states, with the pages
-    /// the last failure lost or tore marked as such until they are written
-    /// again. Scans the whole log for the last failure; a UI that draws
-    /// often keeps a [`CrashIndex`] and calls [`PageMap::of_device_indexed`].
-    pub fn of_device(machine: &Machine, id: &str) -> Result<PageMap, String> {
-        PageMap::of_device_indexed(machine, id, &mut CrashIndex::default())
-    }
-
-    /// [`PageMap::of_device`], finding the last failure through `index`
-    /// (which only reads the events logged since its last use).
-    pub fn of_device_indexed(machine: &Machine, id: &str, index: &mut CrashIndex) -> Result<PageMap, String> {
-        let snap = machine.device_snapshot(id).map_err(|e| e.to_string())?;
-        let total_pages = snap.config.size / PAGE_SIZE;
-        let states = machine.page_states(id).map_err(|e| e.to_string())?;
-        let mut pages: Vec<(u64, CellState)> =
-            states.into_iter().map(|p| (p.page, CellState::from_page_state(p.state))).collect();
-        index.update(machine.log());
-        let crash = index.last_crash(id).and_then(|i| machine.log().events().get(i));
-        if let Some(EventKind::Crash { lost_pages, torn_pages, .. }) = crash.map(|e| &e.kind) {
-            // A lost or torn page keeps its mark while it is only on disk (or
-            // nowhere); once written again it is cached in another state.
-            let mut marks: Vec<(u64, CellState)> = lost_pages
-                .iter()
-                .map(|&p| (p, CellState::Lost))
-                .chain(torn_pages.iter().map(|&p| (p, CellState::Torn)))
-                .collect();
-            marks.sort_unstable();
-            let mut extra = Vec::new();
-            for (page, mark) in marks {
-                match pages.binary_search_by_key(&page, |p| p.0) {
-                    Ok(i) if pages[i].1 == CellState::OnDisk => pages[i].1 = pages[i].1.max(mark),
-                    Ok(_) => {}
-                    Err(_) => extra.push((page, mark)),
-                }
-            }
-            if !extra.is_empty() {
-                pages.extend(extra);
-                pages.sort_unstable_by_key(|p| p.0);
-                pages.dedup_by(|b, a| {
-                    // Lost and torn for the same page: keep the worse.
-                    if a.0 == b.0 {
-                        a.1 = a.1.max(b.1);
-                        true
-                    } else {
-                        false
-                    }
-                });
-            }
-        }
-        Ok(PageMap { total_pages, pages })
+    /// The page map of device `id` as the fold of its log says: the
+    /// page-cache states, and the pages the last failure lost or tore until
+    /// they are written again. Empty for a device the log never added.
+    pub fn of_fold(fold: &PageFold, id: &str) -> PageMap {
+        let size = fold.devices().find(|d| d.0 == id).map_or(0, |d| d.1);
+        let pages = fold.pages(id).map(|(p, s)| (p, CellState::from_status(s))).collect();
+        PageMap { total_pages: size / PAGE_SIZE, pages }
     }
 
     /// The state of one page.
@@ -132,42 +87,6 @@ impl Counts {
         } else {
             format!("{total} pages: {}; the rest never written", parts.join(", "))
         }
-    }
-}
-
-/// Where the last failure of each device is in a log, kept up to date by
-/// reading only the events logged since the last call (and starting over
-/// when the log was replaced by another, e.g. after a replay).
-#[derive(Clone, Debug, Default)]
-pub struct CrashIndex {
-    scanned: usize,
-    last_seen: Option<pmem_core::event::Event>,
-    last_crash: BTreeMap<String, usize>,
-}
-
-impl CrashIndex {
-    /// Reads the events of `log` not read yet.
-    pub fn update(&mut self, log: &EventLog) {
-        let events = log.events();
-        let same_log = match (&self.last_seen, self.scanned.checked_sub(1)) {
-            (Some(seen), Some(i)) => events.get(i) == Some(seen),
-            _ => self.scanned == 0,
-        };
-        if !same_log {
-            *self = CrashIndex::default();
-        }
-        for (i, e) in events.iter().enumerate().skip(self.scanned) {
-            if let (Some(d), EventKind::Crash { .. }) = (&e.device, &e.kind) {
-                self.last_crash.insert(d.clone(), i);
-            }
-        }
-        self.scanned = events.len();
-        self.last_seen = events.last().cloned();
-    }
-
-    /// Position of the last crash event of device `id`.
-    pub fn last_crash(&self, id: &str) -> Option<usize> {
-        self.last_crash.get(id).copied()
     }
 }
 
@@ -420,8 +339,9 @@ fn fill(rgba: &mut [u8], start: usize, len: usize, rgb: [u8; 3]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pmem_core::event::fold::Tracking;
     use pmem_core::event::CrashKind;
-    use pmem_core::sim::{DeviceSpec, SimConfig};
+    use pmem_core::sim::{DeviceSpec, Machine, SimConfig};
 
     fn machine(size: u64) -> Machine {
         let mut m = Machine::new(SimConfig::default());
@@ -429,19 +349,24 @@ mod tests {
         m
     }
 
+    fn map(m: &Machine) -> PageMap {
+        let mut fold = PageFold::new(Tracking::States);
+        fold.advance(m.log().events());
+        PageMap::of_fold(&fold, "nv1")
+    }
+
     #[test]
     fn a_write_makes_its_page_dirty_and_a_flush_makes_it_clean() {
         let mut m = machine(64 << 20);
         m.guest_write("nv1", 5 * PAGE_SIZE + 10, b"hello").unwrap();
-        let map = PageMap::of_device(&m, "nv1").unwrap();
-        assert_eq!(map.state(5), CellState::Dirty);
-        assert_eq!(map.state(4), CellState::Untouched);
-        assert_eq!(map.counts().get(CellState::Dirty), 1);
-        assert_eq!(map.counts().get(CellState::Untouched), map.total_pages - 1);
+        let map1 = map(&m);
+        assert_eq!(map1.state(5), CellState::Dirty);
+        assert_eq!(map1.state(4), CellState::Untouched);
+        assert_eq!(map1.counts().get(CellState::Dirty), 1);
+        assert_eq!(map1.counts().get(CellState::Untouched), map1.total_pages - 1);
         let r = m.flush("nv1").unwrap();
         while m.flush_result("nv1", r).unwrap().is_none() && m.step() {}
-        let map = PageMap::of_device(&m, "nv1").unwrap();
-        assert_eq!(map.state(5), CellState::Clean);
+        assert_eq!(map(&m).state(5), CellState::Clean);
     }
 
     #[test]
@@ -449,27 +374,11 @@ mod tests {
         let mut m = machine(1 << 20);
         m.guest_write("nv1", 0, b"x").unwrap();
         m.crash(CrashKind::PowerFailure).unwrap();
-        let map = PageMap::of_device(&m, "nv1").unwrap();
-        assert_eq!(map.state(0), CellState::Lost, "{map:?}");
-        assert!(map.counts().summary().contains("1 lost"), "{}", map.counts().summary());
+        let lost = map(&m);
+        assert_eq!(lost.state(0), CellState::Lost, "{lost:?}");
+        assert!(lost.counts().summary().contains("1 lost"), "{}", lost.counts().summary());
         m.guest_write("nv1", 0, b"y").unwrap();
-        let map = PageMap::of_device(&m, "nv1").unwrap();
-        assert_eq!(map.state(0), CellState::Dirty);
-    }
-
-    #[test]
-    fn the_crash_index_follows_a_growing_log_and_notices_a_new_one() {
-        let mut m = machine(1 << 20);
-        let mut index = CrashIndex::default();
-        m.guest_write("nv1", 0, b"x").unwrap();
-        assert_eq!(PageMap::of_device_indexed(&m, "nv1", &mut index).unwrap().state(0), CellState::Dirty);
-        m.crash(CrashKind::PowerFailure).unwrap();
-        assert_eq!(PageMap::of_device_indexed(&m, "nv1", &mut index).unwrap().state(0), CellState::Lost);
-        // Another machine's log (a replay): the index starts over.
-        let mut other = machine(1 << 20);
-        other.guest_write("nv1", 0, b"x").unwrap();
-        assert_eq!(PageMap::of_device_indexed(&other, "nv1", &mut index).unwrap().state(0), CellState::Dirty);
-        assert_eq!(index.last_crash("nv1"), None);
+        assert_eq!(map(&m).state(0), CellState::Dirty);
     }
 
     #[test]
@@ -477,7 +386,7 @@ mod tests {
         let mut m = machine(1 << 20);
         m.guest_write("nv1", 0, b"x").unwrap();
         m.crash(CrashKind::GuestCrash).unwrap();
-        assert_eq!(PageMap::of_device(&m, "nv1").unwrap().state(0), CellState::Dirty);
+        assert_eq!(map(&m).state(0), CellState::Dirty);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! colour blindness; every state also has a name and a one-letter code, so
 //! the grid is never read by colour alone.
 
-use pmem_core::host::PageState;
+use pmem_core::event::fold::PageStatus;
 
 /// What the grid shows for one page (or the worst page of a cell).
 ///
@@ -51,15 +51,17 @@ impl CellState {
         CellState::Lost,
     ];
 
-    /// The display state of a page-cache state.
-    pub fn from_page_state(s: PageState) -> CellState {
+    /// The display state of a page as the log's fold tells it.
+    pub fn from_status(s: PageStatus) -> CellState {
         match s {
-            PageState::Clean => CellState::Clean,
-            PageState::Dirty => CellState::Dirty,
-            PageState::Writeback => CellState::Writeback,
-            PageState::WritebackDirty => CellState::WritebackDirty,
-            PageState::CleanNotDurable => CellState::CleanNotDurable,
-            PageState::OnDisk => CellState::OnDisk,
+            PageStatus::OnDisk => CellState::OnDisk,
+            PageStatus::Clean => CellState::Clean,
+            PageStatus::Writeback => CellState::Writeback,
+            PageStatus::WritebackDirty => CellState::WritebackDirty,
+            PageStatus::Dirty => CellState::Dirty,
+            PageStatus::CleanNotDurable => CellState::CleanNotDurable,
+            PageStatus::Torn => CellState::Torn,
+            PageStatus::Lost => CellState::Lost,
         }
     }
 

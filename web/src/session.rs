@@ -1,21 +1,28 @@
 //! A session: a scenario, the position in it, and the machine at that
 //! position.
 //!
-//! Everything the user does becomes a scenario step (the native runner's
-//! format, `docs/scenario.md`): a write, an fsync, a power failure, a wait
-//! while playing. The session keeps the steps as JSON, a cursor, and a
-//! [`ScenarioRunner`] that has run the steps before the cursor. Going back
-//! is a replay from the seed: a new runner runs the first `cursor - 1`
-//! steps. A new action at the cursor drops the steps after it (as an
-//! editor's undo history does) and replays. Knobs that belong to the whole
-//! run (the seed, the tear granularity, background writeback, a device's
-//! mode) change the scenario's header and replay to the same cursor, so one
-//! can compare the same actions under another setting.
+//! Everything the user does becomes a typed scenario step (the native
+//! runner's format, `docs/scenario.md`): a write, an fsync, a power
+//! failure, a wait while playing. The session keeps a live
+//! [`ScenarioRunner`] that has run the steps before the cursor; the
+//! runner's [`Scenario`] holds every step, also those after the cursor. A
+//! new action at the cursor drops the steps after it (as an editor's undo
+//! history does), is validated with the scenario's own rules, and runs:
+//! its cost is the one step, whatever the length of the session. Going
+//! back is a replay from the seed (a [`Machine`] cannot be copied, so there
+//! are no checkpoints to restore). Knobs that belong to the whole run (the
+//! seed, the tear granularity, background writeback, a device's mode)
+//! change the scenario's header and replay to the same cursor, so one can
+//! compare the same actions under another setting.
+//!
+//! The session also folds the machine's event log as it grows
+//! ([`PageFold`]): the page states and the marks failures left, which the
+//! grid draws.
 
+use pmem_core::event::fold::{backing_of, PageFold, Tracking};
 use pmem_core::host::TearGranularity;
-use pmem_core::scenario::{Scenario, ScenarioRunner, StepOutcome};
-use pmem_core::sim::Machine;
-use serde_json::{json, Map, Value};
+use pmem_core::scenario::{DeviceOptions, Model, Op, Scenario, ScenarioRunner, Step, StepOutcome};
+use pmem_core::sim::{DeviceMode, Machine};
 
 /// What the user picks as a device's kind: the three modes of the core,
 /// and `share=off` (a virtio-pmem device whose writes never reach the file).
@@ -61,26 +68,24 @@ impl ModeChoice {
         ModeChoice::ALL.into_iter().find(|m| m.key() == key)
     }
 
-    /// The choice a device object of the scenario describes.
-    pub fn of_device(device: &Value) -> ModeChoice {
-        let share = device.get("share").and_then(Value::as_bool).unwrap_or(true);
-        match device.get("mode").and_then(Value::as_str).unwrap_or("virtio-pmem") {
-            "emulated-nvdimm" => ModeChoice::EmulatedNvdimm,
-            "real-nvdimm" => ModeChoice::RealNvdimm,
-            _ if !share => ModeChoice::ShareOff,
-            _ => ModeChoice::VirtioPmem,
+    /// The choice a device of the scenario is.
+    pub fn of_device(device: &DeviceOptions) -> ModeChoice {
+        match (device.mode, device.share) {
+            (DeviceMode::EmulatedNvdimm, _) => ModeChoice::EmulatedNvdimm,
+            (DeviceMode::RealNvdimm, _) => ModeChoice::RealNvdimm,
+            (DeviceMode::VirtioPmem, false) => ModeChoice::ShareOff,
+            (DeviceMode::VirtioPmem, true) => ModeChoice::VirtioPmem,
         }
     }
 
-    fn apply_to(self, device: &mut Map<String, Value>) {
-        let (mode, share) = match self {
-            ModeChoice::VirtioPmem => ("virtio-pmem", true),
-            ModeChoice::EmulatedNvdimm => ("emulated-nvdimm", true),
-            ModeChoice::RealNvdimm => ("real-nvdimm", true),
-            ModeChoice::ShareOff => ("virtio-pmem", false),
-        };
-        device.insert("mode".into(), json!(mode));
-        device.insert("share".into(), json!(share));
+    /// The device kind and `share` option of the choice.
+    pub fn kind(self) -> (DeviceMode, bool) {
+        match self {
+            ModeChoice::VirtioPmem => (DeviceMode::VirtioPmem, true),
+            ModeChoice::EmulatedNvdimm => (DeviceMode::EmulatedNvdimm, true),
+            ModeChoice::RealNvdimm => (DeviceMode::RealNvdimm, true),
+            ModeChoice::ShareOff => (DeviceMode::VirtioPmem, false),
+        }
     }
 }
 
@@ -98,32 +103,31 @@ pub const PLAYGROUND: &str = r#"{
 
 /// A scenario being explored, positioned at a step.
 pub struct Session {
-    head: Map<String, Value>,
-    steps: Vec<Value>,
-    scenario: Scenario,
     runner: ScenarioRunner,
+    fold: PageFold,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("name", &self.scenario.name()).field("cursor", &self.cursor()).finish()
+        f.debug_struct("Session").field("name", &self.scenario().name()).field("cursor", &self.cursor()).finish()
     }
+}
+
+/// An empty fold of `scenario`'s log, told how each device is backed.
+fn fold_for(scenario: &Scenario) -> PageFold {
+    let mut fold = PageFold::new(Tracking::States);
+    for d in scenario.all_devices() {
+        fold.set_backing(&d.id, backing_of(d.mode, d.share));
+    }
+    fold
 }
 
 impl Session {
     /// A session at the start of `scenario`.
     pub fn new(scenario: Scenario) -> Session {
-        let value: Value = serde_json::from_str(&scenario.to_json()).unwrap_or_else(|_| json!({}));
-        let mut head = match value {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
-        let steps = match head.remove("steps") {
-            Some(Value::Array(a)) => a,
-            _ => Vec::new(),
-        };
-        let runner = scenario.runner();
-        Session { head, steps, scenario, runner }
+        let mut s = Session { fold: fold_for(&scenario), runner: scenario.runner() };
+        s.sync_fold();
+        s
     }
 
     /// The playground: one device, no steps.
@@ -139,22 +143,27 @@ impl Session {
 
     /// The scenario (all steps, also those after the cursor).
     pub fn scenario(&self) -> &Scenario {
-        &self.scenario
+        self.runner.scenario()
     }
 
     /// The scenario as the native runner's JSON.
     pub fn to_json(&self) -> String {
-        self.scenario.to_json()
+        self.scenario().to_json()
     }
 
     /// The scenario as compact JSON (for links).
     pub fn to_compact_json(&self) -> String {
-        serde_json::to_string(&self.full_value(&self.steps)).unwrap_or_default()
+        serde_json::to_string(self.scenario()).unwrap_or_default()
     }
 
     /// The machine after the steps before the cursor.
     pub fn machine(&self) -> &Machine {
         self.runner.machine()
+    }
+
+    /// The machine's event log folded into page states.
+    pub fn fold(&self) -> &PageFold {
+        &self.fold
     }
 
     /// Outcomes of the steps before the cursor.
@@ -169,32 +178,38 @@ impl Session {
 
     /// Number of steps.
     pub fn len(&self) -> usize {
-        self.steps.len()
+        self.scenario().steps().len()
     }
 
     /// True when the scenario has no steps.
     pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
+        self.scenario().steps().is_empty()
     }
 
-    /// Step `i` as JSON.
-    pub fn step(&self, i: usize) -> Option<&Value> {
-        self.steps.get(i)
+    /// Step `i`.
+    pub fn step(&self, i: usize) -> Option<&Step> {
+        self.scenario().steps().get(i)
     }
 
     /// The `note` of step `i`, if it has one.
     pub fn note(&self, i: usize) -> Option<&str> {
-        self.steps.get(i).and_then(|s| s.get("note")).and_then(Value::as_str)
+        self.step(i).and_then(|s| s.note.as_deref())
     }
 
     /// The seed.
     pub fn seed(&self) -> u64 {
-        self.scenario.seed()
+        self.scenario().seed()
+    }
+
+    fn sync_fold(&mut self) {
+        self.fold.advance(self.runner.machine().log().events());
     }
 
     /// Runs the next step; false at the end.
     pub fn forward(&mut self) -> bool {
-        self.runner.step().is_some()
+        let moved = self.runner.step().is_some();
+        self.sync_fold();
+        moved
     }
 
     /// Goes back one step by replaying from the seed; false at the start.
@@ -212,180 +227,100 @@ impl Session {
     pub fn goto(&mut self, k: usize) {
         let k = k.min(self.len());
         if k < self.cursor() {
-            self.runner = self.scenario.runner();
+            let scenario = self.scenario().clone();
+            self.restart(scenario);
         }
-        while self.cursor() < k && self.forward() {}
+        while self.cursor() < k && self.runner.step().is_some() {}
+        self.sync_fold();
     }
 
-    fn full_value(&self, steps: &[Value]) -> Value {
-        let mut m = self.head.clone();
-        m.insert("steps".into(), Value::Array(steps.to_vec()));
-        Value::Object(m)
+    /// A new runner (and fold) of `scenario`, before its first step.
+    fn restart(&mut self, scenario: Scenario) {
+        self.fold = fold_for(&scenario);
+        self.runner = scenario.runner();
     }
 
-    /// Replaces head and steps by a validated scenario and replays to `k`.
-    fn replace(&mut self, head: Map<String, Value>, steps: Vec<Value>, k: usize) -> Result<(), String> {
-        let mut full = head.clone();
-        full.insert("steps".into(), Value::Array(steps.clone()));
-        let scenario = Scenario::from_value(Value::Object(full)).map_err(|e| e.to_string())?;
-        self.head = head;
-        self.steps = steps;
-        self.scenario = scenario;
-        self.runner = self.scenario.runner();
+    /// Runs `scenario` instead, to the same position.
+    fn replace(&mut self, scenario: Scenario) {
+        let k = self.cursor();
+        self.restart(scenario);
         self.goto(k);
-        Ok(())
     }
 
     /// Does `step` now: drops the steps after the cursor, appends it and
     /// runs it. The step is checked like a scenario step; when invalid,
     /// nothing changes and the error says why.
-    pub fn act(&mut self, step: Value) -> Result<&StepOutcome, String> {
-        let k = self.cursor();
-        let mut steps = self.steps[..k].to_vec();
-        steps.push(step);
-        self.replace(self.head.clone(), steps, k + 1)?;
+    pub fn act(&mut self, step: Step) -> Result<&StepOutcome, String> {
+        if self.cursor() < self.len() {
+            self.runner.drop_steps_not_run();
+        }
+        if let Op::Hotplug { device } = &step.op {
+            self.fold.set_backing(&device.id, backing_of(device.mode, device.share));
+        }
+        self.runner.push_step(step).map_err(|e| e.to_string())?;
+        self.runner.step();
+        self.sync_fold();
         self.outcomes().last().ok_or_else(|| "the step did not run".to_string())
     }
 
     /// Runs again from another seed, to the same position.
     pub fn set_seed(&mut self, seed: u64) -> Result<(), String> {
-        let mut head = self.head.clone();
-        head.insert("seed".into(), json!(seed));
-        self.replace(head, self.steps.clone(), self.cursor())
+        let scenario = self.scenario().clone().with_seed(seed);
+        self.replace(scenario);
+        Ok(())
     }
 
-    fn set_model(&mut self, field: &str, value: Value) -> Result<(), String> {
-        let mut head = self.head.clone();
-        let model = head.entry("model").or_insert_with(|| json!({}));
-        if let Value::Object(m) = model {
-            m.insert(field.into(), value);
-        }
-        self.replace(head, self.steps.clone(), self.cursor())
+    fn set_model(&mut self, change: impl FnOnce(&mut Model)) -> Result<(), String> {
+        let mut model = self.scenario().model().clone();
+        change(&mut model);
+        let scenario = self.scenario().clone().with_model(model).map_err(|e| e.to_string())?;
+        self.replace(scenario);
+        Ok(())
     }
 
     /// The tear granularity of the run.
     pub fn tear(&self) -> TearGranularity {
-        self.scenario.model().tear
+        self.scenario().model().tear
     }
 
     /// Runs again with another tear granularity.
     pub fn set_tear(&mut self, tear: TearGranularity) -> Result<(), String> {
-        self.set_model("tear", json!(tear.to_string()))
+        self.set_model(|m| m.tear = tear)
     }
 
     /// True when the host's background flusher runs.
     pub fn background_writeback(&self) -> bool {
-        self.scenario.model().dirty_writeback_interval_ms.is_some()
+        self.scenario().model().dirty_writeback_interval_ms.is_some()
     }
 
     /// Runs again with background writeback on (Linux's 5 s flusher
-    /// period, or the scenario's own) or off.
+    /// period) or off.
     pub fn set_background_writeback(&mut self, on: bool) -> Result<(), String> {
         if on == self.background_writeback() {
             return Ok(());
         }
-        let value = if on { json!(5000) } else { Value::Null };
-        self.set_model("dirty_writeback_interval_ms", value)
+        let interval = on.then(|| Model::default().dirty_writeback_interval_ms.unwrap_or(5000));
+        self.set_model(|m| m.dirty_writeback_interval_ms = interval)
     }
 
     /// The kind of device `id` (a device of the scenario or a hot-plugged
     /// one).
     pub fn device_mode(&self, id: &str) -> Option<ModeChoice> {
-        self.device_value(id).map(ModeChoice::of_device)
-    }
-
-    fn device_value(&self, id: &str) -> Option<&Value> {
-        let initial = self.head.get("devices").and_then(Value::as_array).into_iter().flatten();
-        let plugged = self.steps.iter().filter(|s| s.get("op").and_then(Value::as_str) == Some("hotplug"));
-        initial.chain(plugged.filter_map(|s| s.get("device"))).find(|d| d.get("id").and_then(Value::as_str) == Some(id))
+        self.scenario().all_devices().find(|d| d.id == id).map(ModeChoice::of_device)
     }
 
     /// Runs again with device `id` of another kind, to the same position.
     pub fn set_device_mode(&mut self, id: &str, mode: ModeChoice) -> Result<(), String> {
-        let mut head = self.head.clone();
-        let mut steps = self.steps.clone();
-        let is_id = |d: &Value| d.get("id").and_then(Value::as_str) == Some(id);
-        let mut found = false;
-        if let Some(Value::Array(devs)) = head.get_mut("devices") {
-            for d in devs.iter_mut().filter(|d| is_id(d)) {
-                if let Value::Object(m) = d {
-                    mode.apply_to(m);
-                    found = true;
-                }
-            }
-        }
-        for s in steps.iter_mut() {
-            if s.get("op").and_then(Value::as_str) != Some("hotplug") {
-                continue;
-            }
-            if let Some(Value::Object(m)) = s.get_mut("device").filter(|d| is_id(d)) {
-                mode.apply_to(m);
-                found = true;
-            }
-        }
-        if !found {
-            return Err(format!("no device \"{id}\" in the scenario"));
-        }
-        self.replace(head, steps, self.cursor())
+        let (kind, share) = mode.kind();
+        let scenario = self.scenario().clone().with_device_kind(id, kind, share).map_err(|e| e.to_string())?;
+        self.replace(scenario);
+        Ok(())
     }
 
     /// An id for a new device: `nv2`, `nv3`, … not used by the scenario.
     pub fn next_device_id(&self) -> String {
-        let used: Vec<String> = self.scenario.all_devices().map(|d| d.id.clone()).collect();
-        (1..).map(|n| format!("nv{n}")).find(|id| !used.contains(id)).unwrap_or_else(|| "nvx".into())
-    }
-}
-
-/// A one-line description of a step for the list of guest operations.
-pub fn describe_step(step: &Value) -> String {
-    let op = step.get("op").and_then(Value::as_str).unwrap_or("?");
-    let s = |k: &str| step.get(k).map(show_value).unwrap_or_default();
-    let dev = s("device");
-    let body = match op {
-        "write" => {
-            let data = if step.get("text").is_some() { s("text") } else { format!("hex {}", s("hex")) };
-            let times = match (step.get("repeat"), step.get("len")) {
-                (Some(r), _) => format!(" ×{}", show_value(r)),
-                (_, Some(l)) => format!(" to {} bytes", show_value(l)),
-                _ => String::new(),
-            };
-            format!("write {dev} @{}: {data}{times}", s("offset"))
-        }
-        "read" => format!("read {dev} @{} ({} bytes)", s("offset"), s("len")),
-        "fsync" | "msync" => {
-            let nb = if step.get("blocking") == Some(&Value::Bool(false)) { " (not waiting)" } else { "" };
-            format!("{op} {dev}{nb}")
-        }
-        "mmap" => {
-            let sync = if step.get("map_sync") == Some(&Value::Bool(true)) { " MAP_SYNC" } else { "" };
-            format!("mmap{sync} {dev}")
-        }
-        "wait" => {
-            let t = ["s", "ms", "us", "ns"]
-                .iter()
-                .find_map(|u| step.get(*u).map(|v| format!("{}{u}", show_value(v))))
-                .unwrap_or_default();
-            format!("wait {t}")
-        }
-        "hotplug" => {
-            let d = step.get("device");
-            let g = |k: &str| d.and_then(|d| d.get(k)).map(show_value).unwrap_or_default();
-            format!("hotplug {} ({}, {})", g("id"), g("size"), g("mode"))
-        }
-        "inject_fsync_error" => format!("inject fsync error on {dev}"),
-        "expect_data" | "expect_durable" => format!("{op} {dev} @{}", s("offset")),
-        "expect_flush" => format!("expect_flush {dev} = {}", s("result")),
-        "unplug" => format!("unplug {dev}"),
-        other if dev.is_empty() => other.replace('_', " "),
-        other => format!("{} {dev}", other.replace('_', " ")),
-    };
-    body
-}
-
-fn show_value(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        let used: Vec<&str> = self.scenario().all_devices().map(|d| d.id.as_str()).collect();
+        (1..).map(|n| format!("nv{n}")).find(|id| !used.contains(&id.as_str())).unwrap_or_else(|| "nvx".into())
     }
 }
 
@@ -394,38 +329,52 @@ mod tests {
     use super::*;
     use crate::grid::PageMap;
     use crate::palette::CellState;
+    use pmem_core::scenario::{ByteSize, Data, Pattern, WaitTime};
 
-    fn write(offset: u64, text: &str) -> Value {
-        json!({"op": "write", "device": "nv1", "offset": offset, "text": text})
+    fn write(offset: u64, text: &str) -> Step {
+        let data = Data { pattern: Pattern::Text(text.into()), repeat: None, len: None };
+        Op::Write { device: "nv1".into(), offset: ByteSize(offset), data }.into()
+    }
+
+    fn fsync() -> Step {
+        Op::Fsync { device: "nv1".into(), blocking: true }.into()
+    }
+
+    fn map(s: &Session) -> PageMap {
+        PageMap::of_fold(s.fold(), "nv1")
     }
 
     #[test]
     fn actions_append_steps_and_back_replays_from_the_seed() {
         let mut s = Session::playground();
         s.act(write(0, "a")).unwrap();
-        s.act(json!({"op": "fsync", "device": "nv1"})).unwrap();
+        s.act(fsync()).unwrap();
         s.act(write(4096, "b")).unwrap();
         let log_at_3 = s.machine().log().fingerprint();
         assert_eq!(s.cursor(), 3);
         assert!(s.back());
         assert_eq!(s.cursor(), 2);
-        let map = PageMap::of_device(s.machine(), "nv1").unwrap();
-        assert_eq!(map.state(0), CellState::Clean);
-        assert_eq!(map.state(1), CellState::Untouched);
+        assert_eq!(map(&s).state(0), CellState::Clean);
+        assert_eq!(map(&s).state(1), CellState::Untouched);
         assert!(s.forward());
         assert_eq!(s.machine().log().fingerprint(), log_at_3, "replay must be exact");
+        assert_eq!(map(&s).state(1), CellState::Dirty);
         // Acting in the middle drops the future.
         s.goto(1);
-        s.act(json!({"op": "power_failure"})).unwrap();
+        s.act(Op::PowerFailure.into()).unwrap();
         assert_eq!(s.len(), 2);
-        assert_eq!(PageMap::of_device(s.machine(), "nv1").unwrap().state(0), CellState::Lost);
+        assert_eq!(map(&s).state(0), CellState::Lost);
     }
 
     #[test]
     fn an_invalid_step_changes_nothing() {
         let mut s = Session::playground();
         s.act(write(0, "a")).unwrap();
-        let err = s.act(json!({"op": "write", "device": "nv9", "offset": 0, "text": "x"})).unwrap_err();
+        let mut bad = write(0, "x");
+        if let Op::Write { device, .. } = &mut bad.op {
+            *device = "nv9".into();
+        }
+        let err = s.act(bad).unwrap_err();
         assert!(err.contains("nv9"), "{err}");
         assert_eq!((s.len(), s.cursor()), (1, 1));
     }
@@ -434,7 +383,7 @@ mod tests {
     fn the_json_round_trips_through_the_scenario_format() {
         let mut s = Session::playground();
         s.act(write(0, "a")).unwrap();
-        s.act(json!({"op": "power_failure"})).unwrap();
+        s.act(Op::PowerFailure.into()).unwrap();
         let again = Session::from_json(&s.to_json()).unwrap();
         assert_eq!(again.scenario(), s.scenario());
         let compact = Session::from_json(&s.to_compact_json()).unwrap();
@@ -445,29 +394,47 @@ mod tests {
     fn the_same_steps_match_the_scenario_runner_of_the_native_runner() {
         let mut s = Session::playground();
         s.act(write(0, "a")).unwrap();
-        s.act(json!({"op": "fsync", "device": "nv1"})).unwrap();
-        s.act(json!({"op": "wait", "s": 40})).unwrap();
+        s.act(fsync()).unwrap();
+        s.act(Op::Wait { time: WaitTime::S(40) }.into()).unwrap();
         let run = s.scenario().run();
         assert_eq!(run.log.fingerprint(), s.machine().log().fingerprint());
+    }
+
+    #[test]
+    fn the_fold_follows_the_machine_forward_and_back() {
+        let mut s = Session::playground();
+        for i in 0..20u64 {
+            s.act(write(i * 4096, "x")).unwrap();
+            if i % 3 == 0 {
+                s.act(fsync()).unwrap();
+            }
+        }
+        for k in [s.len(), 5, 12, 0, 7] {
+            s.goto(k);
+            let want: Vec<_> = s.machine().page_states("nv1").unwrap().into_iter().map(|p| (p.page, p.state)).collect();
+            assert_eq!(s.fold().cache_states("nv1"), want, "at step {k}");
+        }
     }
 
     #[test]
     fn knobs_replay_to_the_same_position() {
         let mut s = Session::playground();
         s.act(write(0, "a")).unwrap();
-        s.act(json!({"op": "wait", "s": 40})).unwrap();
-        assert_eq!(PageMap::of_device(s.machine(), "nv1").unwrap().state(0), CellState::Clean);
+        s.act(Op::Wait { time: WaitTime::S(40) }.into()).unwrap();
+        assert_eq!(map(&s).state(0), CellState::Clean);
         s.set_background_writeback(false).unwrap();
         assert!(!s.background_writeback());
         assert_eq!(s.cursor(), 2);
-        assert_eq!(PageMap::of_device(s.machine(), "nv1").unwrap().state(0), CellState::Dirty);
+        assert_eq!(map(&s).state(0), CellState::Dirty);
         s.set_device_mode("nv1", ModeChoice::RealNvdimm).unwrap();
         assert_eq!(s.device_mode("nv1"), Some(ModeChoice::RealNvdimm));
+        assert_eq!(map(&s).state(0), CellState::OnDisk, "a real NVDIMM's stores are durable");
         s.set_tear(TearGranularity::Store8).unwrap();
         assert_eq!(s.tear(), TearGranularity::Store8);
         s.set_seed(99).unwrap();
         assert_eq!(s.seed(), 99);
-        assert!(s.set_device_mode("nv7", ModeChoice::ShareOff).is_err());
+        assert_eq!(s.cursor(), 2);
+        assert!(s.set_device_mode("nv7", ModeChoice::ShareOff).unwrap_err().contains("nv7"));
     }
 
     #[test]
@@ -475,23 +442,20 @@ mod tests {
         let mut s = Session::playground();
         let id = s.next_device_id();
         assert_eq!(id, "nv2");
-        s.act(json!({"op": "hotplug", "device": {"id": id, "size": "1G", "mode": "virtio-pmem"}})).unwrap();
+        let device = DeviceOptions {
+            id: id.clone(),
+            mem_path: None,
+            size: ByteSize(1 << 30),
+            share: true,
+            readonly: false,
+            mode: DeviceMode::VirtioPmem,
+        };
+        s.act(Op::Hotplug { device }.into()).unwrap();
         assert_eq!(s.machine().device_ids(), ["nv1", "nv2"]);
         s.set_device_mode("nv2", ModeChoice::ShareOff).unwrap();
         assert_eq!(s.device_mode("nv2"), Some(ModeChoice::ShareOff));
         assert_eq!(s.next_device_id(), "nv3");
-        let o = s.act(json!({"op": "unplug", "device": "nv2"})).unwrap();
+        let o = s.act(Op::Unplug { device: "nv2".into() }.into()).unwrap();
         assert!(!o.ok && o.detail.contains("hot-unplug"), "{o:?}");
-    }
-
-    #[test]
-    fn steps_are_described_in_a_line() {
-        assert_eq!(describe_step(&write(4096, "hi")), "write nv1 @4096: hi");
-        assert_eq!(describe_step(&json!({"op": "power_failure"})), "power failure");
-        assert_eq!(describe_step(&json!({"op": "wait", "ms": 500})), "wait 500ms");
-        assert_eq!(
-            describe_step(&json!({"op": "fsync", "device": "nv1", "blocking": false})),
-            "fsync nv1 (not waiting)"
-        );
     }
 }

@@ -4,15 +4,16 @@
 //! The yew component owns one and turns every message into one call here,
 //! then draws what it exposes; the tests drive it the same way.
 
-use crate::grid::{CrashIndex, GridLayout, PageMap, Viewport};
+use crate::grid::{GridLayout, PageMap, Viewport};
 use crate::lessons::{self, Lesson, Question};
 use crate::link::{Link, Source as LinkSource};
 use crate::palette::CellState;
 use crate::replay::LogReplay;
 use crate::session::{ModeChoice, Session};
+use pmem_core::event::{decode_hex, CrashKind, HexBytes};
 use pmem_core::host::TearGranularity;
 use pmem_core::memory::PAGE_SIZE;
-use serde_json::{json, Value};
+use pmem_core::scenario::{ByteSize, Data, DeviceOptions, Op, Pattern, Step, WaitTime};
 use std::collections::BTreeMap;
 
 /// Raster of the page grid, in pixels.
@@ -26,7 +27,7 @@ pub enum View {
     /// A scenario run live by the simulator.
     Live(Box<Session>),
     /// An event log being replayed.
-    Replay(LogReplay),
+    Replay(Box<LogReplay>),
 }
 
 /// Where the shown scenario came from.
@@ -61,7 +62,6 @@ pub struct Workbench {
     viewport: Viewport,
     page: Option<u64>,
     map: PageMap,
-    crash_index: CrashIndex,
     status: Option<Status>,
 }
 
@@ -76,39 +76,71 @@ pub struct WriteForm {
     pub data: String,
 }
 
-fn size_value(text: &str, what: &str) -> Result<Value, String> {
+fn size_value(text: &str, what: &str) -> Result<ByteSize, String> {
     let t = text.trim();
     if t.is_empty() {
         return Err(format!("the {what} is empty; give bytes (4096), hex (0x1000) or a size (4K)"));
     }
     if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         return u64::from_str_radix(hex, 16)
-            .map(|n| json!(n))
+            .map(ByteSize)
             .map_err(|_| format!("the {what} \"{t}\" is not a hex number"));
     }
-    match t.parse::<u64>() {
-        Ok(n) => Ok(json!(n)),
-        Err(_) => Ok(json!(t)), // A QEMU size ("4K"): the scenario parser checks it.
-    }
+    ByteSize::parse(t).map_err(|e| format!("the {what}: {e}"))
 }
 
 impl WriteForm {
-    /// The scenario step this form describes, for device `device`.
-    pub fn step(&self, device: &str) -> Result<Value, String> {
+    /// The scenario step this form describes, for device `device` (the
+    /// session checks it further, as a scenario step).
+    pub fn step(&self, device: &str) -> Result<Step, String> {
         let offset = size_value(&self.offset, "offset")?;
-        let mut step = json!({"op": "write", "device": device, "offset": offset});
         let data = self.data.as_str();
         if data.is_empty() {
             return Err("the data is empty; type some text, or hex: followed by hex digits".to_string());
         }
-        match data.strip_prefix("hex:") {
-            Some(hex) => step["hex"] = json!(hex.trim()),
-            None => step["text"] = json!(data),
+        let pattern = match data.strip_prefix("hex:") {
+            Some(hex) => {
+                let digits: String = hex.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+                Pattern::Hex(HexBytes(decode_hex(&digits).map_err(|e| format!("the data after \"hex:\": {e}"))?))
+            }
+            None => Pattern::Text(data.to_string()),
+        };
+        let len = match self.length.trim() {
+            "" => None,
+            l => Some(size_value(l, "length")?),
+        };
+        Ok(Op::Write { device: device.to_string(), offset, data: Data { pattern, repeat: None, len } }.into())
+    }
+}
+
+/// An operation on the selected device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceOp {
+    /// `fsync` (`msync: false`) or `msync(MS_SYNC)`, waiting for it or not.
+    Flush {
+        /// `msync` instead of `fsync`.
+        msync: bool,
+        /// Wait for the flush to return.
+        blocking: bool,
+    },
+    /// `mmap` with `MAP_SYNC`.
+    MapSync,
+    /// The next host fsync fails with EIO.
+    InjectFsyncError,
+    /// `device_del` (refused).
+    Unplug,
+}
+
+impl DeviceOp {
+    /// The scenario op on device `device`.
+    pub fn op(self, device: String) -> Op {
+        match self {
+            DeviceOp::Flush { msync: false, blocking } => Op::Fsync { device, blocking },
+            DeviceOp::Flush { msync: true, blocking } => Op::Msync { device, blocking },
+            DeviceOp::MapSync => Op::Mmap { device, map_sync: true },
+            DeviceOp::InjectFsyncError => Op::InjectFsyncError { device, count: 1 },
+            DeviceOp::Unplug => Op::Unplug { device },
         }
-        if !self.length.trim().is_empty() {
-            step["len"] = size_value(&self.length, "length")?;
-        }
-        Ok(step)
     }
 }
 
@@ -128,7 +160,6 @@ impl Workbench {
             viewport: Viewport::whole(1),
             page: None,
             map: PageMap::default(),
-            crash_index: CrashIndex::default(),
             status: None,
         };
         w.refresh(true);
@@ -207,7 +238,7 @@ impl Workbench {
             return Err("the event log adds no device, so there is nothing to draw".to_string());
         }
         r.goto(r.events().len());
-        Ok(Workbench::new(View::Replay(r), Origin::Log))
+        Ok(Workbench::new(View::Replay(Box::new(r)), Origin::Log))
     }
 
     /// What is shown.
@@ -324,12 +355,9 @@ impl Workbench {
             self.device = devices.first().map(|d| d.0.clone()).unwrap_or_default();
             self.page = None;
         }
-        let size = devices.iter().find(|d| d.0 == self.device).map_or(PAGE_SIZE, |d| d.1);
         self.map = match &self.view {
-            View::Live(s) => {
-                PageMap::of_device_indexed(s.machine(), &self.device, &mut self.crash_index).unwrap_or_default()
-            }
-            View::Replay(r) => r.state().page_map(&self.device, size),
+            View::Live(s) => PageMap::of_fold(s.fold(), &self.device),
+            View::Replay(r) => r.page_map(&self.device),
         };
         let total = self.map.total_pages.max(1);
         if reset_view || self.viewport.first + self.viewport.span > total {
@@ -356,7 +384,7 @@ impl Workbench {
     }
 
     /// Does a guest or operator action now (a scenario step).
-    pub fn act(&mut self, step: Value) {
+    pub fn act(&mut self, step: Step) {
         let View::Live(s) = &mut self.view else {
             self.set_status(false, "a replayed log cannot be changed; go back to the playground to act");
             return;
@@ -381,43 +409,42 @@ impl Workbench {
     pub fn write_page(&mut self, page: u64, data: &str) {
         self.page = Some(page);
         let data = if data.is_empty() { "x" } else { data };
-        let step = json!({"op": "write", "device": self.device, "offset": page * PAGE_SIZE, "text": data});
-        self.act(step);
+        let data = Data { pattern: Pattern::Text(data.to_string()), repeat: None, len: None };
+        self.act(Op::Write { device: self.device.clone(), offset: ByteSize(page * PAGE_SIZE), data }.into());
     }
 
-    /// An op on the selected device (`fsync`, `msync`, `inject_fsync_error`,
-    /// `unplug`, …) with extra fields.
-    pub fn device_op(&mut self, op: &str, extra: Value) {
-        let mut step = json!({"op": op, "device": self.device});
-        if let (Value::Object(s), Value::Object(e)) = (&mut step, extra) {
-            s.extend(e);
-        }
-        self.act(step);
+    /// An op on the selected device.
+    pub fn device_op(&mut self, op: DeviceOp) {
+        self.act(op.op(self.device.clone()).into());
     }
 
-    /// A machine-wide op (`power_failure`, `guest_crash`, `vmm_kill`).
-    pub fn machine_op(&mut self, op: &str) {
-        self.act(json!({ "op": op }));
+    /// A failure of the whole machine.
+    pub fn crash(&mut self, kind: CrashKind) {
+        let op = match kind {
+            CrashKind::PowerFailure => Op::PowerFailure,
+            CrashKind::GuestCrash => Op::GuestCrash,
+            CrashKind::VmmKill => Op::VmmKill,
+        };
+        self.act(op.into());
     }
 
     /// Lets `ms` milliseconds of simulated time pass.
     pub fn wait(&mut self, ms: u64) {
-        self.act(json!({"op": "wait", "ms": ms}));
+        self.act(Op::Wait { time: WaitTime::Ms(ms) }.into());
     }
 
     /// Hot-plugs a new device of `size` and `mode`.
     pub fn hotplug(&mut self, size: &str, mode: ModeChoice) {
         let Some(s) = self.session() else { return };
         let id = s.next_device_id();
-        let share = mode != ModeChoice::ShareOff;
-        let mode_name = match mode {
-            ModeChoice::EmulatedNvdimm => "emulated-nvdimm",
-            ModeChoice::RealNvdimm => "real-nvdimm",
-            _ => "virtio-pmem",
+        let size = match ByteSize::parse(size.trim()) {
+            Ok(size) => size,
+            Err(e) => return self.set_status(false, format!("the size of the new device: {e}")),
         };
-        let device =
-            json!({"id": id, "mem-path": format!("./{id}.img"), "size": size, "share": share, "mode": mode_name});
-        self.act(json!({"op": "hotplug", "device": device}));
+        let (kind, share) = mode.kind();
+        let mem_path = Some(format!("./{id}.img"));
+        let device = DeviceOptions { id: id.clone(), mem_path, size, share, readonly: false, mode: kind };
+        self.act(Op::Hotplug { device }.into());
         if self.devices().iter().any(|d| d.0 == id) {
             self.select_device(&id);
         }
@@ -462,20 +489,9 @@ impl Workbench {
         let moved = match &mut self.view {
             View::Live(s) => s.back(),
             View::Replay(r) => {
-                let target = r.cursor();
-                let mut probe = r.clone();
-                probe.goto(0);
-                let mut prev = 0;
-                while probe.cursor() < target {
-                    let k = probe.next_landmark();
-                    if k >= target {
-                        break;
-                    }
-                    prev = k;
-                    probe.goto(k);
-                }
-                r.goto(prev);
-                target > 0
+                let moved = r.cursor() > 0;
+                r.goto(r.prev_landmark());
+                moved
             }
         };
         if moved {
@@ -638,6 +654,8 @@ impl Workbench {
 mod tests {
     use super::*;
 
+    const FSYNC: DeviceOp = DeviceOp::Flush { msync: false, blocking: true };
+
     fn count(w: &Workbench, s: CellState) -> u64 {
         w.map().counts().get(s)
     }
@@ -647,10 +665,10 @@ mod tests {
         let mut w = Workbench::playground();
         w.write(&WriteForm { offset: "0x2000".into(), length: String::new(), data: "hello".into() });
         assert_eq!(w.map().state(2), CellState::Dirty);
-        w.device_op("fsync", json!({}));
+        w.device_op(FSYNC);
         assert_eq!(w.map().state(2), CellState::Clean, "{:?}", w.status());
         w.write_page(5, "unflushed");
-        w.machine_op("power_failure");
+        w.crash(CrashKind::PowerFailure);
         assert_eq!(w.map().state(5), CellState::Lost);
         assert_eq!(w.map().state(2), CellState::OnDisk);
         assert_eq!(count(&w, CellState::Lost), 1);
@@ -663,7 +681,7 @@ mod tests {
     fn a_link_reopens_the_same_state() {
         let mut w = Workbench::playground();
         w.write_page(3, "a");
-        w.machine_op("power_failure");
+        w.crash(CrashKind::PowerFailure);
         w.write_page(7, "b");
         w.back();
         w.select_page(3);
@@ -709,7 +727,14 @@ mod tests {
         let f = WriteForm { offset: "0xzz".into(), length: String::new(), data: "x".into() };
         assert!(f.step("nv1").unwrap_err().contains("hex"));
         let f = WriteForm { offset: "4K".into(), length: "8K".into(), data: "hex:ab".into() };
-        assert_eq!(f.step("nv1").unwrap(), json!({"op":"write","device":"nv1","offset":"4K","hex":"ab","len":"8K"}));
+        let want = Op::Write {
+            device: "nv1".into(),
+            offset: ByteSize(4096),
+            data: Data { pattern: Pattern::Hex(HexBytes(vec![0xab])), repeat: None, len: Some(ByteSize(8192)) },
+        };
+        assert_eq!(f.step("nv1").unwrap(), want.into());
+        let f = WriteForm { offset: "0".into(), length: String::new(), data: "hex:zz".into() };
+        assert!(f.step("nv1").unwrap_err().contains("hex"));
         let mut w = Workbench::playground();
         w.write(&WriteForm { offset: "64M".into(), length: String::new(), data: "x".into() });
         assert!(!w.status().unwrap().ok, "outside the device");
@@ -723,15 +748,15 @@ mod tests {
         assert_eq!(w.map().total_pages, 1 << 20);
         w.write_page((1 << 20) - 1, "end");
         assert_eq!(w.map().state((1 << 20) - 1), CellState::Dirty);
-        w.device_op("unplug", json!({}));
+        w.device_op(DeviceOp::Unplug);
         assert!(!w.status().unwrap().ok);
         assert!(w.status().unwrap().text.contains("hot-unplug"));
         w.set_mode(ModeChoice::RealNvdimm);
         assert_eq!(w.map().state((1 << 20) - 1), CellState::OnDisk, "{:?}", w.status());
-        w.device_op("mmap", json!({"map_sync": true}));
+        w.device_op(DeviceOp::MapSync);
         assert!(w.status().unwrap().ok);
         w.select_device("nv1");
-        w.device_op("mmap", json!({"map_sync": true}));
+        w.device_op(DeviceOp::MapSync);
         assert!(w.status().unwrap().text.contains("EOPNOTSUPP"));
     }
 
@@ -739,9 +764,9 @@ mod tests {
     fn an_imported_log_replays_landmark_by_landmark() {
         let mut w = Workbench::playground();
         w.write_page(1, "a");
-        w.device_op("fsync", json!({}));
+        w.device_op(FSYNC);
         w.write_page(2, "b");
-        w.machine_op("power_failure");
+        w.crash(CrashKind::PowerFailure);
         let log = serde_json::to_string(w.session().unwrap().machine().log()).unwrap();
         let mut r = Workbench::import_log(&log).unwrap();
         assert_eq!(r.map().state(2), CellState::Lost);

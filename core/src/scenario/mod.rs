@@ -47,7 +47,7 @@ pub use runner::{
 };
 pub use step::{op_names, Data, FlushExpectation, Op, Pattern, ReadExpect, Step, WaitTime, MAX_ACCESS};
 
-use crate::sim::Machine;
+use crate::sim::{DeviceMode, Machine};
 use fields::{string, whole, Fields};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -71,6 +71,9 @@ pub struct Scenario {
     model: Model,
     devices: Vec<DeviceOptions>,
     steps: Vec<Step>,
+    /// What validating a further step needs to know of the steps so far.
+    #[serde(skip)]
+    context: step::StepContext,
 }
 
 fn syntax_error(e: serde_json::Error) -> ScenarioError {
@@ -130,10 +133,82 @@ impl Scenario {
             ids.push(d.id.clone());
             devices.push(d);
         }
-        let mut ctx = step::StepContext { devices: ids, flushed: BTreeSet::new() };
-        let steps =
-            step_values.into_iter().enumerate().map(|(index, v)| ctx.parse(index, v)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Scenario { version, name, description, seed, model, devices, steps })
+        let mut context = step::StepContext { devices: ids, flushed: BTreeSet::new() };
+        let steps = step_values
+            .into_iter()
+            .enumerate()
+            .map(|(index, v)| context.parse(index, v))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Scenario { version, name, description, seed, model, devices, steps, context })
+    }
+
+    /// Appends `step`, validated with the rules of a step in the file at
+    /// that position (devices it names exist, an `expect_flush` follows a
+    /// flush, a hot-plugged id is new, sizes are in range, …). Costs the
+    /// one step, not the steps before. When invalid, nothing changes and
+    /// the error names the step's index and field.
+    pub fn push_step(&mut self, step: Step) -> Result<(), ScenarioError> {
+        let mut context = self.context.clone();
+        // Only strings, numbers, booleans and objects: cannot fail.
+        let value = serde_json::to_value(&step).unwrap_or(Value::Null);
+        let step = context.parse(self.steps.len(), value)?;
+        self.steps.push(step);
+        self.context = context;
+        Ok(())
+    }
+
+    /// Drops the steps from position `len` on.
+    pub fn truncate_steps(&mut self, len: usize) {
+        if len >= self.steps.len() {
+            return;
+        }
+        self.steps.truncate(len);
+        let ids = self.devices.iter().map(|d| d.id.clone()).collect();
+        let mut context = step::StepContext { devices: ids, flushed: BTreeSet::new() };
+        for (index, step) in self.steps.iter().enumerate() {
+            // Each step was valid at its place, and still is.
+            let value = serde_json::to_value(step).unwrap_or(Value::Null);
+            let reread = context.parse(index, value);
+            debug_assert!(reread.is_ok(), "a validated step no longer reads: {reread:?}");
+        }
+        self.context = context;
+    }
+
+    /// The same scenario with other model knobs, validated as the file's
+    /// `model` object is.
+    pub fn with_model(self, model: Model) -> Result<Scenario, ScenarioError> {
+        Scenario { model, ..self }.revalidated()
+    }
+
+    /// The same scenario with device `id` (present at the start or
+    /// hot-plugged by a step) of another kind and `share` option.
+    pub fn with_device_kind(mut self, id: &str, mode: DeviceMode, share: bool) -> Result<Scenario, ScenarioError> {
+        let steps = self.steps.iter_mut().filter_map(|s| match &mut s.op {
+            Op::Hotplug { device } => Some(device),
+            _ => None,
+        });
+        let mut found = false;
+        for d in self.devices.iter_mut().chain(steps).filter(|d| d.id == id) {
+            d.mode = mode;
+            d.share = share;
+            found = true;
+        }
+        if !found {
+            let known: Vec<&str> = self.all_devices().map(|d| d.id.as_str()).collect();
+            return Err(ScenarioError::InvalidField {
+                at: Location::Scenario,
+                field: "devices".to_string(),
+                message: format!("no device \"{id}\"; the devices are {}", known.join(", ")),
+            });
+        }
+        self.revalidated()
+    }
+
+    /// Validates the scenario again from its JSON form (after a change
+    /// made through the typed fields).
+    fn revalidated(self) -> Result<Scenario, ScenarioError> {
+        // Only strings, numbers, booleans and objects: cannot fail.
+        Scenario::from_value(serde_json::to_value(&self).unwrap_or(Value::Null))
     }
 
     /// The scenario as pretty-printed JSON; [`Scenario::parse`] reads it

@@ -8,7 +8,7 @@
 
 use super::device::{mode_name, DeviceOptions};
 use super::step::{Op, Step};
-use super::Scenario;
+use super::{Scenario, ScenarioError};
 use crate::event::{CrashKind, EventKind, EventLog, RequestId};
 use crate::guest::FlushResult;
 use crate::sim::{DeviceMode, Machine, MachineError};
@@ -232,6 +232,19 @@ impl<P: DevicePlug> ScenarioRunner<P> {
     /// The failed expectations so far.
     pub fn failed_expectations(&self) -> &[FailedExpectation] {
         &self.failed
+    }
+
+    /// Appends `step` to the scenario being run, validated as
+    /// [`Scenario::push_step`] does; [`ScenarioRunner::step`] then runs it
+    /// (after any step not run yet). Costs the one step.
+    pub fn push_step(&mut self, step: Step) -> Result<(), ScenarioError> {
+        self.scenario.push_step(step)
+    }
+
+    /// Drops the steps not run yet (an editor's redo history, before a new
+    /// step is pushed at the cursor).
+    pub fn drop_steps_not_run(&mut self) {
+        self.scenario.truncate_steps(self.next);
     }
 
     /// Runs the next step; `None` when every step has run.
@@ -481,5 +494,106 @@ pub fn show_bytes(bytes: &[u8]) -> String {
         format!("hex {hex}… ({n} bytes)")
     } else {
         format!("hex {hex}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLES: [&str; 4] = [
+        include_str!("../../../examples/scenarios/fsyncgate.json"),
+        include_str!("../../../examples/scenarios/hotplug.json"),
+        include_str!("../../../examples/scenarios/nvdimm-emulation.json"),
+        include_str!("../../../examples/scenarios/background-writeback.json"),
+    ];
+
+    /// The scenario without its steps.
+    fn head(s: &Scenario) -> Scenario {
+        let mut h = s.clone();
+        h.truncate_steps(0);
+        h
+    }
+
+    #[test]
+    fn steps_appended_one_at_a_time_run_as_the_whole_scenario() {
+        for text in EXAMPLES {
+            let whole = Scenario::parse(text).unwrap();
+            let mut runner = head(&whole).runner();
+            for step in whole.steps() {
+                runner.push_step(step.clone()).unwrap();
+                assert!(runner.step().is_some());
+            }
+            assert_eq!(runner.scenario(), &whole, "{}", whole.name());
+            let run = whole.run();
+            assert_eq!(runner.machine().log().fingerprint(), run.log.fingerprint(), "{}", whole.name());
+            assert_eq!(runner.outcomes(), run.outcomes.as_slice());
+        }
+    }
+
+    #[test]
+    fn an_invalid_step_is_refused_and_changes_nothing() {
+        let whole = Scenario::parse(EXAMPLES[1]).unwrap();
+        let mut runner = head(&whole).runner();
+        let before = runner.scenario().clone();
+        let write = |device: &str| Step {
+            op: Op::Write {
+                device: device.into(),
+                offset: crate::scenario::ByteSize(0),
+                data: crate::scenario::Data {
+                    pattern: crate::scenario::Pattern::Text("x".into()),
+                    repeat: None,
+                    len: None,
+                },
+            },
+            expect_error: None,
+            note: None,
+        };
+        let e = runner.push_step(write("nv9")).unwrap_err();
+        assert!(e.to_string().contains("step 0") && e.to_string().contains("nv9"), "{e}");
+        let flush = Step {
+            op: Op::ExpectFlush { device: "nv1".into(), result: crate::scenario::FlushExpectation::Ok },
+            expect_error: None,
+            note: None,
+        };
+        assert!(runner.push_step(flush.clone()).unwrap_err().to_string().contains("no fsync or msync"));
+        assert_eq!(runner.scenario(), &before);
+        // A hot-plugged device may be written once plugged.
+        let plug = whole.steps().iter().find(|s| matches!(s.op, Op::Hotplug { .. })).unwrap().clone();
+        let Op::Hotplug { device } = &plug.op else { unreachable!() };
+        let id = device.id.clone();
+        assert!(runner.push_step(write(&id)).is_err());
+        runner.push_step(plug.clone()).unwrap();
+        runner.push_step(write(&id)).unwrap();
+        assert!(runner.push_step(plug).unwrap_err().to_string().contains("already the id"));
+    }
+
+    #[test]
+    fn header_changes_are_validated_like_the_file() {
+        let whole = Scenario::parse(EXAMPLES[1]).unwrap();
+        let plugged = whole.all_devices().last().unwrap().id.clone();
+        let s = whole.clone().with_device_kind(&plugged, DeviceMode::RealNvdimm, true).unwrap();
+        assert_eq!(s.all_devices().last().unwrap().mode, DeviceMode::RealNvdimm, "a hot-plugged device too");
+        assert_eq!(s.steps().len(), whole.steps().len());
+        let e = whole.clone().with_device_kind("nv9", DeviceMode::RealNvdimm, true).unwrap_err();
+        assert!(e.to_string().contains("nv9"), "{e}");
+        let mut model = whole.model().clone();
+        model.dirty_writeback_interval_ms = None;
+        let s = whole.clone().with_model(model.clone()).unwrap();
+        assert_eq!(s.model().dirty_writeback_interval_ms, None);
+        model.queue_size = 3;
+        assert!(whole.with_model(model).unwrap_err().to_string().contains("queue_size"));
+    }
+
+    #[test]
+    fn dropping_the_steps_not_run_forgets_their_devices_and_flushes() {
+        let whole = Scenario::parse(EXAMPLES[0]).unwrap();
+        let mut runner = whole.runner();
+        runner.step();
+        runner.drop_steps_not_run();
+        assert_eq!(runner.scenario().steps().len(), 1);
+        assert!(runner.is_done());
+        let again = Scenario::parse(&runner.scenario().to_json()).unwrap();
+        assert_eq!(runner.scenario(), &again, "the context is the one parsing gives");
     }
 }

@@ -4,13 +4,14 @@
 //! Each op takes its own fields; every step may carry a `note`, and the
 //! steps that can fail take `expect_error`.
 
-use super::device::{DeviceOptions, MAX_DEVICES};
+use super::device::{mode_name, DeviceOptions, MAX_DEVICES};
 use super::error::{Location, ScenarioError};
 use super::fields::{boolean, byte_size, describe, string, whole, ByteSize, Fields};
 use crate::event::{decode_hex, HexBytes};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::fmt;
 
 /// Most bytes one step may write, read or compare: 64 MiB.
 pub const MAX_ACCESS: u64 = 64 << 20;
@@ -272,6 +273,80 @@ pub struct Step {
     pub note: Option<String>,
 }
 
+impl fmt::Display for Data {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.pattern {
+            Pattern::Text(t) => f.write_str(t)?,
+            Pattern::Hex(h) => write!(f, "hex {}", h.0.iter().map(|b| format!("{b:02x}")).collect::<String>())?,
+        }
+        match (self.repeat, self.len) {
+            (Some(n), _) => write!(f, " ×{n}"),
+            (None, Some(len)) => write!(f, " to {} bytes", len.0),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for WaitTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitTime::S(n) => write!(f, "{n}s"),
+            WaitTime::Ms(n) => write!(f, "{n}ms"),
+            WaitTime::Us(n) => write!(f, "{n}us"),
+            WaitTime::Ns(n) => write!(f, "{n}ns"),
+        }
+    }
+}
+
+/// One line for the list of guest operations: `write nv1 @4096: hello`,
+/// `fsync nv1 (not waiting)`, `power failure`. Offsets and lengths are in
+/// bytes.
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Write { device, offset, data } => write!(f, "write {device} @{}: {data}", offset.0),
+            Op::Read { device, offset, len, .. } => write!(f, "read {device} @{} ({} bytes)", offset.0, len.0),
+            Op::Fsync { device, blocking } | Op::Msync { device, blocking } => {
+                write!(f, "{} {device}{}", self.name(), if *blocking { "" } else { " (not waiting)" })
+            }
+            Op::Mmap { device, map_sync } => write!(f, "mmap{} {device}", if *map_sync { " MAP_SYNC" } else { "" }),
+            Op::Wait { time } => write!(f, "wait {time}"),
+            Op::InjectFsyncError { device, count: 1 } => write!(f, "inject fsync error on {device}"),
+            Op::InjectFsyncError { device, count } => write!(f, "inject fsync error on {device} ×{count}"),
+            Op::Hotplug { device: d } => write!(
+                f,
+                "hotplug {} ({}, {}{})",
+                d.id,
+                d.size,
+                mode_name(d.mode),
+                if d.share { "" } else { ", share=off" }
+            ),
+            Op::Unplug { device } => write!(f, "unplug {device}"),
+            Op::ExpectData { device, offset, .. } | Op::ExpectDurable { device, offset, .. } => {
+                write!(f, "{} {device} @{}", self.name(), offset.0)
+            }
+            Op::ExpectFlush { device, result } => write!(f, "expect_flush {device} = {}", result.as_str()),
+            Op::RunUntilIdle | Op::PowerFailure | Op::GuestCrash | Op::VmmKill => {
+                f.write_str(&self.name().replace('_', " "))
+            }
+        }
+    }
+}
+
+/// A step doing `op`, with no expected error and no note.
+impl From<Op> for Step {
+    fn from(op: Op) -> Step {
+        Step { op, expect_error: None, note: None }
+    }
+}
+
+/// The op's line (the note and `expect_error` are not shown).
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.op.fmt(f)
+    }
+}
+
 /// Per op: its name, its own fields, and whether it takes `expect_error`.
 const OPS: [(&str, &[&str], bool); 16] = [
     ("write", &["device", "offset", "text", "hex", "repeat", "len"], true),
@@ -323,6 +398,7 @@ impl Op {
 
 /// What step validation knows about the steps before: the devices present
 /// and the devices flushed so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct StepContext {
     pub(super) devices: Vec<String>,
     pub(super) flushed: BTreeSet<String>,
@@ -586,5 +662,55 @@ fn wait_time(f: &mut Fields) -> Result<WaitTime, ScenarioError> {
         [first, second, ..] => {
             Err(f.invalid(second, format!("give the time in exactly one unit; \"{first}\" is given already")))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::Scenario;
+
+    #[test]
+    fn every_step_is_described_in_a_line() {
+        let s = Scenario::parse(
+            r#"{"version": 1, "devices": [{"id": "nv1", "size": "64M"}], "steps": [
+                {"op": "write", "device": "nv1", "offset": 4096, "text": "hi"},
+                {"op": "write", "device": "nv1", "offset": "8K", "hex": "dead", "repeat": 3},
+                {"op": "write", "device": "nv1", "offset": 0, "text": "ab", "len": "1K"},
+                {"op": "fsync", "device": "nv1", "blocking": false},
+                {"op": "msync", "device": "nv1"},
+                {"op": "mmap", "device": "nv1", "map_sync": true},
+                {"op": "wait", "ms": 500},
+                {"op": "power_failure"},
+                {"op": "run_until_idle"},
+                {"op": "read", "device": "nv1", "offset": 0, "len": 2},
+                {"op": "inject_fsync_error", "device": "nv1", "count": 2},
+                {"op": "hotplug", "device": {"id": "nv2", "size": "4G", "share": false}},
+                {"op": "unplug", "device": "nv2"},
+                {"op": "expect_durable", "device": "nv1", "offset": 0, "text": "ab"},
+                {"op": "expect_flush", "device": "nv1", "result": "ok"}
+            ]}"#,
+        )
+        .unwrap();
+        let lines: Vec<String> = s.steps().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "write nv1 @4096: hi",
+                "write nv1 @8192: hex dead ×3",
+                "write nv1 @0: ab to 1024 bytes",
+                "fsync nv1 (not waiting)",
+                "msync nv1",
+                "mmap MAP_SYNC nv1",
+                "wait 500ms",
+                "power failure",
+                "run until idle",
+                "read nv1 @0 (2 bytes)",
+                "inject fsync error on nv1 ×2",
+                "hotplug nv2 (4G, virtio-pmem, share=off)",
+                "unplug nv2",
+                "expect_durable nv1 @0",
+                "expect_flush nv1 = ok",
+            ]
+        );
     }
 }

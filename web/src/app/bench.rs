@@ -6,7 +6,8 @@
 
 use super::canvas;
 use crate::bench::{
-    draw_whole_device, every_page_touched, sim_steps, StepsResult, WriteStorm, STEP_ROUNDS, STORM_FRAMES, STORM_WRITES,
+    draw_whole_device, every_page_touched, session_cost, sim_steps, SessionCost, StepsResult, WriteStorm,
+    SESSION_ACTIONS, SESSION_RUNS, STEP_ROUNDS, STORM_FRAMES, STORM_WRITES,
 };
 use crate::grid::GridRenderer;
 use crate::workbench::{GRID_HEIGHT, GRID_WIDTH};
@@ -52,6 +53,7 @@ pub struct BenchPage {
     last_ts: Option<f64>,
     worst_ms: Vec<f64>,
     pages_touched: usize,
+    session: Option<SessionCost>,
     done: bool,
     _raf: Option<AnimationFrame>,
     _timer: Option<Timeout>,
@@ -65,8 +67,9 @@ impl BenchPage {
         let (s50, _, _) = stats(&self.sim_ms);
         let (p50, p95, _) = stats(&self.paint_ms);
         let (w50, _, _) = stats(&self.worst_ms);
+        let SessionCost { first, last, second_half } = self.session.unwrap_or_default();
         format!(
-            "{{\"rounds\":{STEP_ROUNDS},\"steps\":{},\"events\":{},\"fingerprint\":\"{:016x}\",\"seconds\":{secs:.6},\
+            "{{\"session_actions\":{SESSION_ACTIONS},\"session_first_ms\":{first:.5},\"session_last_ms\":{last:.5},\"session_second_half_ms\":{second_half:.5},\"rounds\":{STEP_ROUNDS},\"steps\":{},\"events\":{},\"fingerprint\":\"{:016x}\",\"seconds\":{secs:.6},\
              \"steps_per_sec\":{:.0},\"storm_frames\":{},\"storm_writes_per_frame\":{STORM_WRITES},\"pages_touched\":{},\
              \"frame_interval_median_ms\":{fi50:.3},\"frame_interval_p95_ms\":{fi95:.3},\"frame_interval_max_ms\":{fimax:.3},\
              \"grid_median_ms\":{g50:.3},\"paint_median_ms\":{p50:.3},\"paint_p95_ms\":{p95:.3},\"grid_p95_ms\":{g95:.3},\"grid_max_ms\":{gmax:.3},\"storm_sim_median_ms\":{s50:.3},\
@@ -100,6 +103,7 @@ impl Component for BenchPage {
             last_ts: None,
             worst_ms: Vec::new(),
             pages_touched: 0,
+            session: None,
             done: false,
             _raf: None,
             // Let the page paint before the long synchronous phase.
@@ -120,6 +124,7 @@ impl Component for BenchPage {
                     result = Some(r);
                 }
                 self.steps = result.map(|r| (r, best));
+                self.session = Some(session_cost(SESSION_RUNS, now_ms));
                 let link = ctx.link().clone();
                 self._raf = Some(request_animation_frame(move |ts| link.send_message(BenchMsg::Frame(ts))));
             }
@@ -193,6 +198,11 @@ impl Component for BenchPage {
                             <td id="bench-grid">{ format!("median {g50:.2} ms, p95 {g95:.2} ms, max {gmax:.2} ms over {} frames, {} pages touched; putImageData median {:.2} ms", self.grid_ms.len(), self.pages_touched, stats(&self.paint_ms).0) }</td></tr>
                         <tr><th scope="row">{ "frame interval (requestAnimationFrame)" }</th>
                             <td id="bench-frames">{ format!("median {fi50:.2} ms, p95 {fi95:.2} ms") }</td></tr>
+                        <tr><th scope="row">{ "web session: time per appended action" }</th>
+                            <td id="bench-session">{ match self.session {
+                                Some(c) => format!("{:.4} ms around the 10th action, {:.4} ms around the {SESSION_ACTIONS}th, {:.4} ms over the second half", c.first, c.last, c.second_half),
+                                None => "running…".into(),
+                            } }</td></tr>
                         <tr><th scope="row">{ "every page touched (worst case)" }</th>
                             <td id="bench-worst">{ format!("median {:.2} ms", stats(&self.worst_ms).0) }</td></tr>
                     </tbody>

@@ -10,11 +10,11 @@ mod views;
 use crate::explorer::{workloads, ExplorerRun};
 use crate::link::{Link, Source as LinkSource};
 use crate::session::ModeChoice;
-use crate::workbench::{Workbench, WriteForm};
+use crate::workbench::{DeviceOp, Workbench, WriteForm};
 use gloo::file::callbacks::FileReader;
 use gloo::timers::callback::Interval;
+use pmem_core::event::CrashKind;
 use pmem_core::host::TearGranularity;
-use serde_json::json;
 use yew::prelude::*;
 
 /// Simulated time one tick of "play" lets pass, by speed setting.
@@ -47,16 +47,19 @@ pub enum Msg {
     Write,
     /// Guest write to the selected page.
     WriteSelected,
-    /// fsync / msync.
-    Flush(&'static str),
+    /// fsync (`msync: false`) or msync(MS_SYNC).
+    Flush {
+        /// msync instead of fsync.
+        msync: bool,
+    },
     /// mmap with MAP_SYNC.
     MapSync,
     /// Let simulated time pass.
     Wait,
     /// Wait amount.
     SetWait(String),
-    /// power_failure, guest_crash, vmm_kill.
-    Crash(&'static str),
+    /// A failure of the whole machine.
+    Crash(CrashKind),
     /// Inject an fsync error on the selected device.
     InjectFsyncError,
     /// Background writeback on/off.
@@ -241,18 +244,15 @@ impl Component for App {
                 Some(p) => b.write_page(p, &self.form.data),
                 None => b.set_status(false, "select a page in the grid first (click it, or use the arrow keys)"),
             },
-            Msg::Flush(op) => {
-                let extra = if self.blocking { json!({}) } else { json!({"blocking": false}) };
-                b.device_op(op, extra);
-            }
-            Msg::MapSync => b.device_op("mmap", json!({"map_sync": true})),
+            Msg::Flush { msync } => b.device_op(DeviceOp::Flush { msync, blocking: self.blocking }),
+            Msg::MapSync => b.device_op(DeviceOp::MapSync),
             Msg::Wait => match self.wait_ms.trim().parse::<u64>() {
                 Ok(ms) => b.wait(ms),
                 Err(_) => b.set_status(false, format!("\"{}\" is not a whole number of milliseconds", self.wait_ms)),
             },
             Msg::SetWait(v) => self.wait_ms = v,
-            Msg::Crash(op) => b.machine_op(op),
-            Msg::InjectFsyncError => b.device_op("inject_fsync_error", json!({"count": 1})),
+            Msg::Crash(kind) => b.crash(kind),
+            Msg::InjectFsyncError => b.device_op(DeviceOp::InjectFsyncError),
             Msg::SetWriteback(on) => b.set_background_writeback(on),
             Msg::SetTear(t) => match t.parse::<TearGranularity>() {
                 Ok(t) => b.set_tear(t),
@@ -274,7 +274,7 @@ impl Component for App {
                 let size = self.hot_size.clone();
                 b.hotplug(&size, self.hot_mode);
             }
-            Msg::Unplug => b.device_op("unplug", json!({})),
+            Msg::Unplug => b.device_op(DeviceOp::Unplug),
             Msg::TogglePlay => {
                 if self.playing.is_some() {
                     self.stop();

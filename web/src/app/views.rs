@@ -5,9 +5,10 @@ use crate::hexview::{dump, HexLine};
 use crate::lessons::LESSONS;
 use crate::palette::CellState;
 use crate::rings::{status_names, RingView};
-use crate::session::{describe_step, ModeChoice};
+use crate::session::ModeChoice;
 use crate::timeline::{lane, last_flush_journey};
 use crate::workbench::{Origin, View, GRID_HEIGHT, GRID_WIDTH};
+use pmem_core::event::CrashKind;
 use pmem_core::event::Event as SimEvent;
 use pmem_core::host::TearGranularity;
 use pmem_core::memory::PAGE_SIZE;
@@ -114,8 +115,8 @@ fn controls(app: &App, ctx: &Context<App>) -> Html {
                     </button>
                 </div>
                 <div class="buttons">
-                    <button type="button" id="btn-fsync" disabled={no_live} onclick={link.callback(|_| Msg::Flush("fsync"))}>{ "fsync" }</button>
-                    <button type="button" id="btn-msync" disabled={no_live} onclick={link.callback(|_| Msg::Flush("msync"))}>{ "msync(MS_SYNC)" }</button>
+                    <button type="button" id="btn-fsync" disabled={no_live} onclick={link.callback(|_| Msg::Flush { msync: false })}>{ "fsync" }</button>
+                    <button type="button" id="btn-msync" disabled={no_live} onclick={link.callback(|_| Msg::Flush { msync: true })}>{ "msync(MS_SYNC)" }</button>
                     <button type="button" id="btn-mapsync" disabled={no_live} onclick={link.callback(|_| Msg::MapSync)}>{ "mmap(MAP_SYNC)" }</button>
                 </div>
                 <label class="check"><input type="checkbox" id="chk-blocking" checked={app.blocking} disabled={no_live}
@@ -151,9 +152,9 @@ fn controls(app: &App, ctx: &Context<App>) -> Html {
             <fieldset>
                 <legend>{ "Failures" }</legend>
                 <div class="buttons">
-                    <button type="button" id="btn-power" class="danger" disabled={no_live} onclick={link.callback(|_| Msg::Crash("power_failure"))}>{ "Host power failure" }</button>
-                    <button type="button" id="btn-guest-crash" disabled={no_live} onclick={link.callback(|_| Msg::Crash("guest_crash"))}>{ "Guest kernel crash" }</button>
-                    <button type="button" id="btn-vmm-kill" disabled={no_live} onclick={link.callback(|_| Msg::Crash("vmm_kill"))}>{ "Kill the VMM" }</button>
+                    <button type="button" id="btn-power" class="danger" disabled={no_live} onclick={link.callback(|_| Msg::Crash(CrashKind::PowerFailure))}>{ "Host power failure" }</button>
+                    <button type="button" id="btn-guest-crash" disabled={no_live} onclick={link.callback(|_| Msg::Crash(CrashKind::GuestCrash))}>{ "Guest kernel crash" }</button>
+                    <button type="button" id="btn-vmm-kill" disabled={no_live} onclick={link.callback(|_| Msg::Crash(CrashKind::VmmKill))}>{ "Kill the VMM" }</button>
                     <button type="button" id="btn-inject" disabled={no_live} onclick={link.callback(|_| Msg::InjectFsyncError)}>{ "Next host fsync fails (EIO)" }</button>
                 </div>
             </fieldset>
@@ -240,7 +241,7 @@ fn lesson_box(app: &App, ctx: &Context<App>) -> Html {
     let link = ctx.link();
     let cursor = s.cursor();
     let note = if cursor == 0 { None } else { s.note(cursor - 1) };
-    let next = s.step(cursor).map(describe_step);
+    let next = s.step(cursor).map(ToString::to_string);
     let question = lesson.question_before(cursor);
     html! {
         <section id="lesson" class="panel lesson" aria-labelledby="lesson-h">
@@ -453,7 +454,7 @@ fn steps_panel(app: &App, ctx: &Context<App>) -> Html {
                 { for (0..s.len()).map(|i| {
                     let outcome = outcomes.get(i);
                     let state = match outcome { Some(o) if o.ok => "done", Some(_) => "failed", None => "future" };
-                    let text = s.step(i).map(describe_step).unwrap_or_default();
+                    let text = s.step(i).map(ToString::to_string).unwrap_or_default();
                     html! {
                         <li class={classes!("step", state, (cursor == i + 1).then_some("current"))} data-step={(i + 1).to_string()}>
                             <button type="button" class="linkish" onclick={link.callback(move |_| Msg::Goto(i + 1))}
@@ -585,7 +586,7 @@ fn timeline(app: &App) -> Html {
             .map(|o| {
                 (
                     o.events.start,
-                    format!("step {}: {}", o.index, s.step(o.index).map(describe_step).unwrap_or_default()),
+                    format!("step {}: {}", o.index, s.step(o.index).map(ToString::to_string).unwrap_or_default()),
                 )
             })
             .collect(),
