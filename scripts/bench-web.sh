@@ -52,7 +52,7 @@ text = "\n".join([
 ])
 session = "\n".join([
     "<!-- session:begin (written by scripts/bench-web.sh; do not edit by hand) -->",
-    f"Measured {datetime.date.today().isoformat()} by `./scripts/bench-web.sh`: time per appended action of a {browser['session_actions']:,}-action session, mean of actions 1–20 and of the last 20 over 30 sessions.",
+    f"Measured {datetime.date.today().isoformat()} by `./scripts/bench-web.sh`: time per appended action of a {browser['session_actions']:,}-action session, mean of actions 1–20, of the last 20 and of the second half over 30 sessions after one untimed.",
     "",
     "| where | around the 10th action (1–20) | around the 1,000th (981–1,000) | second half (501–1,000) | 1,000th / 10th | second half / 10th |",
     "| --- | --- | --- | --- | --- | --- |",
