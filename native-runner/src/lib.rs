@@ -39,6 +39,7 @@ pub mod durability;
 pub mod explore;
 pub mod fs;
 pub mod inspect;
+pub mod oracle;
 pub mod output;
 pub mod qemu;
 pub mod run;

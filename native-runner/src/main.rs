@@ -175,6 +175,10 @@ enum Command {
     /// violations are found, 0 when none, 2 on bad input, 130 when
     /// interrupted (the state is saved).
     Explore(Box<ExploreArgs>),
+    /// The scenario in the model and on real QEMU with a real Linux guest,
+    /// side by side (see docs/fidelity.md). Exit code 0 when every compared
+    /// quantity agrees, 1 when one does not, 2 on bad input.
+    Oracle(pmemlab::oracle::OracleArgs),
     /// Serve the built browser visualizer on 127.0.0.1.
     ///
     /// Serves the site that ./scripts/build-web.sh writes (target/site by
@@ -525,6 +529,7 @@ fn main() -> ExitCode {
                 progress: !no_progress && std::io::stderr().is_terminal(),
             })
         }
+        Command::Oracle(args) => Status::Exit(pmemlab::oracle::cli(&args)),
         Command::Serve { dir, port } => pmemlab::serve::serve(&dir, port).into(),
         Command::SqliteCampaign { transactions, seed, max_states, tear, no_flush, json } => {
             let opts = pmemlab::sqlite::SqliteCampaignOptions {
