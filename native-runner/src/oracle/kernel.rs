@@ -31,10 +31,10 @@ pub fn oracle_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("CARGO_TARGET_DIR") {
         return PathBuf::from(d).join("oracle");
     }
-    // The binary lives in TARGET/debug or TARGET/release.
-    if let Some(target) = std::env::current_exe().ok().and_then(|e| e.parent()?.parent().map(Path::to_path_buf)) {
-        if target.join("oracle").is_dir() {
-            return target.join("oracle");
+    // The binary lives in TARGET/debug (tests in TARGET/debug/deps).
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(d) = exe.ancestors().skip(1).take(3).map(|a| a.join("oracle")).find(|d| d.is_dir()) {
+            return d;
         }
     }
     PathBuf::from("target/oracle")
