@@ -12,7 +12,8 @@
  *   I fsync DEV | I fdatasync DEV
  *   I waitdev DEV              wait for a hot-plugged /dev/pmemDEV
  *   I crash                    guest kernel crash (sysrq c)
- *   I flushers DEV N COUNT     N processes, each COUNT x (64 KiB pwrite + fsync)
+ *   I flushers DEV N COUNT S   N processes, each COUNT x (64 KiB pwrite + fsync);
+ *                              those not done after S seconds count as hung
  *
  * Stores and loads use O_DIRECT on the block device, so they reach the pmem
  * region (the host's file mapping) at once, as a DAX store does; unaligned
@@ -23,8 +24,9 @@
  *   DEV I size=BYTES resource=ADDR    per device
  *   WAIT I                            then the agent reads one line from the
  *                                     host before it runs step I
- *   STEP I rc=R errno=E status=S data=HEX
- *   END                               then it powers off
+ *   STEP I rc=R errno=E status=S [hung=K after=E] data=HEX
+ *   WAIT N                            after the last step (N = steps), then
+ *   END                               it powers off
  *   FATAL why                         setup failed; it powers off
  * Steps before K (the kernel command line's pmemlab.start=K) are skipped: the
  * host restarts QEMU after a crash step with the next one.
@@ -213,6 +215,8 @@ struct result {
 	int rc, err;
 	unsigned char *data;
 	long long data_len;
+	int hung;  /* flushers: processes still stuck */
+	int after; /* flushers: errno of one fsync after them (0: ok; -1: none) */
 };
 
 static void do_write(int dev, long long off, const char *hex, struct result *r)
@@ -273,10 +277,13 @@ static void do_sync(int dev, int data_only, struct result *r)
 }
 
 /* N processes, each COUNT times: a 64 KiB pwrite to its own range, then
- * fsync. rc is the number of fsyncs that failed (errno: the last failure). */
-static void do_flushers(int dev, int n, int count, struct result *r)
+ * fsync. rc is the number of processes with a failed fsync (errno: the last
+ * failure). Processes still running after WAIT_S seconds are counted as
+ * hung (a flush the device never completes leaves them in D state); then
+ * one more fsync shows whether the device still answers. */
+static void do_flushers(int dev, int n, int count, long wait_s, struct result *r)
 {
-	int failed = 0, last = 0;
+	int failed = 0, last = 0, running = 0;
 	for (int p = 0; p < n; p++) {
 		pid_t pid = fork();
 		if (pid == 0) {
@@ -293,13 +300,26 @@ static void do_flushers(int dev, int n, int count, struct result *r)
 		}
 		if (pid < 0)
 			failed++, last = errno;
+		else
+			running++;
 	}
-	int status;
-	while (wait(&status) > 0) {
-		if (WIFEXITED(status) && WEXITSTATUS(status))
-			failed++, last = WEXITSTATUS(status) & 0x7f;
+	for (long waited = 0; running > 0 && waited < wait_s * 100; ) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid > 0) {
+			running--;
+			if (WIFEXITED(status) && WEXITSTATUS(status))
+				failed++, last = WEXITSTATUS(status) & 0x7f;
+		} else {
+			sleep_ms(10);
+			waited++;
+		}
 	}
 	r->rc = failed, r->err = failed ? last : 0;
+	r->hung = running;
+	struct result after = { 0, 0, NULL, 0, 0, -1 };
+	do_sync(dev, 0, &after);
+	r->after = after.rc == 0 ? 0 : after.err;
 }
 
 static void report(int index, const struct result *r)
@@ -307,7 +327,10 @@ static void report(int index, const struct result *r)
 	char status[256];
 	static char line[2 * MAX_LINE + 256];
 	pmem_status(status, sizeof status);
-	int n = snprintf(line, sizeof line, "STEP %d rc=%d errno=%d status=%s data=", index, r->rc, r->err, status);
+	int n = snprintf(line, sizeof line, "STEP %d rc=%d errno=%d status=%s", index, r->rc, r->err, status);
+	if (r->after >= 0)
+		n += snprintf(line + n, sizeof line - n, " hung=%d after=%d", r->hung, r->after);
+	n += snprintf(line + n, sizeof line - n, " data=");
 	for (long long i = 0; i < r->data_len && n < (int)sizeof line - 3; i++)
 		n += snprintf(line + n, sizeof line - n, "%02x", r->data[i]);
 	say("%s", line);
@@ -333,7 +356,7 @@ static void run_step(char *line)
 	char op[32];
 	int index, dev = 0, n = 0, consumed = 0;
 	long long a = 0, b = 0;
-	struct result r = { 0, 0, NULL, 0 };
+	struct result r = { 0, 0, NULL, 0, 0, -1 };
 	if (sscanf(line, "%d %31s %n", &index, op, &consumed) < 2)
 		fatal("bad step line: %.80s", line);
 	char *args = line + consumed;
@@ -358,8 +381,8 @@ static void run_step(char *line)
 		int fd = open("/proc/sysrq-trigger", O_WRONLY);
 		if (fd < 0 || write(fd, "c", 1) != 1)
 			r.rc = -1, r.err = errno;
-	} else if (!strcmp(op, "flushers") && sscanf(args, "%d %d %lld", &dev, &n, &a) == 3) {
-		do_flushers(dev, n, (int)a, &r);
+	} else if (!strcmp(op, "flushers") && sscanf(args, "%d %d %lld %lld", &dev, &n, &a, &b) == 4) {
+		do_flushers(dev, n, (int)a, (long)b, &r);
 	} else {
 		fatal("step %d: unknown op %s", index, op);
 	}
@@ -385,6 +408,13 @@ int main(void)
 	mount("sysfs", "/sys", "sysfs", 0, NULL);
 	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
 	quiet_console();
+	/* Hung flushers show up as hung-task warnings on the console. */
+	int ht = open("/proc/sys/kernel/hung_task_timeout_secs", O_WRONLY);
+	if (ht >= 0) {
+		if (write(ht, "10", 2) < 0) {
+		}
+		close(ht);
+	}
 	long start = cmdline_value("pmemlab.start=", 0);
 	long ndev = cmdline_value("pmemlab.ndev=", 1);
 	load_modules();
@@ -399,12 +429,16 @@ int main(void)
 	if (!f)
 		fatal("no /steps in the initramfs");
 	char *line = malloc(MAX_LINE);
+	long next = start;
 	while (fgets(line, MAX_LINE, f)) {
 		line[strcspn(line, "\n")] = 0;
 		if (!line[0] || atol(line) < start)
 			continue;
 		run_step(line);
+		next = atol(line) + 1;
 	}
+	/* The host takes its last probes before the poweroff flush comes. */
+	wait_for_host((int)next);
 	say("END");
 	power_off();
 	return 0;

@@ -56,6 +56,10 @@ pub struct StepReport {
     pub status: Vec<u8>,
     /// Bytes read.
     pub data: Vec<u8>,
+    /// Flushers: processes still stuck when the agent stopped waiting.
+    pub hung: Option<i64>,
+    /// Flushers: errno of one more fsync after them (0: it returned 0).
+    pub after: Option<i32>,
 }
 
 /// One line of the agent.
@@ -111,6 +115,8 @@ pub fn parse(line: &str) -> Option<Line> {
             errno: field(&words, "errno")?.parse().ok()?,
             status: field(&words, "status")?.split(',').filter_map(hex_u64).map(|v| v as u8).collect(),
             data: decode_hex(field(&words, "data").unwrap_or(""))?,
+            hung: field(&words, "hung").and_then(|v| v.parse().ok()),
+            after: field(&words, "after").and_then(|v| v.parse().ok()),
         })),
         _ => None,
     }

@@ -27,12 +27,14 @@ pub struct Quantity {
 }
 
 impl Quantity {
-    fn compared(name: &str, device: Option<&str>, model: String, real: String) -> Quantity {
+    /// A compared quantity (agreeing when both texts are equal).
+    pub fn compared(name: &str, device: Option<&str>, model: String, real: String) -> Quantity {
         let agree = model == real;
         Quantity { name: name.into(), device: device.map(Into::into), model, real, compared: true, agree }
     }
 
-    fn shown(name: &str, device: Option<&str>, model: String, real: String) -> Quantity {
+    /// A quantity shown, not compared.
+    pub fn shown(name: &str, device: Option<&str>, model: String, real: String) -> Quantity {
         Quantity { name: name.into(), device: device.map(Into::into), model, real, compared: false, agree: true }
     }
 }

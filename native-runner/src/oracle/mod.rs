@@ -25,9 +25,11 @@
 
 pub mod agent;
 pub mod compare;
+pub mod driver;
 mod error;
 pub mod initramfs;
 pub mod kernel;
+pub mod load;
 pub mod model_side;
 pub mod plan;
 pub mod probe;
@@ -70,6 +72,25 @@ pub struct OracleArgs {
     /// folios) or 4k (the files are pre-read in 4 KiB steps before boot).
     #[arg(long, value_enum, default_value = "thp")]
     pub host_folios: HostFolios,
+    /// `maxmem` of QEMU's `-m 512M,slots=2,maxmem=SIZE`: guest RAM plus
+    /// room for every device (QEMU refuses devices that do not fit).
+    #[arg(long, value_name = "SIZE", default_value = "2G")]
+    pub maxmem: String,
+    /// After the scenario, N guest processes flush at once on the first
+    /// device (each --flush-count times a 64 KiB pwrite and an fsync).
+    #[arg(long, value_name = "N")]
+    pub flushers: Option<u64>,
+    /// Rounds of pwrite + fsync per flusher.
+    #[arg(long, value_name = "N", default_value_t = 10, requires = "flushers")]
+    pub flush_count: u64,
+    /// Seconds the guest waits for the flushers before it counts the rest
+    /// as hung.
+    #[arg(long, value_name = "SECS", default_value_t = 60, requires = "flushers")]
+    pub flushers_wait: u64,
+    /// The guest's nd_virtio: serialized (as Debian ships it: flush_lock)
+    /// or unserialized (the lock calls patched out: the older driver).
+    #[arg(long, value_enum, default_value = "serialized")]
+    pub driver: driver::Driver,
     /// The uncompressed guest kernel (default: the one
     /// scripts/ensure-qemu.sh cached).
     #[arg(long, value_name = "VMLINUX")]
@@ -113,8 +134,14 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         return Err(OracleError::Usage(format!("--timeout {}: give a number of seconds above 0", args.timeout)));
     }
+    crate::qemu::size::parse_size(&args.maxmem)
+        .map_err(|e| OracleError::Usage(format!("--maxmem {}: {e}", args.maxmem)))?;
     let scenario = crate::run::load_scenario(&args.scenario)?;
-    let plan = Plan::new(&scenario)?;
+    let mut plan = Plan::new(&scenario)?;
+    let load = load_of(args, &scenario)?;
+    if let Some(l) = &load {
+        plan.add_load(l);
+    }
     let qemu = kernel::on_path("qemu-system-x86_64").ok_or_else(|| OracleError::Missing {
         what: "QEMU".into(),
         detail: "qemu-system-x86_64 is not on PATH".into(),
@@ -124,7 +151,7 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
     let agent = agent::build(&kernel::oracle_dir())?;
     let dir = run_dir()?;
     let initrd = dir.path().join("initrd.cpio");
-    write_initramfs(&initrd, &agent, &kernel, &plan)?;
+    write_initramfs(&initrd, &agent, &kernel, &plan, args.driver)?;
     let pages = tracked_pages(&scenario);
     let files = plan
         .devices
@@ -142,12 +169,16 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
         start: 0,
         qmp: dir.path().join("qmp.sock"),
         log_dir: dir.path().to_path_buf(),
+        maxmem: args.maxmem.clone(),
     };
     let mut session = Session::new(launch, plan.clone(), files, Duration::from_secs_f64(args.timeout));
     session.boot(0)?;
-    let steps = run_steps(&scenario, &plan, &pages, &mut session, args.host_folios)?;
+    let mut steps = run_steps(&scenario, &plan, &pages, &mut session, args.host_folios)?;
+    if let Some(l) = &load {
+        steps.push(load_step(&scenario, l, &mut session, scenario.steps().len())?);
+    }
     let last = session.trace_now();
-    let after_last_step = session.finish(last)?;
+    let (after_last_step, powered_off) = session.finish(last);
     let disagreements = steps.iter().flat_map(|s| &s.quantities).filter(|q| q.compared && !q.agree).count();
     let guest_devices =
         session.guest_devices.iter().map(|(&index, &(size, resource))| GuestDevice { index, size, resource }).collect();
@@ -163,6 +194,8 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
         boots: session.boots,
         wall_seconds: started.elapsed().as_secs_f64(),
         after_last_step,
+        powered_off,
+        driver: args.driver,
         guest_devices,
         steps,
         compared: report::COMPARED.to_vec(),
@@ -229,6 +262,41 @@ fn run_steps(
     Ok(rows)
 }
 
+fn load_of(args: &OracleArgs, scenario: &Scenario) -> Result<Option<load::Load>, OracleError> {
+    let Some(processes) = args.flushers else { return Ok(None) };
+    let Some(first) = scenario.devices().first() else {
+        return Err(OracleError::Usage("--flushers needs a scenario with a device at boot".into()));
+    };
+    if !(1..=4096).contains(&processes) || !(1..=100_000).contains(&args.flush_count) {
+        return Err(OracleError::Usage(format!(
+            "--flushers {processes} --flush-count {}: give 1 to 4096 processes and 1 to 100000 rounds",
+            args.flush_count
+        )));
+    }
+    if processes * load::CHUNK > first.size.0 {
+        return Err(OracleError::Usage(format!(
+            "--flushers {processes}: {processes} x 64 KiB does not fit in device '{}' ({} bytes)",
+            first.id, first.size.0
+        )));
+    }
+    Ok(Some(load::Load { processes, rounds: args.flush_count, wait_s: args.flushers_wait }))
+}
+
+fn load_step(scenario: &Scenario, l: &load::Load, session: &mut Session, index: usize) -> Result<StepRow, OracleError> {
+    let model = load::run_model(scenario, l);
+    let real = session.step(index)?;
+    Ok(StepRow {
+        index,
+        op: "flushers".into(),
+        model: format!(
+            "{} processes x {} rounds of 64 KiB pwrite + fsync on a fresh model machine",
+            l.processes, l.rounds
+        ),
+        real: real.note.clone(),
+        quantities: load::compare(&model, &real),
+    })
+}
+
 /// The pages each device's steps touch (written, read or checked).
 pub fn tracked_pages(scenario: &Scenario) -> BTreeMap<String, BTreeSet<u64>> {
     let mut pages: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
@@ -248,14 +316,23 @@ pub fn tracked_pages(scenario: &Scenario) -> BTreeMap<String, BTreeSet<u64>> {
 
 /// The initramfs: the agent as /init, the modules (decompressed), their
 /// order and the steps.
-fn write_initramfs(path: &Path, agent: &Path, kernel: &kernel::Kernel, plan: &Plan) -> Result<(), OracleError> {
+fn write_initramfs(
+    path: &Path,
+    agent: &Path,
+    kernel: &kernel::Kernel,
+    plan: &Plan,
+    driver: driver::Driver,
+) -> Result<(), OracleError> {
     let read = |p: &Path| std::fs::read(p).map_err(OracleError::io(format!("cannot read {}", p.display())));
     let mut cpio = initramfs::Cpio::new();
     cpio.dir("lib").dir("lib/modules").executable("init", &read(agent)?);
     let mut order = String::new();
     for m in &kernel.modules {
         let name = m.file_name().and_then(|n| n.to_str()).unwrap_or("m.ko").trim_end_matches(".xz").to_string();
-        let bytes = if m.extension().is_some_and(|e| e == "xz") { unxz(m)? } else { read(m)? };
+        let mut bytes = if m.extension().is_some_and(|e| e == "xz") { unxz(m)? } else { read(m)? };
+        if name == "nd_virtio.ko" && driver == driver::Driver::Unserialized {
+            bytes = driver::unserialize(&bytes).map_err(OracleError::Guest)?;
+        }
         cpio.file(&format!("lib/modules/{name}"), &bytes);
         order.push_str(&format!("/lib/modules/{name}\n"));
     }

@@ -31,6 +31,9 @@ pub enum HostAction {
     GuestCrash,
     /// QEMU is killed; the host keeps its page cache.
     VmmKill,
+    /// The concurrent-flusher load; the guest waits this many seconds for
+    /// it.
+    Load(u64),
     /// QEMU is killed and each backing file is replaced by what the host's
     /// disk holds (the crash image), then QEMU starts again.
     PowerFailure,
@@ -82,6 +85,12 @@ impl Plan {
     /// The index of a device id.
     pub fn index(&self, id: &str) -> Option<usize> {
         self.devices.iter().position(|d| d.id == id)
+    }
+
+    /// Appends the concurrent-flusher load as the last step.
+    pub fn add_load(&mut self, load: &super::load::Load) {
+        let line = load.agent_line(self.steps.len());
+        self.steps.push(PlannedStep { agent_line: line, host: HostAction::Load(load.wait_s), device: Some(0) });
     }
 
     /// The agent's steps file.

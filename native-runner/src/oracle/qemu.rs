@@ -13,9 +13,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Guest RAM and memory-device space, as in the seed (`maxmem` is what lets
-/// QEMU place virtio-pmem at all).
-pub const MEMORY: &str = "512M,slots=2,maxmem=2G";
+/// Guest RAM and memory-device slots, as in the seed; `maxmem` (what lets
+/// QEMU place virtio-pmem at all) is [`Launch::maxmem`], 2G by default.
+pub const MEMORY: &str = "512M,slots=2";
 
 /// A backing file on QEMU's command line.
 #[derive(Clone, Debug)]
@@ -54,6 +54,8 @@ pub struct Launch {
     pub qmp: PathBuf,
     /// Where the console and stderr are copied.
     pub log_dir: PathBuf,
+    /// `maxmem=` of `-m` (RAM plus room for the memory devices), as given.
+    pub maxmem: String,
 }
 
 /// Trace events of `-trace 'virtio_pmem*'` seen so far.
@@ -67,6 +69,9 @@ pub struct TraceCounts {
     pub failed: u64,
     /// `virtio_pmem_response`: the answer pushed to the used ring.
     pub responses: u64,
+    /// Most requests popped and not yet answered at one time (over the
+    /// QEMU run so far).
+    pub max_in_flight: u64,
 }
 
 #[derive(Debug)]
@@ -233,7 +238,7 @@ impl Drop for Qemu {
 
 fn command(l: &Launch) -> Command {
     let mut c = Command::new(&l.qemu);
-    c.args(["-accel", "tcg", "-nographic", "-no-reboot", "-m", MEMORY]);
+    c.args(["-accel", "tcg", "-nographic", "-no-reboot", "-m"]).arg(format!("{MEMORY},maxmem={}", l.maxmem));
     c.arg("-kernel").arg(&l.vmlinux).arg("-initrd").arg(&l.initrd);
     c.arg("-append").arg(format!(
         "console=ttyS0 quiet panic=-1 pmemlab.start={} pmemlab.ndev={}",
@@ -264,7 +269,7 @@ fn read_console(out: Option<std::process::ChildStdout>, log: PathBuf) -> Receive
     let (tx, rx) = mpsc::channel();
     if let Some(out) = out {
         std::thread::spawn(move || {
-            let mut log = std::fs::File::create(log).ok();
+            let mut log = std::fs::OpenOptions::new().create(true).append(true).open(log).ok();
             let mut r = BufReader::new(out);
             let mut buf = Vec::new();
             while r.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
@@ -288,7 +293,7 @@ fn read_stderr(err: Option<std::process::ChildStderr>, log: PathBuf) -> Arc<Mute
     if let Some(err) = err {
         let s = Arc::clone(&shared);
         std::thread::spawn(move || {
-            let mut log = std::fs::File::create(log).ok();
+            let mut log = std::fs::OpenOptions::new().create(true).append(true).open(log).ok();
             for line in BufReader::new(err).lines().map_while(Result::ok) {
                 if let Some(f) = log.as_mut() {
                     let _ = writeln!(f, "{line}");
@@ -305,6 +310,8 @@ fn read_stderr(err: Option<std::process::ChildStderr>, log: PathBuf) -> Arc<Mute
 fn count_trace(st: &mut Stderr, line: String) {
     if line.contains("virtio_pmem_flush_request") {
         st.counts.requests += 1;
+        let c = &mut st.counts;
+        c.max_in_flight = c.max_in_flight.max(c.requests.saturating_sub(c.responses));
     } else if line.contains("virtio_pmem_flush_done") {
         st.counts.done += 1;
         if !line.trim_end().ends_with("return=0") {

@@ -150,6 +150,7 @@ impl Session {
         let extra = match host {
             HostAction::Sleep(d) => d,
             HostAction::UntilClean => Duration::from_secs(90),
+            HostAction::Load(s) => Duration::from_secs(s + 30),
             _ => Duration::ZERO,
         };
         let deadline = Instant::now() + self.timeout + extra;
@@ -251,22 +252,27 @@ impl Session {
         }
     }
 
-    /// After the last step: the agent powers off; the flushes that came
-    /// with it.
-    pub fn finish(&mut self, last: TraceCounts) -> Result<TraceCounts, OracleError> {
+    /// After the last step: the agent powers off. The flushes that came
+    /// with it, and whether the guest powered off by itself (a guest with
+    /// hung flushers may not; QEMU is killed then).
+    pub fn finish(&mut self, last: TraceCounts) -> (TraceCounts, bool) {
         let deadline = Instant::now() + self.timeout;
-        let Some(q) = self.qemu.as_mut() else { return Ok(TraceCounts::default()) };
-        loop {
-            match q.next_line(deadline) {
-                Ok(Line::End) => break,
-                Ok(_) => {}
-                Err(_) => return Err(OracleError::Timeout("the guest did not power off after the last step".into())),
+        let n = self.plan.steps.len();
+        let Some(q) = self.qemu.as_mut() else { return (TraceCounts::default(), true) };
+        if matches!(q.next_line(deadline), Ok(Line::Wait(i)) if i == n) {
+            let _ = q.go();
+        }
+        let mut ended = false;
+        while let Ok(line) = q.next_line(deadline) {
+            if line == Line::End {
+                ended = true;
+                break;
             }
         }
-        q.wait_until(deadline);
+        let off = ended && q.wait_until(deadline) == Some(0);
         let end = q.trace();
         self.stop();
-        Ok(delta(end, last))
+        (delta(end, last), off)
     }
 
     /// The trace counts of the running QEMU so far.
@@ -281,6 +287,7 @@ fn delta(after: TraceCounts, before: TraceCounts) -> TraceCounts {
         done: after.done.saturating_sub(before.done),
         failed: after.failed.saturating_sub(before.failed),
         responses: after.responses.saturating_sub(before.responses),
+        max_in_flight: after.max_in_flight,
     }
 }
 

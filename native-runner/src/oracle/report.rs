@@ -76,6 +76,10 @@ pub struct Report {
     pub wall_seconds: f64,
     /// Trace events after the last step (the poweroff flush).
     pub after_last_step: TraceCounts,
+    /// Whether the guest powered off by itself after the last step.
+    pub powered_off: bool,
+    /// The guest's nd_virtio.
+    pub driver: super::driver::Driver,
     /// The devices as the guest saw them.
     pub guest_devices: Vec<GuestDevice>,
     /// Every step.
