@@ -143,8 +143,18 @@ mod tests {
         let l = parse("PMEMLAB STEP 2 rc=0 errno=0 status=0x0000000f,0x0000004f data=68690a\r").unwrap();
         assert_eq!(
             l,
-            Line::Step(StepReport { index: 2, rc: 0, errno: 0, status: vec![0xf, 0x4f], data: b"hi\n".to_vec() })
+            Line::Step(StepReport {
+                index: 2,
+                rc: 0,
+                errno: 0,
+                status: vec![0xf, 0x4f],
+                data: b"hi\n".to_vec(),
+                ..Default::default()
+            })
         );
+        let load = parse("PMEMLAB STEP 9 rc=3 errno=5 status=0x0000004f hung=128 after=5 data=").unwrap();
+        let Line::Step(r) = load else { panic!("{load:?}") };
+        assert_eq!((r.rc, r.errno, r.hung, r.after, r.status), (3, 5, Some(128), Some(5), vec![0x4f]));
     }
 
     #[test]
