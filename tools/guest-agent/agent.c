@@ -12,8 +12,10 @@
  *   I fsync DEV | I fdatasync DEV
  *   I waitdev DEV              wait for a hot-plugged /dev/pmemDEV
  *   I crash                    guest kernel crash (sysrq c)
- *   I flushers DEV N COUNT S   N processes, each COUNT x (64 KiB pwrite + fsync);
- *                              those not done after S seconds count as hung
+ *   I flushers DEV N COUNT S STRIDE
+ *                              N processes, each COUNT x (64 KiB pwrite at
+ *                              p*STRIDE + fsync); those not done after S
+ *                              seconds count as hung
  *
  * Stores and loads use O_DIRECT on the block device, so they reach the pmem
  * region (the host's file mapping) at once, as a DAX store does; unaligned
@@ -276,12 +278,12 @@ static void do_sync(int dev, int data_only, struct result *r)
 	close(fd);
 }
 
-/* N processes, each COUNT times: a 64 KiB pwrite to its own range, then
+/* N processes, each COUNT times: a 64 KiB pwrite at p * STRIDE, then
  * fsync. rc is the number of processes with a failed fsync (errno: the last
  * failure). Processes still running after WAIT_S seconds are counted as
  * hung (a flush the device never completes leaves them in D state); then
  * one more fsync shows whether the device still answers. */
-static void do_flushers(int dev, int n, int count, long wait_s, struct result *r)
+static void do_flushers(int dev, int n, int count, long wait_s, long long stride, struct result *r)
 {
 	int failed = 0, last = 0, running = 0;
 	for (int p = 0; p < n; p++) {
@@ -293,7 +295,7 @@ static void do_flushers(int dev, int n, int count, long wait_s, struct result *r
 				_exit(255);
 			memset(buf, 'a' + p % 26, 65536);
 			for (int i = 0; i < count; i++) {
-				if (pwrite(fd, buf, 65536, (long long)p * 65536) != 65536 || fsync(fd) != 0)
+				if (pwrite(fd, buf, 65536, (long long)p * stride) != 65536 || fsync(fd) != 0)
 					bad++, last = errno;
 			}
 			_exit(bad ? (last & 0x7f) | 0x80 : 0);
@@ -355,7 +357,7 @@ static void run_step(char *line)
 {
 	char op[32];
 	int index, dev = 0, n = 0, consumed = 0;
-	long long a = 0, b = 0;
+	long long a = 0, b = 0, c = 0;
 	struct result r = { 0, 0, NULL, 0, 0, -1 };
 	if (sscanf(line, "%d %31s %n", &index, op, &consumed) < 2)
 		fatal("bad step line: %.80s", line);
@@ -381,8 +383,8 @@ static void run_step(char *line)
 		int fd = open("/proc/sysrq-trigger", O_WRONLY);
 		if (fd < 0 || write(fd, "c", 1) != 1)
 			r.rc = -1, r.err = errno;
-	} else if (!strcmp(op, "flushers") && sscanf(args, "%d %d %lld %lld", &dev, &n, &a, &b) == 4) {
-		do_flushers(dev, n, (int)a, (long)b, &r);
+	} else if (!strcmp(op, "flushers") && sscanf(args, "%d %d %lld %lld %lld", &dev, &n, &a, &b, &c) == 5) {
+		do_flushers(dev, n, (int)a, (long)b, c, &r);
 	} else {
 		fatal("step %d: unknown op %s", index, op);
 	}

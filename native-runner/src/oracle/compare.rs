@@ -80,11 +80,18 @@ fn result(q: &mut Vec<Quantity>, ctx: &mut Context<'_>, step: &Step, model: &Mod
         Op::Hotplug { .. } | Op::Unplug { .. } => {
             let real_ok = matches!(real.qmp, Some(Ok(()))) && real.report.as_ref().is_none_or(|r| r.rc == 0);
             let mut quantity = Quantity::compared("result", None, word(model_ok), word(real_ok));
-            if let Some(Err(msg)) = &real.qmp {
-                quantity.real = format!("failed: {msg}");
-                quantity.agree = !model_ok;
-            }
+            let refusal = match &real.qmp {
+                Some(Err(msg)) => {
+                    quantity.agree = !model_ok;
+                    // The model quotes QEMU's refusal: `… (QEMU: "text")`.
+                    let quoted = model.outcome.detail.split("(QEMU: \"").nth(1).and_then(|r| r.split("\")").next());
+                    let real_msg = msg.trim().trim_end_matches('.').to_string();
+                    Some(Quantity::compared("QEMU's refusal", None, quoted.unwrap_or("none").to_string(), real_msg))
+                }
+                _ => None,
+            };
             q.push(quantity);
+            q.extend(refusal);
         }
         _ => {}
     }

@@ -24,12 +24,15 @@ pub struct Load {
     /// Seconds the guest waits for the processes before it counts the
     /// rest as hung.
     pub wait_s: u64,
+    /// Distance between the processes' chunks, in bytes (64 KiB: packed;
+    /// 2 MiB: one host folio each, so each host fsync writes more).
+    pub stride: u64,
 }
 
 impl Load {
     /// The agent's line for step `index`.
     pub fn agent_line(&self, index: usize) -> String {
-        format!("{index} flushers 0 {} {} {}", self.processes, self.rounds, self.wait_s)
+        format!("{index} flushers 0 {} {} {} {}", self.processes, self.rounds, self.wait_s, self.stride)
     }
 }
 
@@ -63,7 +66,7 @@ pub fn run_model(scenario: &Scenario, load: &Load) -> ModelLoad {
     for _ in 0..load.rounds {
         pending.clear();
         for p in 0..load.processes {
-            if m.guest_write(&dev, p * CHUNK, &chunk).is_err() {
+            if m.guest_write(&dev, p * load.stride, &chunk).is_err() {
                 failed[p as usize] = true;
             }
             match m.flush(&dev) {

@@ -87,6 +87,10 @@ pub struct OracleArgs {
     /// as hung.
     #[arg(long, value_name = "SECS", default_value_t = 60, requires = "flushers")]
     pub flushers_wait: u64,
+    /// Distance between the flushers' 64 KiB chunks (64K: packed; 2M: one
+    /// host folio each, which makes each host fsync write more).
+    #[arg(long, value_name = "SIZE", default_value = "64K", requires = "flushers")]
+    pub flusher_stride: String,
     /// The guest's nd_virtio: serialized (as Debian ships it: flush_lock)
     /// or unserialized (the lock calls patched out: the older driver).
     #[arg(long, value_enum, default_value = "serialized")]
@@ -273,13 +277,22 @@ fn load_of(args: &OracleArgs, scenario: &Scenario) -> Result<Option<load::Load>,
             args.flush_count
         )));
     }
-    if processes * load::CHUNK > first.size.0 {
+    let stride = crate::qemu::size::parse_size(&args.flusher_stride)
+        .ok()
+        .filter(|s| *s >= load::CHUNK && s.is_multiple_of(4096))
+        .ok_or_else(|| {
+            OracleError::Usage(format!(
+                "--flusher-stride {}: give a size of at least 64K, in whole pages",
+                args.flusher_stride
+            ))
+        })?;
+    if (processes - 1) * stride + load::CHUNK > first.size.0 {
         return Err(OracleError::Usage(format!(
-            "--flushers {processes}: {processes} x 64 KiB does not fit in device '{}' ({} bytes)",
-            first.id, first.size.0
+            "--flushers {processes} --flusher-stride {}: the chunks do not fit in device '{}' ({} bytes)",
+            args.flusher_stride, first.id, first.size.0
         )));
     }
-    Ok(Some(load::Load { processes, rounds: args.flush_count, wait_s: args.flushers_wait }))
+    Ok(Some(load::Load { processes, rounds: args.flush_count, wait_s: args.flushers_wait, stride }))
 }
 
 fn load_step(scenario: &Scenario, l: &load::Load, session: &mut Session, index: usize) -> Result<StepRow, OracleError> {

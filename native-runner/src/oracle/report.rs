@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 /// What is compared, step by step.
 pub const COMPARED: [&str; 8] = [
-    "result of each guest step (write, read, fsync/msync) and of hotplug/unplug",
+    "result of each guest step (write, read, fsync/msync) and of hotplug/unplug, and QEMU's refusal message for unplug against the one the model quotes",
     "flush requests and responses per step (QEMU trace virtio_pmem_flush_request / virtio_pmem_response, all devices together: the events carry no device)",
     "dirty and writeback pages of each backing file after each step (cachestat), the model's dirty pages counted in whole host folios with --host-folios thp",
     "device status register (the guest's /sys/bus/virtio/devices/*/status)",
