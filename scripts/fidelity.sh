@@ -50,6 +50,16 @@ cat >"$runs/scenarios/seed-two-devices.json" <<'EOF'
   ] }
 EOF
 
+cat >"$runs/scenarios/readonly.json" <<'EOF'
+{ "version": 1, "name": "readonly=on",
+  "devices": [ { "id": "nv1", "mem-path": "./ro.img", "size": "16M", "readonly": true } ],
+  "steps": [
+    { "op": "write", "device": "nv1", "offset": 0, "text": "hello", "expect_error": "read-only" },
+    { "op": "read", "device": "nv1", "offset": 0, "len": 5 },
+    { "op": "fsync", "device": "nv1" }
+  ] }
+EOF
+
 # name|scenario|options
 jobs=()
 for s in examples/scenarios/*.json; do
@@ -61,6 +71,7 @@ jobs+=("seed-one-device|$runs/scenarios/seed-one-device.json|--maxmem 8G")
 jobs+=("seed-one-device-4k|$runs/scenarios/seed-one-device.json|--maxmem 8G --host-folios 4k")
 jobs+=("seed-two-devices|$runs/scenarios/seed-two-devices.json|--maxmem 8G")
 jobs+=("seed-one-device-maxmem-2G|$runs/scenarios/seed-one-device.json|")
+jobs+=("readonly|$runs/scenarios/readonly.json|")
 jobs+=("flushers-300-serialized|examples/scenarios/fsync-then-crash.json|--flushers 300")
 jobs+=("flushers-300-unserialized|examples/scenarios/fsync-then-crash.json|--flushers 300 --driver unserialized")
 

@@ -108,9 +108,6 @@ fn check_device(d: &DeviceOptions) -> Result<(), OracleError> {
         }
         DeviceMode::RealNvdimm => return refuse("a real NVDIMM is not available on this host"),
     }
-    if d.readonly {
-        return refuse("readonly=on is not run by the oracle");
-    }
     Ok(())
 }
 

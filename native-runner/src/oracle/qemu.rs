@@ -28,6 +28,8 @@ pub struct BackingFile {
     pub size: u64,
     /// `share=on`.
     pub share: bool,
+    /// `readonly=on`.
+    pub readonly: bool,
 }
 
 impl BackingFile {
@@ -257,11 +259,12 @@ fn command(l: &Launch) -> Command {
 /// The `-object` option of a backing file.
 pub fn backend_option(d: &BackingFile) -> String {
     format!(
-        "memory-backend-file,id={},share={},mem-path={},size={}",
+        "memory-backend-file,id={},share={},mem-path={},size={}{}",
         d.memdev(),
         if d.share { "on" } else { "off" },
         d.path.display(),
-        d.size
+        d.size,
+        if d.readonly { ",readonly=on" } else { "" }
     )
 }
 

@@ -99,7 +99,8 @@ impl Qmp {
     pub fn hotplug(&mut self, d: &BackingFile) -> Result<(), String> {
         self.execute(
             "object-add",
-            json!({ "qom-type": "memory-backend-file", "id": d.memdev(), "mem-path": d.path, "size": d.size, "share": d.share }),
+            json!({ "qom-type": "memory-backend-file", "id": d.memdev(), "mem-path": d.path, "size": d.size,
+                    "share": d.share, "readonly": d.readonly }),
         )?;
         self.execute("device_add", json!({ "driver": "virtio-pmem-pci", "memdev": d.memdev(), "id": d.id }))?;
         Ok(())

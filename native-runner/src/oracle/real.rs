@@ -67,7 +67,13 @@ impl Session {
 
     fn backing(&self, i: usize) -> BackingFile {
         let d = &self.plan.devices[i];
-        BackingFile { id: d.id.clone(), path: self.files[i].path.clone(), size: d.size.0, share: d.share }
+        BackingFile {
+            id: d.id.clone(),
+            path: self.files[i].path.clone(),
+            size: d.size.0,
+            share: d.share,
+            readonly: d.readonly,
+        }
     }
 
     /// Starts QEMU with the devices plugged so far; the agent begins at
