@@ -4,7 +4,7 @@
 # and writes the results into docs/fidelity.md between the "fidelity:begin"
 # and "fidelity:end" markers. The JSON reports stay in target/oracle/runs/.
 #
-# Needs scripts/ensure-qemu.sh (run first) and python3. Takes about 5
+# Needs scripts/ensure-qemu.sh (run first) and python3. Takes about 10
 # minutes (each run boots a guest under TCG; background-writeback waits 31 s
 # for real).
 set -euo pipefail
@@ -74,6 +74,11 @@ jobs+=("seed-one-device-maxmem-2G|$runs/scenarios/seed-one-device.json|")
 jobs+=("readonly|$runs/scenarios/readonly.json|")
 jobs+=("flushers-300-serialized|examples/scenarios/fsync-then-crash.json|--flushers 300")
 jobs+=("flushers-300-unserialized|examples/scenarios/fsync-then-crash.json|--flushers 300 --driver unserialized")
+# A slow host disk (each QEMU fsync waits 200 ms first): the unserialized
+# driver fills the queue and hangs; the serialized one is only slow.
+slow="--flushers 300 --flush-count 3 --host-fsync-delay 200"
+jobs+=("slow-disk-300-serialized|examples/scenarios/fsync-then-crash.json|$slow --flushers-wait 240")
+jobs+=("slow-disk-300-unserialized|examples/scenarios/fsync-then-crash.json|$slow --flushers-wait 30 --driver unserialized")
 
 for j in "${jobs[@]}"; do
     IFS='|' read -r name scenario opts <<<"$j"

@@ -132,12 +132,17 @@ static void load_modules(void)
 	fclose(f);
 }
 
+static void read_text(const char *path, char *out, size_t len);
+
+/* Waits until /dev/pmemDEV exists and has its capacity set. */
 static int wait_for_device(int dev, long timeout_ms)
 {
-	char path[64];
+	char path[64], size_path[64], size[32];
 	snprintf(path, sizeof path, "/dev/pmem%d", dev);
+	snprintf(size_path, sizeof size_path, "/sys/block/pmem%d/size", dev);
 	for (long waited = 0; waited <= timeout_ms; waited += 10) {
-		if (access(path, F_OK) == 0)
+		read_text(size_path, size, sizeof size);
+		if (access(path, F_OK) == 0 && atoll(size) > 0)
 			return 0;
 		sleep_ms(10);
 	}

@@ -11,33 +11,49 @@ use std::process::Command;
 /// any directory.
 pub const SOURCE: &str = include_str!("../../../tools/guest-agent/agent.c");
 
+/// The host-side slow-disk shim (`tools/guest-agent/slow-fsync.c`), preloaded
+/// into QEMU for `--host-fsync-delay`.
+pub const SLOW_FSYNC_SOURCE: &str = include_str!("../../../tools/guest-agent/slow-fsync.c");
+
 /// The static agent binary in `cache`, built when it is not there yet.
 pub fn build(cache: &Path) -> Result<PathBuf, OracleError> {
+    build_c(cache, "guest-agent", SOURCE, &["-static", "-O2"], &[])
+}
+
+/// The slow-fsync shim (a shared object) in `cache`.
+pub fn build_slow_fsync(cache: &Path) -> Result<PathBuf, OracleError> {
+    build_c(cache, "slow-fsync", SLOW_FSYNC_SOURCE, &["-shared", "-fPIC", "-O2"], &["-ldl"])
+}
+
+/// Compiles `source` with gcc into `cache/NAME-HASH`, unless it is there.
+fn build_c(cache: &Path, name: &str, source: &str, flags: &[&str], libs: &[&str]) -> Result<PathBuf, OracleError> {
     let gcc = on_path("gcc").ok_or_else(|| OracleError::Missing {
         what: "gcc".into(),
-        detail: "gcc is not on PATH (it builds the static guest agent)".into(),
+        detail: "gcc is not on PATH (it builds the guest agent)".into(),
         package: "gcc",
     })?;
-    let hash = SOURCE.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
-    let bin = cache.join(format!("guest-agent-{hash:016x}"));
+    let hash = source.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let bin = cache.join(format!("{name}-{hash:016x}"));
     if bin.is_file() {
         return Ok(bin);
     }
     std::fs::create_dir_all(cache).map_err(OracleError::io(format!("cannot create {}", cache.display())))?;
-    let src = cache.join(format!("guest-agent-{hash:016x}.c"));
-    std::fs::write(&src, SOURCE).map_err(OracleError::io(format!("cannot write {}", src.display())))?;
-    let tmp = cache.join(format!("guest-agent-{hash:016x}.tmp{}", std::process::id()));
+    let src = cache.join(format!("{name}-{hash:016x}.c"));
+    std::fs::write(&src, source).map_err(OracleError::io(format!("cannot write {}", src.display())))?;
+    let tmp = cache.join(format!("{name}-{hash:016x}.tmp{}", std::process::id()));
     let out = Command::new(gcc)
-        .args(["-static", "-O2", "-o"])
+        .args(flags)
+        .arg("-o")
         .arg(&tmp)
         .arg(&src)
+        .args(libs)
         .output()
         .map_err(OracleError::io("cannot run gcc"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let first = err.lines().find(|l| l.contains("error")).unwrap_or("gcc failed");
         let hint = if err.contains("cannot find -lc") { " (the static C library: libc6-dev)" } else { "" };
-        return Err(OracleError::Guest(format!("building the guest agent failed{hint}: {}", first.trim())));
+        return Err(OracleError::Guest(format!("building {name} failed{hint}: {}", first.trim())));
     }
     std::fs::rename(&tmp, &bin).map_err(OracleError::io(format!("cannot write {}", bin.display())))?;
     Ok(bin)

@@ -115,8 +115,10 @@ pub fn compare(model: &ModelLoad, real: &RealStep) -> Vec<Quantity> {
             model.hung.to_string(),
             hung.unwrap_or(0).to_string(),
         ),
-        Quantity::compared(
-            "flush requests popped, never answered",
+        // QEMU traces virtio_pmem_response even when virtqueue_push then
+        // returns early on a broken device, so this is shown only.
+        Quantity::shown(
+            "flush requests without a response trace",
             None,
             model.unanswered.to_string(),
             unanswered.to_string(),

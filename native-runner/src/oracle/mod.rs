@@ -91,6 +91,10 @@ pub struct OracleArgs {
     /// host folio each, which makes each host fsync write more).
     #[arg(long, value_name = "SIZE", default_value = "64K", requires = "flushers")]
     pub flusher_stride: String,
+    /// A slow host disk: QEMU's fsync/fdatasync of the backing files wait
+    /// MS milliseconds first (a preloaded shim), so flushes pile up.
+    #[arg(long, value_name = "MS")]
+    pub host_fsync_delay: Option<f64>,
     /// The guest's nd_virtio: serialized (as Debian ships it: flush_lock)
     /// or unserialized (the lock calls patched out: the older driver).
     #[arg(long, value_enum, default_value = "serialized")]
@@ -153,6 +157,13 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
     })?;
     let kernel = kernel::find(args.kernel.as_deref())?;
     let agent = agent::build(&kernel::oracle_dir())?;
+    let slow_fsync = match args.host_fsync_delay {
+        None => None,
+        Some(ms) if ms.is_finite() && (0.0..=10_000.0).contains(&ms) => {
+            Some((agent::build_slow_fsync(&kernel::oracle_dir())?, (ms * 1000.0) as u64))
+        }
+        Some(ms) => return Err(OracleError::Usage(format!("--host-fsync-delay {ms}: give 0 to 10000 milliseconds"))),
+    };
     let dir = run_dir()?;
     let initrd = dir.path().join("initrd.cpio");
     write_initramfs(&initrd, &agent, &kernel, &plan, args.driver)?;
@@ -174,6 +185,7 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
         qmp: dir.path().join("qmp.sock"),
         log_dir: dir.path().to_path_buf(),
         maxmem: args.maxmem.clone(),
+        slow_fsync,
     };
     let mut session = Session::new(launch, plan.clone(), files, Duration::from_secs_f64(args.timeout));
     session.boot(0)?;
@@ -200,6 +212,7 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
         after_last_step,
         powered_off,
         driver: args.driver,
+        host_fsync_delay_ms: args.host_fsync_delay,
         guest_devices,
         steps,
         compared: report::COMPARED.to_vec(),

@@ -58,6 +58,8 @@ pub struct Launch {
     pub log_dir: PathBuf,
     /// `maxmem=` of `-m` (RAM plus room for the memory devices), as given.
     pub maxmem: String,
+    /// A slow host disk: the shim preloaded into QEMU and its delay (µs).
+    pub slow_fsync: Option<(PathBuf, u64)>,
 }
 
 /// Trace events of `-trace 'virtio_pmem*'` seen so far.
@@ -253,6 +255,9 @@ fn command(l: &Launch) -> Command {
     }
     c.args(["-trace", "virtio_pmem*"]);
     c.arg("-qmp").arg(format!("unix:{},server=on,wait=off", l.qmp.display()));
+    if let Some((shim, us)) = &l.slow_fsync {
+        c.env("LD_PRELOAD", shim).env("PMEMLAB_FSYNC_DELAY_US", us.to_string());
+    }
     c
 }
 

@@ -80,6 +80,8 @@ pub struct Report {
     pub powered_off: bool,
     /// The guest's nd_virtio.
     pub driver: super::driver::Driver,
+    /// The slow-disk delay of QEMU's syncs, if any.
+    pub host_fsync_delay_ms: Option<f64>,
     /// The devices as the guest saw them.
     pub guest_devices: Vec<GuestDevice>,
     /// Every step.
