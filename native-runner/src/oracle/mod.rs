@@ -168,14 +168,7 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
     let initrd = dir.path().join("initrd.cpio");
     write_initramfs(&initrd, &agent, &kernel, &plan, args.driver)?;
     let pages = tracked_pages(&scenario);
-    let files = plan
-        .devices
-        .iter()
-        .map(|d| {
-            let set = pages.get(&d.id).cloned().unwrap_or_default();
-            Backing::create(&dir.path().join(format!("{}.img", d.id)), d.size.0, args.host_folios, &set)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let files = create_files(dir.path(), &plan, &pages, args.host_folios)?;
     let launch = qemu::Launch {
         qemu,
         vmlinux: kernel.vmlinux.clone(),
@@ -218,6 +211,22 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
         compared: report::COMPARED.to_vec(),
         not_compared: report::NOT_COMPARED.to_vec(),
     })
+}
+
+/// One backing file per device (hot-plugged ones included), in `dir`.
+fn create_files(
+    dir: &Path,
+    plan: &Plan,
+    pages: &BTreeMap<String, BTreeSet<u64>>,
+    folios: HostFolios,
+) -> Result<Vec<Backing>, OracleError> {
+    plan.devices
+        .iter()
+        .map(|d| {
+            let set = pages.get(&d.id).cloned().unwrap_or_default();
+            Backing::create(&dir.join(format!("{}.img", d.id)), d.size.0, folios, &set)
+        })
+        .collect()
 }
 
 /// A fresh directory on a disk file system (cachestat shows no dirty pages
