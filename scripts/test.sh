@@ -9,6 +9,7 @@ echo "== cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== pmem-core for wasm32-unknown-unknown"
 cargo build -p pmem-core --target wasm32-unknown-unknown
+./scripts/ensure-qemu.sh >/dev/null # QEMU, the guest kernel and busybox for the oracle tests
 echo "== cargo test --workspace"
 cargo test --workspace
 echo "== pmem-web for wasm32-unknown-unknown (clippy, -D warnings)"

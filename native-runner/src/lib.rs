@@ -44,6 +44,7 @@ pub mod demo;
 pub mod explore;
 pub mod fs;
 pub mod inspect;
+pub mod oracle;
 pub mod output;
 pub mod qemu;
 pub mod report;

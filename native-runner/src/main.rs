@@ -68,6 +68,10 @@ enum Command {
         #[command(flatten)]
         format: Format,
     },
+    /// The scenario in the model and on real QEMU with a real Linux guest,
+    /// side by side (see docs/fidelity.md). Exit code 0 when every compared
+    /// quantity agrees, 1 when one does not, 2 on bad input.
+    Oracle(pmemlab::oracle::OracleArgs),
     /// Serve the built browser visualizer on 127.0.0.1.
     ///
     /// Serves the site that ./scripts/build-web.sh writes (target/site by
@@ -271,6 +275,7 @@ fn main() -> ExitCode {
     let status = match cli.command {
         Command::Run { options, format } => run_cmd(&options, format),
         Command::Explore { options, format } => explore_cmd(&options, format),
+        Command::Oracle(args) => Status::Exit(pmemlab::oracle::cli(&args)),
         Command::Serve { dir, port } => pmemlab::serve::serve(&dir, port).into(),
         Command::SqliteCampaign { options, format } => sqlite_campaign_cmd(&options, format),
         Command::Soak(options) => soak_cmd(&options),
