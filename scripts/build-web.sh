@@ -5,7 +5,7 @@
 #      wasm-release (Cargo.toml);
 #   2. wasm-bindgen --target web: the ES module pmem_web.js and its
 #      pmem_web_bg.wasm;
-#   3. wasm-opt -Oz on the wasm;
+#   3. wasm-opt -Os on the wasm (smaller gzipped than -Oz here, and faster);
 #   4. the static assets (static/), every file named with a hash of its
 #      content (so `pmemlab serve` may let browsers cache it for good), and
 #      index.html from static/index.html pointing at those names;
@@ -29,7 +29,7 @@ cargo build -q -p pmem-web --bin pmem-web --target wasm32-unknown-unknown --prof
 raw="$target_dir/wasm32-unknown-unknown/wasm-release/pmem-web.wasm"
 
 wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name pmem_web "$raw"
-wasm-opt -Oz "$stage/pmem_web_bg.wasm" -o "$stage/pmem_web_bg.wasm"
+wasm-opt -Os "$stage/pmem_web_bg.wasm" -o "$stage/pmem_web_bg.wasm"
 
 # Renames FILE in the stage to NAME-HASH.EXT (16 hex digits of its SHA-256)
 # and prints the new name.

@@ -19,7 +19,7 @@ import path from 'node:path';
 import os from 'node:os';
 import readline from 'node:readline';
 
-const BUDGET = 400 * 1024;
+const BUDGET = 400_000; // bytes: the 400 KB budget of the release wasm as sent
 const [binary, siteArg, artifacts] = process.argv.slice(2);
 if (!binary || !siteArg || !artifacts) {
   console.error('usage: node delivery.mjs <pmemlab-binary> <site-dir> <artifacts-dir>');
