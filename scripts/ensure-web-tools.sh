@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the browser build needs, idempotently:
 # - wasm-bindgen-cli, exactly the wasm-bindgen version of Cargo.lock
-#   (`cargo install`, the way wasm-bindgen documents; about 2.5 minutes cold);
+#   (`cargo install`, the way wasm-bindgen documents; no prebuilt binary
+#   can be fetched here). --no-default-features leaves out the TLS stack
+#   (rustls, ring) that only wasm-bindgen-test-runner's downloads use;
 # - wasm-opt from the npm package binaryen 132 into tools/web/node_modules
 #   (Debian's binaryen is too old for current wasm-bindgen output; the npm
 #   package ships it compiled to wasm, seconds to install).
@@ -27,8 +29,8 @@ if [ -z "$wbg_version" ]; then
   exit 1
 fi
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wbg_version" ]; then
-  echo "== installing wasm-bindgen-cli $wbg_version (about 2.5 minutes)"
-  cargo install -q wasm-bindgen-cli --version "=$wbg_version"
+  echo "== installing wasm-bindgen-cli $wbg_version (compiles it: about 2 minutes on 2 idle cores)"
+  cargo install -q --no-default-features wasm-bindgen-cli --version "=$wbg_version"
 fi
 
 if [ "$(wasm-opt --version 2>/dev/null | awk '{print $3}')" != "132" ]; then
