@@ -12,7 +12,8 @@
 #   5. a gzip (.gz) and a brotli (.br) copy of every text and wasm file,
 #      which `pmemlab serve` sends to browsers that accept them.
 # The tools come from scripts/ensure-web-tools.sh (installed when missing).
-# The site is built in target/site.new and then swapped in whole.
+# The site is built in target/site.new and then swapped in whole; when
+# nothing changed since the last build, it is kept (target/site.key).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/ensure-web-tools.sh
@@ -21,13 +22,20 @@ eval "$(./scripts/ensure-web-tools.sh --path)"
 target_dir=${CARGO_TARGET_DIR:-target}
 site=target/site
 stage=target/site.new
-rm -rf "$stage"
-mkdir -p "$stage"
 
 echo "== cargo build -p pmem-web (wasm32, profile wasm-release)"
 cargo build -q -p pmem-web --bin pmem-web --target wasm32-unknown-unknown --profile wasm-release
 raw="$target_dir/wasm32-unknown-unknown/wasm-release/pmem-web.wasm"
+# Nothing changed since the last build (the wasm, the assets, this script,
+# the tools): keep the site.
+key=$( (cat "$raw" scripts/build-web.sh $(find static -type f | sort); wasm-bindgen --version; wasm-opt --version) | sha256sum | cut -c1-64)
+if [ -f "$site/index.html" ] && [ "$(cat target/site.key 2>/dev/null)" = "$key" ]; then
+  echo "$site is up to date"
+  exit 0
+fi
 
+rm -rf "$stage"
+mkdir -p "$stage"
 wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name pmem_web "$raw"
 wasm-opt -Os "$stage/pmem_web_bg.wasm" -o "$stage/pmem_web_bg.wasm"
 
@@ -71,4 +79,5 @@ for (const f of process.argv.slice(1)) {
 
 rm -rf "$site"
 mv "$stage" "$site"
+echo "$key" >target/site.key
 echo "built $site: $wasm $(stat -c %s "$site/$wasm") bytes, $(stat -c %s "$site/$wasm.gz") gzipped, $(stat -c %s "$site/$wasm.br") brotli"
