@@ -2,14 +2,16 @@
 # The browser benchmark, in one run: the simulation workload natively (the
 # native_bench example) and in wasm (the bench page in headless Chromium),
 # the page grid's frame time for a 4 GiB (1 M-page) device during a write
-# storm, and the gzip size of the release wasm. Writes the figures into the
+# storm, and the size of the release wasm (raw, and the gzip and brotli
+# copies build-web.sh writes). Writes the figures into the
 # measurements section of docs/web.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build-web.sh >/dev/null
 wasm=$(ls target/site/*.wasm)
 wasm_bytes=$(stat -c %s "$wasm")
-wasm_gzip=$(gzip -9 -c "$wasm" | wc -c)
+wasm_gzip=$(stat -c %s "$wasm.gz")
+wasm_br=$(stat -c %s "$wasm.br")
 [ -d web/e2e/node_modules/playwright-core ] || ./scripts/test-web-e2e.sh >/dev/null
 echo "== native" >&2
 native=$(cargo run --release -q -p pmem-web --example native_bench)
@@ -17,10 +19,10 @@ echo "$native" >&2
 echo "== wasm in headless Chromium" >&2
 browser=$(node web/e2e/bench.mjs target/site)
 echo "$browser" >&2
-python3 - "$native" "$browser" "$wasm_bytes" "$wasm_gzip" <<'PY'
+python3 - "$native" "$browser" "$wasm_bytes" "$wasm_gzip" "$wasm_br" <<'PY'
 import json, re, sys, datetime, subprocess
 native, browser = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-wasm_bytes, wasm_gzip = int(sys.argv[3]), int(sys.argv[4])
+wasm_bytes, wasm_gzip, wasm_br = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 same = native["fingerprint"] == browser["fingerprint"] and native["steps"] == browser["steps"]
 ua = re.search(r"Chrome/[\d.]+", browser["user_agent"])
 cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
@@ -46,7 +48,7 @@ text = "\n".join([
     f"median {browser['storm_sim_median_ms']:.2f} ms per frame).",
     f"- Same work on both sides: {'yes' if same else 'NO'} — event-log fingerprint {browser['fingerprint']} in wasm, "
     f"{native['fingerprint']} natively ({browser['events']:,} events).",
-    f"- Release wasm: {wasm_bytes:,} bytes, {wasm_gzip:,} bytes gzipped (gzip -9).",
+    f"- Release wasm: {wasm_bytes:,} bytes, {wasm_gzip:,} bytes gzipped (gzip -9), {wasm_br:,} bytes brotli (quality 11): the copies `pmemlab serve` sends.",
     "- The machine has 2 cores shared with other jobs: absolute figures move by a third between runs; the ratios, measured side by side, move less.",
     "<!-- bench:end -->",
 ])

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # Installs what the browser build needs, idempotently:
-# - wasm-bindgen-cli, exactly the wasm-bindgen version of Cargo.lock;
-# - trunk 0.21.14 (newer ones need a newer rustc);
+# - wasm-bindgen-cli, exactly the wasm-bindgen version of Cargo.lock
+#   (`cargo install`, the way wasm-bindgen documents; no prebuilt binary
+#   can be fetched here). --no-default-features leaves out the TLS stack
+#   (rustls, ring) that only wasm-bindgen-test-runner's downloads use;
 # - wasm-opt from the npm package binaryen 132 into tools/web/node_modules
-#   (Debian's binaryen is too old for current wasm-bindgen output).
-# Prints nothing when everything is already there. Source-safe: prints the
-# PATH addition for callers (`eval "$(scripts/ensure-web-tools.sh --path)"`).
+#   (Debian's binaryen is too old for current wasm-bindgen output; the npm
+#   package ships it compiled to wasm, seconds to install).
+# Prints nothing when everything is already there. Prints the PATH addition
+# for callers with --path (`eval "$(scripts/ensure-web-tools.sh --path)"`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 tools_bin="$root/tools/web/node_modules/.bin"
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 
 if [ "${1:-}" = "--path" ]; then
-  echo "export PATH=\"$tools_bin:\$HOME/.cargo/bin:\$PATH\""
+  echo "export PATH=\"$tools_bin:$cargo_bin:\$PATH\""
   exit 0
 fi
 
 ./scripts/ensure-toolchain.sh
+export PATH="$tools_bin:$cargo_bin:$PATH"
 
 wbg_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 if [ -z "$wbg_version" ]; then
@@ -24,16 +29,11 @@ if [ -z "$wbg_version" ]; then
   exit 1
 fi
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wbg_version" ]; then
-  echo "== installing wasm-bindgen-cli $wbg_version (about 2.5 minutes)"
-  cargo install wasm-bindgen-cli --version "=$wbg_version"
+  echo "== installing wasm-bindgen-cli $wbg_version (compiles it: about 2 minutes on 2 idle cores)"
+  cargo install -q --no-default-features wasm-bindgen-cli --version "=$wbg_version"
 fi
 
-if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "0.21.14" ]; then
-  echo "== installing trunk 0.21.14 (about 9 minutes)"
-  cargo install trunk --version 0.21.14 --locked
-fi
-
-if [ "$("$tools_bin/wasm-opt" --version 2>/dev/null | awk '{print $3}')" != "132" ]; then
+if [ "$(wasm-opt --version 2>/dev/null | awk '{print $3}')" != "132" ]; then
   if ! command -v npm >/dev/null 2>&1; then
     echo "npm not found: install Node.js (Debian: apt-get install nodejs npm) for wasm-opt" >&2
     exit 1

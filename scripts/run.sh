@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job of pmemlab: builds the browser visualizer and serves it on
 # 127.0.0.1 (it opens on the playground; the lessons are built in).
-# Installs what it needs first (idempotent; the first run compiles trunk
-# and wasm-bindgen-cli, about 12 minutes).
+# Installs what it needs first (idempotent; the first run compiles
+# wasm-bindgen-cli, about 2.5 minutes on an idle machine).
 #
 #   ./scripts/run.sh                 build and serve (port 8417, or the next free one)
 #   PMEMLAB_PORT=9000 ./scripts/run.sh
@@ -19,11 +19,6 @@ if [ $# -gt 0 ]; then
   exit 2
 fi
 ./scripts/build-web.sh
-port=${PMEMLAB_PORT:-8417}
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for _ in $(seq 1 50); do
-  port_free "$port" && break
-  port=$((port + 1))
-done
-echo "pmemlab visualizer: http://127.0.0.1:$port/   (benchmark: http://127.0.0.1:$port/bench.html; Ctrl-C stops)"
-exec python3 -m http.server --bind 127.0.0.1 --directory target/site "$port"
+# pmemlab serve: 127.0.0.1 only, port PMEMLAB_PORT or 8417, or the next free
+# one; precompressed assets (gzip, brotli) with caching headers.
+exec cargo run --release -q -p pmemlab -- serve --dir target/site

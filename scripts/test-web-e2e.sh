@@ -3,7 +3,8 @@
 # (Debian's chromium, driven by playwright-core; no browser is downloaded).
 # Installs what they need first, idempotently: chromium and chromium-driver
 # (apt), playwright-core (npm, pinned in web/e2e/package.json), and the
-# site's build tools (scripts/ensure-web-tools.sh).
+# site's build tools (scripts/ensure-web-tools.sh). web/e2e/run.mjs tests
+# the app; web/e2e/delivery.mjs tests how `pmemlab serve` delivers it.
 # Screenshots and results: target/e2e-artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,10 @@ fi
 artifacts=target/e2e-artifacts
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
+cargo build --release -q -p pmemlab
+pmemlab="${CARGO_TARGET_DIR:-target}/release/pmemlab"
 # An event log exported by the native runner, for the replay test.
-cargo run --release -q -p pmemlab -- demo --json >"$artifacts/native-demo-log.json"
+"$pmemlab" demo --json >"$artifacts/native-demo-log.json"
 node web/e2e/run.mjs target/site "$artifacts" "$artifacts/native-demo-log.json"
+# Delivery: the site as `pmemlab serve` sends it (compressed, within budget).
+node web/e2e/delivery.mjs "$pmemlab" target/site "$artifacts"

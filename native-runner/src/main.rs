@@ -80,8 +80,9 @@ enum Command {
         /// The directory of the built site.
         #[arg(long, value_name = "DIR", default_value = "target/site")]
         dir: PathBuf,
-        /// Port on 127.0.0.1 (0 = any free port).
-        #[arg(long, value_name = "PORT", default_value_t = 8417)]
+        /// Port on 127.0.0.1, or the next free one when it is taken (0 = any
+        /// free port).
+        #[arg(long, value_name = "PORT", env = "PMEMLAB_PORT", default_value_t = 8417)]
         port: u16,
     },
     /// SQLite as a real client: a crash-consistency campaign.

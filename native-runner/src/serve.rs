@@ -1,96 +1,125 @@
 //! `pmemlab serve`: serves the built browser visualizer on 127.0.0.1.
 //!
-//! A small static-file server (GET and HEAD only) for the site that
-//! `scripts/build-web.sh` writes to `target/site`. It binds to loopback only,
-//! refuses paths that leave the site directory, and answers one request per
-//! connection.
+//! The site is the directory `scripts/build-web.sh` writes (`target/site`):
+//! content-hashed assets with a gzip (`.gz`) and a brotli (`.br`) copy next
+//! to each. Files are served by tower-http's [`ServeDir`], which picks the
+//! precompressed copy the browser accepts (with the `Content-Encoding` it
+//! is in), sets `Content-Type` from the extension, answers ranges and
+//! conditional requests, and refuses paths that leave the site.
+//! This module adds what the site needs on top: the listener on loopback
+//! only, the port rule, and the caching headers ([`cache_control`],
+//! `Vary: Accept-Encoding`).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Component, Path, PathBuf};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 
-/// The content type of a file, by its extension.
-pub fn content_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
-        "html" => "text/html; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "wasm" => "application/wasm",
-        "css" => "text/css; charset=utf-8",
-        "svg" => "image/svg+xml",
-        "json" => "application/json",
-        "png" => "image/png",
-        "ico" => "image/x-icon",
-        "txt" | "md" => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
+use axum::extract::Request;
+use axum::http::header::{HeaderValue, CACHE_CONTROL, VARY};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use tower_http::services::ServeDir;
+
+/// How many ports after the asked one are tried when it is taken.
+pub const PORT_TRIES: u16 = 50;
+
+/// Why the site cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The directory holds no `index.html`.
+    #[error("{} holds no built site (no index.html); build it with ./scripts/build-web.sh", .0.display())]
+    NoSite(PathBuf),
+    /// The asked port and the ones after it are all taken.
+    #[error("cannot listen on 127.0.0.1: ports {first} to {last} are all taken or refused ({source}); pick another with --port or PMEMLAB_PORT")]
+    NoFreePort {
+        /// The asked port.
+        first: u16,
+        /// The last port tried.
+        last: u16,
+        /// Why the last one failed.
+        source: std::io::Error,
+    },
+    /// The server itself failed.
+    #[error("the server stopped: {0}")]
+    Server(#[from] std::io::Error),
+}
+
+/// The `Cache-Control` of a response for a request path: assets named with
+/// a content hash (`name-0123456789abcdef.ext`, see [`is_fingerprinted`])
+/// never change under their name and may be kept for a year; everything
+/// else (`index.html` above all, which names the current assets) is checked
+/// with the server on every load (`Last-Modified` / `If-Modified-Since`).
+pub fn cache_control(path: &str) -> &'static str {
+    if is_fingerprinted(path) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
     }
 }
 
-/// Maps a request target to a file under `root`, or `None` when it would
-/// leave `root`.
-pub fn resolve(root: &Path, target: &str) -> Option<PathBuf> {
-    let path = target.split(['?', '#']).next().unwrap_or("/");
-    let mut out = root.to_path_buf();
-    for part in Path::new(path.trim_start_matches('/')).components() {
-        match part {
-            Component::Normal(p) => out.push(p),
-            Component::CurDir => {}
-            _ => return None,
+/// Whether the file name of `path` ends in `-` and 16 hex digits before its
+/// extension, as `scripts/build-web.sh` names the assets it hashes.
+pub fn is_fingerprinted(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or("");
+    let stem = name.split('.').next().unwrap_or("");
+    // `pmem_web_bg-<hash>.wasm`: the hash ends the part before the first dot.
+    match stem.rsplit_once('-') {
+        Some((_, hash)) => hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => false,
+    }
+}
+
+/// Adds `Cache-Control` ([`cache_control`]) and `Vary: Accept-Encoding`
+/// (any file may have a compressed copy, so caches must key on the
+/// encoding) to the answers that carry a file.
+async fn caching_headers(request: Request, next: Next) -> Response {
+    let value = cache_control(request.uri().path());
+    let mut response = next.run(request).await;
+    if response.status().is_success() || response.status().as_u16() == 304 {
+        let headers = response.headers_mut();
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static(value));
+        headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    response
+}
+
+/// The site under `root` as an axum router: static files (precompressed
+/// copies preferred, brotli over gzip) with caching headers.
+pub fn router(root: &Path) -> Router {
+    let files = ServeDir::new(root).precompressed_br().precompressed_gzip();
+    Router::new().fallback_service(files).layer(middleware::from_fn(caching_headers))
+}
+
+/// Binds `127.0.0.1:port`, or the first free of the [`PORT_TRIES`] ports
+/// after it when it is taken; port 0 takes any free port.
+pub fn bind_loopback(port: u16) -> Result<TcpListener, ServeError> {
+    let last = if port == 0 { 0 } else { port.saturating_add(PORT_TRIES - 1) };
+    let mut error = None;
+    for p in port..=last {
+        match TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, p))) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => error = Some(e),
         }
     }
-    if out.is_dir() {
-        out.push("index.html");
-    }
-    Some(out)
+    let source = error.unwrap_or_else(|| std::io::Error::other("no port tried"));
+    Err(ServeError::NoFreePort { first: port, last, source })
 }
 
-fn answer(root: &Path, stream: &mut TcpStream) -> std::io::Result<()> {
-    let mut line = String::new();
-    BufReader::new(&*stream).read_line(&mut line)?;
-    let mut words = line.split_whitespace();
-    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));
-    let reply = |stream: &mut TcpStream, status: &str, ctype: &str, body: &[u8], head: bool| {
-        write!(
-            stream,
-            "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        )?;
-        if !head {
-            stream.write_all(body)?;
-        }
-        stream.flush()
-    };
-    if method != "GET" && method != "HEAD" {
-        return reply(stream, "405 Method Not Allowed", "text/plain", b"only GET and HEAD\n", false);
-    }
-    match resolve(root, target).and_then(|p| std::fs::read(&p).ok().map(|b| (p, b))) {
-        Some((p, body)) => reply(stream, "200 OK", content_type(&p), &body, method == "HEAD"),
-        None => reply(stream, "404 Not Found", "text/plain", b"not found\n", method == "HEAD"),
-    }
-}
-
-/// Serves `root` on `127.0.0.1:port` until the process is stopped. Fails
-/// with one line when the site is missing or the port is taken.
-pub fn serve(root: &Path, port: u16) -> Result<(), String> {
+/// Serves `root` on 127.0.0.1 (the port rule of [`bind_loopback`]) until
+/// the process is stopped. Prints the URL first.
+pub fn serve(root: &Path, port: u16) -> Result<(), ServeError> {
     if !root.join("index.html").is_file() {
-        return Err(format!(
-            "{} holds no built site (no index.html); build it with ./scripts/build-web.sh",
-            root.display()
-        ));
+        return Err(ServeError::NoSite(root.to_path_buf()));
     }
-    let listener =
-        TcpListener::bind(("127.0.0.1", port)).map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("pmemlab visualizer: http://{addr}/   (Ctrl-C stops)");
-    for stream in listener.incoming() {
-        match stream {
-            Ok(mut s) => {
-                if let Err(e) = answer(root, &mut s) {
-                    eprintln!("pmemlab serve: {e}");
-                }
-            }
-            Err(e) => eprintln!("pmemlab serve: {e}"),
-        }
-    }
+    let listener = bind_loopback(port)?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    println!("pmemlab visualizer: http://{addr}/   (benchmark: http://{addr}/bench.html; Ctrl-C stops)");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        axum::serve(listener, router(root)).await
+    })?;
     Ok(())
 }
 
@@ -99,10 +128,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_cannot_leave_the_site() {
-        let root = Path::new("/srv/site");
-        assert_eq!(resolve(root, "/a/b.js?x=1"), Some(PathBuf::from("/srv/site/a/b.js")));
-        assert_eq!(resolve(root, "/../etc/passwd"), None);
-        assert_eq!(content_type(Path::new("x.wasm")), "application/wasm");
+    fn hashed_assets_are_cached_for_good_and_pages_revalidated() {
+        assert_eq!(cache_control("/pmem_web_bg-0123456789abcdef.wasm"), "public, max-age=31536000, immutable");
+        assert_eq!(cache_control("/style-fedcba9876543210.css.gz"), "public, max-age=31536000, immutable");
+        assert_eq!(cache_control("/"), "no-cache");
+        assert_eq!(cache_control("/index.html"), "no-cache");
+        assert_eq!(cache_control("/bench.html"), "no-cache");
+        // 15 digits, or not hex: not a hash.
+        assert_eq!(cache_control("/style-0123456789abcde.css"), "no-cache");
+        assert_eq!(cache_control("/pmem-web-0123456789abcdeg.js"), "no-cache");
+    }
+
+    #[test]
+    fn a_taken_port_moves_to_the_next_free_one() {
+        let first = bind_loopback(0).unwrap();
+        let port = first.local_addr().unwrap().port();
+        if port >= u16::MAX - PORT_TRIES {
+            return; // No room after it to try.
+        }
+        let second = bind_loopback(port).unwrap();
+        let got = second.local_addr().unwrap();
+        assert_eq!(got.ip(), Ipv4Addr::LOCALHOST);
+        assert!(got.port() > port && got.port() < port + PORT_TRIES, "{got}");
     }
 }

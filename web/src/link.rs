@@ -6,6 +6,11 @@
 //! `#lesson=why-fsync&seed=1&step=3&dev=nv1&page=0`
 //! `#scenario=eyJ2ZXJzaW9uIjox…&seed=7&step=2`
 
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
 /// Where the scenario of a link comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -87,70 +92,37 @@ impl Link {
     }
 }
 
+/// What a lesson id or device name keeps unescaped in a link: letters,
+/// digits, `-`, `_` and `.` (everything else is `%XX`, as before).
+const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
+
 fn escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    utf8_percent_encode(s, ESCAPED).to_string()
 }
 
 fn unescape(s: &str) -> Result<String, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = s.get(i + 1..i + 3).ok_or("link: a '%' escape is cut short")?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("link: \"%{hex}\" is not an escape"))?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "link: an escaped value is not UTF-8".to_string())
+    percent_decode_str(s)
+        .decode_utf8()
+        .map(|v| v.into_owned())
+        .map_err(|_| format!("link: \"{s}\" is not UTF-8 once unescaped"))
 }
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/// Base64url without padding (RFC 4648 §5), as links have always used.
+/// Decoding also takes padding, so older or hand-made links still open.
+const BASE64URL: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_encode_padding(false).with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// Base64url without padding (RFC 4648 §5).
 pub fn base64url_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
+    BASE64URL.encode(data)
 }
 
 /// Decodes base64url (padding and the standard alphabet's `+/` accepted).
 pub fn base64url_decode(text: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in text.bytes().filter(|&c| c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            _ => return Err(format!("link: '{}' is not a base64url character", c as char)),
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Ok(out)
+    let url_safe = text.replace('+', "-").replace('/', "_");
+    BASE64URL.decode(url_safe).map_err(|e| format!("link: the scenario is not base64url text ({e})"))
 }
 
 #[cfg(test)]
@@ -167,6 +139,18 @@ mod tests {
         }
         assert_eq!(base64url_encode(b"hello"), "aGVsbG8");
         assert!(base64url_decode("a b").is_err());
+        // Padded and standard-alphabet text, which the old decoder took.
+        assert_eq!(base64url_decode("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(base64url_decode("-_+/").unwrap(), base64url_decode("-_-_").unwrap());
+        assert_eq!(base64url_encode(&[0xfb, 0xff]), "-_8");
+    }
+
+    #[test]
+    fn names_escape_as_old_links_did() {
+        assert_eq!(escape("why-fsync_2.a"), "why-fsync_2.a");
+        assert_eq!(escape("a b&=ä"), "a%20b%26%3D%C3%A4");
+        assert_eq!(unescape("a%20b%26%3D%C3%A4").unwrap(), "a b&=ä");
+        assert!(unescape("%FF").unwrap_err().contains("UTF-8"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Entry point of the browser visualizer. In wasm32 it starts the yew app
-//! (trunk builds it); natively it only says how to run it.
+//! (scripts/build-web.sh builds it); natively it only says how to run it.
 
 fn main() {
     #[cfg(target_arch = "wasm32")]
