@@ -32,6 +32,7 @@
 
 mod config;
 mod event;
+pub mod personality;
 mod pmem;
 pub mod request;
 
@@ -40,6 +41,7 @@ pub use config::{
     VIRTIO_PMEM_F_SHMEM_REGION,
 };
 pub use event::DeviceEvent;
+pub use personality::{HostSide, Vmm};
 pub use pmem::{DeviceStats, PendingFlush, PmemDevice};
 pub use request::{Request, RequestError, RequestKind, VIRTIO_PMEM_REQ_TYPE_FLUSH};
 
