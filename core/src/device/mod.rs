@@ -46,6 +46,8 @@ pub use pmem::{DeviceStats, PendingFlush, PmemDevice};
 pub use request::{Request, RequestError, RequestKind, VIRTIO_PMEM_REQ_TYPE_FLUSH};
 
 #[cfg(test)]
+mod personality_tests;
+#[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};
