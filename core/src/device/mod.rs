@@ -19,6 +19,14 @@
 //! tests `ret == -1` must work against us. [`FailureStatus::Qemu`] switches a
 //! device to QEMU's 1, to show that Linux does not care.
 //!
+//! # VMM personalities
+//!
+//! A device configured with a [`Vmm`] ([`PmemConfig::vmm`]) behaves as that
+//! VMM's host side ([`personality`]): queue size, failure status, chains
+//! popped per notification, what an empty queue at a notification does,
+//! one host sync per request or per batch. Without one it keeps the generic
+//! behaviour described here.
+//!
 //! # Bad input
 //!
 //! Like cloud-hypervisor, every chain that can be returned is returned: a
