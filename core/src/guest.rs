@@ -358,3 +358,86 @@ impl PmemDriver {
         notify | self.pass_lock(mem, out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::GuestMemoryMap;
+    use crate::queue::{DeviceQueue, SplitQueue};
+
+    const OK: DeviceStatus = DeviceStatus(0x0f);
+
+    /// A driver of `personality` over a ring of `size`, no indirect tables.
+    fn driver(personality: Option<DriverPersonality>, size: u16) -> (GuestMemoryMap, PmemDriver, SplitQueue) {
+        let mut mem = GuestMemoryMap::new(GuestAddress(0), 1 << 20);
+        let layout = SplitQueueLayout::contiguous(GuestAddress(0x1000), size).unwrap();
+        let drv = PmemDriver::new(&mut mem, layout, GuestAddress(0x8000), false).unwrap().with_personality(personality);
+        let q = SplitQueue::new(&mem, layout, false).unwrap();
+        (mem, drv, q)
+    }
+
+    /// The device side returns every available chain with status 0.
+    fn complete_all(mem: &mut GuestMemoryMap, q: &mut SplitQueue) {
+        while let Some(c) = q.pop(mem).unwrap() {
+            let bufs = c.buffers.unwrap();
+            mem.write_le32(GuestAddress(bufs[1].addr), 0).unwrap();
+            q.add_used(mem, c.head, 4).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_full_ring_forces_a_notify_for_the_linux_drivers_only() {
+        // A ring of 2 holds one two-descriptor flush.
+        for (p, forced) in [(None, false), (Some(DriverPersonality::LinuxConcurrent), true)] {
+            let (mut mem, mut drv, _) = driver(p, 2);
+            let mut out = Vec::new();
+            assert!(drv.flush(&mut mem, OK, &mut out).1);
+            let (_, notify) = drv.flush(&mut mem, OK, &mut out);
+            assert_eq!(notify, forced, "{p:?}");
+            assert_eq!(drv.parked(), 1);
+        }
+    }
+
+    #[test]
+    fn the_serialized_driver_keeps_one_flush_outstanding_and_hands_the_lock_on() {
+        let (mut mem, mut drv, mut q) = driver(Some(DriverPersonality::LinuxSerialized), 8);
+        let mut out = Vec::new();
+        let ids: Vec<RequestId> = (0..3).map(|_| drv.flush(&mut mem, OK, &mut out).0).collect();
+        assert_eq!((drv.in_flight(), drv.waiting_for_lock()), (1, 2));
+        for round in 1..=3 {
+            complete_all(&mut mem, &mut q);
+            let notify = drv.on_interrupt(&mut mem, &mut out);
+            assert_eq!(notify, round < 3, "round {round}: the next holder sends its flush");
+            assert_eq!(drv.in_flight(), usize::from(round < 3));
+        }
+        assert!(ids.iter().all(|&id| drv.result(id) == Some(FlushResult::Ok)));
+        // Control: the concurrent driver sends all three at once.
+        let (mut mem, mut drv, _) = driver(Some(DriverPersonality::LinuxConcurrent), 8);
+        (0..3).for_each(|_| drop(drv.flush(&mut mem, OK, &mut out)));
+        assert_eq!((drv.in_flight(), drv.waiting_for_lock()), (3, 0));
+    }
+
+    #[test]
+    fn a_device_needing_reset_fails_a_linux_flush_at_once() {
+        let broken = DeviceStatus(0x4f);
+        let (mut mem, mut drv, _) = driver(Some(DriverPersonality::LinuxSerialized), 8);
+        let mut out = Vec::new();
+        let (id, notify) = drv.flush(&mut mem, broken, &mut out);
+        assert!(!notify);
+        assert_eq!((drv.result(id), drv.in_flight()), (Some(FlushResult::Eio), 0));
+        assert!(out.contains(&EventKind::DriverFault { error: DriverError::DeviceNeedsReset }));
+        // The generic driver does not read the status: it sends.
+        let (mut mem, mut drv, _) = driver(None, 8);
+        assert!(drv.flush(&mut mem, broken, &mut out).1);
+    }
+
+    #[test]
+    fn driver_names_round_trip() {
+        for d in ALL_DRIVERS {
+            assert_eq!(d.name().parse::<DriverPersonality>(), Ok(d));
+        }
+        let e = "bsd".parse::<DriverPersonality>().unwrap_err().to_string();
+        assert!(e.contains("'bsd'") && e.contains("linux-concurrent"), "{e}");
+        assert_eq!(DriverPersonality::default(), DriverPersonality::LinuxSerialized);
+    }
+}

@@ -173,7 +173,8 @@ impl PmemDevice {
         let side = self.config.host_side();
         let mut popped = 0u64;
         let mut returned = false;
-        while !self.broken() && !(side.pops == PopPolicy::OnePerNotify && popped > 0) {
+        let one = side.pops == PopPolicy::OnePerNotify;
+        while !self.broken() && (popped == 0 || !one) {
             let chain = match queue.pop(mem) {
                 Ok(Some(c)) => c,
                 Ok(None) => {
