@@ -318,6 +318,13 @@ fn firecracker_completes_300_flushers_with_one_sync_per_batch() {
     assert!(all_ok(&results(&m, &ids)));
     // One batch of 256 (the ring), then the 44 woken ones.
     assert_eq!(snap.host.syncs_started, 2);
+    let mut per_sync = std::collections::BTreeMap::new();
+    for e in m.log().events() {
+        if let EventKind::Device(DeviceEvent::HostSyncStarted { ticket, .. }) = e.kind {
+            *per_sync.entry(ticket).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(per_sync.into_values().collect::<Vec<_>>(), vec![256, 44]);
     // Every store is durable: one msync of the whole file covers them all.
     for i in 0..FLUSHERS as u64 {
         assert_eq!(m.read_durable(DEV, 4096 * i, 1).unwrap(), vec![page_byte(i)], "page {i}");
