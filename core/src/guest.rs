@@ -13,7 +13,23 @@
 //!   -EIO to the caller. The status word is poisoned (`0xFFFF_FFFF`) before
 //!   the request is sent, so a device that returns the chain without writing
 //!   a status reads as a failure rather than as a stale success.
+//!
+//! # Personalities
+//!
+//! A driver without a [`DriverPersonality`] is pmemlab's generic driver,
+//! described above (every scenario written before personalities runs on
+//! it). The two Linux personalities add what `nd_virtio.c` and
+//! `virtio_ring.c` do (see `docs/personalities.md`):
+//! - a flush while the device status has DEVICE_NEEDS_RESET fails with -EIO
+//!   at once ("virtio pmem device needs a reset"), nothing is sent;
+//! - a full ring: `virtqueue_add_split` returns -ENOSPC but first, "for
+//!   historical reasons", notifies the device (the log shows `FlushParked`
+//!   followed by `Notified`); the request waits on `req_list` until
+//!   `virtio_pmem_host_ack` reaps a completion and wakes it;
+//! - [`DriverPersonality::LinuxSerialized`] also takes `flush_lock`: at most
+//!   one flush is outstanding, the others wait for the mutex in call order.
 
+use crate::device::DeviceStatus;
 use crate::event::{EventKind, RequestId};
 use crate::memory::{GuestAddress, GuestMemory};
 use crate::queue::{Buffer, DriverError, DriverQueue, SplitQueueLayout};
@@ -33,6 +49,63 @@ pub enum FlushResult {
     Eio,
 }
 
+/// A Linux virtio-pmem driver version (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriverPersonality {
+    /// `nd_virtio` with `flush_lock` ("nvdimm: virtio_pmem: serialize flush
+    /// requests"): one flush outstanding at a time. Debian's 6.1.0-57
+    /// carries it, so the default.
+    #[default]
+    LinuxSerialized,
+    /// The older `nd_virtio`: concurrent flushes, up to a full ring.
+    LinuxConcurrent,
+}
+
+/// Every driver personality.
+pub const ALL_DRIVERS: [DriverPersonality; 2] =
+    [DriverPersonality::LinuxSerialized, DriverPersonality::LinuxConcurrent];
+
+impl DriverPersonality {
+    /// The name scenarios use: `"linux-serialized"`, `"linux-concurrent"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DriverPersonality::LinuxSerialized => "linux-serialized",
+            DriverPersonality::LinuxConcurrent => "linux-concurrent",
+        }
+    }
+}
+
+impl std::fmt::Display for DriverPersonality {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A driver name that is not one of [`ALL_DRIVERS`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a driver pmemlab models; expected \"linux-serialized\" (nd_virtio with flush_lock) or \"linux-concurrent\" (without it)")]
+pub struct UnknownDriver(pub String);
+
+impl std::str::FromStr for DriverPersonality {
+    type Err = UnknownDriver;
+
+    fn from_str(s: &str) -> Result<Self, UnknownDriver> {
+        ALL_DRIVERS.into_iter().find(|d| d.name() == s).ok_or_else(|| UnknownDriver(s.to_string()))
+    }
+}
+
+/// What became of one attempt to send a flush.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sent {
+    /// Made available: notify the device.
+    Available,
+    /// The ring was full: the request waits on `req_list`.
+    Parked,
+    /// It failed at once (-EIO).
+    Failed,
+}
+
 /// The driver of one virtio-pmem device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PmemDriver {
@@ -44,6 +117,14 @@ pub struct PmemDriver {
     results: BTreeMap<RequestId, FlushResult>,
     indirect: bool,
     next_id: u64,
+    #[serde(default)]
+    personality: Option<DriverPersonality>,
+    /// The flush holding `flush_lock` (serialized driver).
+    #[serde(default)]
+    lock_holder: Option<RequestId>,
+    /// Flushes waiting for `flush_lock`, in call order.
+    #[serde(default)]
+    lock_waiters: VecDeque<RequestId>,
 }
 
 impl PmemDriver {
@@ -65,7 +146,26 @@ impl PmemDriver {
             results: BTreeMap::new(),
             indirect,
             next_id: 0,
+            personality: None,
+            lock_holder: None,
+            lock_waiters: VecDeque::new(),
         })
+    }
+
+    /// The same driver as a Linux version (`None`: the generic driver).
+    pub fn with_personality(mut self, personality: Option<DriverPersonality>) -> Self {
+        self.personality = personality;
+        self
+    }
+
+    /// The driver's personality (`None`: the generic driver).
+    pub fn personality(&self) -> Option<DriverPersonality> {
+        self.personality
+    }
+
+    /// Flushes waiting for `flush_lock` (serialized driver).
+    pub fn waiting_for_lock(&self) -> usize {
+        self.lock_waiters.len()
     }
 
     /// The driver's queue state.
@@ -88,14 +188,72 @@ impl PmemDriver {
         self.results.get(&id).copied()
     }
 
-    /// The application asks for a flush. Returns its id and whether it was
-    /// made available (so the caller should notify the device).
-    pub fn flush<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, out: &mut Vec<EventKind>) -> (RequestId, bool) {
+    /// The application asks for a flush of a device whose status register
+    /// reads `device_status`. Returns its id and whether the caller should
+    /// notify the device (the request was made available, or a Linux
+    /// driver's full ring forced a notification).
+    pub fn flush<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        device_status: DeviceStatus,
+        out: &mut Vec<EventKind>,
+    ) -> (RequestId, bool) {
         let id = RequestId(self.next_id);
         self.next_id += 1;
         out.push(EventKind::FlushRequested { request: id });
-        let sent = self.submit(mem, id, out);
-        (id, sent)
+        let Some(personality) = self.personality else {
+            return (id, self.submit(mem, id, out) == Sent::Available);
+        };
+        if device_status.has(DeviceStatus::DEVICE_NEEDS_RESET) {
+            out.push(EventKind::DriverFault { error: DriverError::DeviceNeedsReset });
+            self.results.insert(id, FlushResult::Eio);
+            return (id, false);
+        }
+        if personality == DriverPersonality::LinuxSerialized {
+            if self.lock_holder.is_some() {
+                self.lock_waiters.push_back(id);
+                return (id, false);
+            }
+            self.lock_holder = Some(id);
+        }
+        (id, self.send(mem, id, out))
+    }
+
+    /// Sends a flush as a Linux driver: a full ring still notifies; a
+    /// flush that failed at once gives up `flush_lock`. True when the
+    /// device should be notified.
+    fn send<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, id: RequestId, out: &mut Vec<EventKind>) -> bool {
+        match self.submit(mem, id, out) {
+            Sent::Available => true,
+            // virtqueue_add_split: "for historical reasons, we force a
+            // notify here if there are outgoing parts to the buffer".
+            Sent::Parked => true,
+            Sent::Failed => {
+                self.release_lock(id);
+                false
+            }
+        }
+    }
+
+    /// `id` is done: if it held `flush_lock`, the lock is free.
+    fn release_lock(&mut self, id: RequestId) {
+        if self.lock_holder == Some(id) {
+            self.lock_holder = None;
+        }
+    }
+
+    /// Hands `flush_lock` to the next waiter, if free, and sends its flush.
+    /// True when the device should be notified.
+    fn pass_lock<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, out: &mut Vec<EventKind>) -> bool {
+        let mut notify = false;
+        while self.lock_holder.is_none() {
+            let Some(next) = self.lock_waiters.pop_front() else {
+                break;
+            };
+            self.lock_holder = Some(next);
+            notify |= self.send(mem, next, out);
+        }
+        notify
     }
 
     /// A flush that never reaches a device (NVDIMM: there is no flush
@@ -117,14 +275,16 @@ impl PmemDriver {
         self.free_slots = (0..layout.size).rev().collect();
         self.parked.clear();
         self.in_flight.clear();
+        self.lock_holder = None;
+        self.lock_waiters.clear();
         Ok(())
     }
 
-    fn submit<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, id: RequestId, out: &mut Vec<EventKind>) -> bool {
+    fn submit<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, id: RequestId, out: &mut Vec<EventKind>) -> Sent {
         let Some(&slot) = self.free_slots.last() else {
             self.parked.push_back(id);
             out.push(EventKind::FlushParked { request: id });
-            return false;
+            return Sent::Parked;
         };
         let base = self.slots.0 + SLOT_BYTES * u64::from(slot);
         let mut req = [0u8; 8];
@@ -132,7 +292,7 @@ impl PmemDriver {
         if let Err(e) = mem.write(GuestAddress(base), &req) {
             out.push(EventKind::DriverFault { error: e.into() });
             self.results.insert(id, FlushResult::Eio);
-            return false;
+            return Sent::Failed;
         }
         let bufs = [Buffer::readable(base, 4), Buffer::writable(base + 4, 4)];
         let added = if self.indirect {
@@ -145,17 +305,17 @@ impl PmemDriver {
                 self.free_slots.pop();
                 self.in_flight.insert(head, (id, slot));
                 out.push(EventKind::ChainAvailable { request: id, head, avail_idx: self.queue.avail_idx() });
-                true
+                Sent::Available
             }
             Err(DriverError::RingFull { .. }) => {
                 self.parked.push_back(id);
                 out.push(EventKind::FlushParked { request: id });
-                false
+                Sent::Parked
             }
             Err(error) => {
                 out.push(EventKind::DriverFault { error });
                 self.results.insert(id, FlushResult::Eio);
-                false
+                Sent::Failed
             }
         }
     }
@@ -181,6 +341,7 @@ impl PmemDriver {
             let ok = status == 0;
             self.results.insert(id, if ok { FlushResult::Ok } else { FlushResult::Eio });
             out.push(EventKind::FlushReturned { request: id, status, ok });
+            self.release_lock(id);
             self.free_slots.push(slot);
             if let Some(p) = self.parked.pop_front() {
                 woken.push(p);
@@ -189,8 +350,96 @@ impl PmemDriver {
         let mut notify = false;
         for id in woken {
             out.push(EventKind::FlushWoken { request: id });
-            notify |= self.submit(mem, id, out);
+            notify |= match self.personality {
+                None => self.submit(mem, id, out) == Sent::Available,
+                Some(_) => self.send(mem, id, out),
+            };
         }
-        notify
+        notify | self.pass_lock(mem, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::GuestMemoryMap;
+    use crate::queue::{DeviceQueue, SplitQueue};
+
+    const OK: DeviceStatus = DeviceStatus(0x0f);
+
+    /// A driver of `personality` over a ring of `size`, no indirect tables.
+    fn driver(personality: Option<DriverPersonality>, size: u16) -> (GuestMemoryMap, PmemDriver, SplitQueue) {
+        let mut mem = GuestMemoryMap::new(GuestAddress(0), 1 << 20);
+        let layout = SplitQueueLayout::contiguous(GuestAddress(0x1000), size).unwrap();
+        let drv = PmemDriver::new(&mut mem, layout, GuestAddress(0x8000), false).unwrap().with_personality(personality);
+        let q = SplitQueue::new(&mem, layout, false).unwrap();
+        (mem, drv, q)
+    }
+
+    /// The device side returns every available chain with status 0.
+    fn complete_all(mem: &mut GuestMemoryMap, q: &mut SplitQueue) {
+        while let Some(c) = q.pop(mem).unwrap() {
+            let bufs = c.buffers.unwrap();
+            mem.write_le32(GuestAddress(bufs[1].addr), 0).unwrap();
+            q.add_used(mem, c.head, 4).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_full_ring_forces_a_notify_for_the_linux_drivers_only() {
+        // A ring of 2 holds one two-descriptor flush.
+        for (p, forced) in [(None, false), (Some(DriverPersonality::LinuxConcurrent), true)] {
+            let (mut mem, mut drv, _) = driver(p, 2);
+            let mut out = Vec::new();
+            assert!(drv.flush(&mut mem, OK, &mut out).1);
+            let (_, notify) = drv.flush(&mut mem, OK, &mut out);
+            assert_eq!(notify, forced, "{p:?}");
+            assert_eq!(drv.parked(), 1);
+        }
+    }
+
+    #[test]
+    fn the_serialized_driver_keeps_one_flush_outstanding_and_hands_the_lock_on() {
+        let (mut mem, mut drv, mut q) = driver(Some(DriverPersonality::LinuxSerialized), 8);
+        let mut out = Vec::new();
+        let ids: Vec<RequestId> = (0..3).map(|_| drv.flush(&mut mem, OK, &mut out).0).collect();
+        assert_eq!((drv.in_flight(), drv.waiting_for_lock()), (1, 2));
+        for round in 1..=3 {
+            complete_all(&mut mem, &mut q);
+            let notify = drv.on_interrupt(&mut mem, &mut out);
+            assert_eq!(notify, round < 3, "round {round}: the next holder sends its flush");
+            assert_eq!(drv.in_flight(), usize::from(round < 3));
+        }
+        assert!(ids.iter().all(|&id| drv.result(id) == Some(FlushResult::Ok)));
+        // Control: the concurrent driver sends all three at once.
+        let (mut mem, mut drv, _) = driver(Some(DriverPersonality::LinuxConcurrent), 8);
+        for _ in 0..3 {
+            drv.flush(&mut mem, OK, &mut out);
+        }
+        assert_eq!((drv.in_flight(), drv.waiting_for_lock()), (3, 0));
+    }
+
+    #[test]
+    fn a_device_needing_reset_fails_a_linux_flush_at_once() {
+        let broken = DeviceStatus(0x4f);
+        let (mut mem, mut drv, _) = driver(Some(DriverPersonality::LinuxSerialized), 8);
+        let mut out = Vec::new();
+        let (id, notify) = drv.flush(&mut mem, broken, &mut out);
+        assert!(!notify);
+        assert_eq!((drv.result(id), drv.in_flight()), (Some(FlushResult::Eio), 0));
+        assert!(out.contains(&EventKind::DriverFault { error: DriverError::DeviceNeedsReset }));
+        // The generic driver does not read the status: it sends.
+        let (mut mem, mut drv, _) = driver(None, 8);
+        assert!(drv.flush(&mut mem, broken, &mut out).1);
+    }
+
+    #[test]
+    fn driver_names_round_trip() {
+        for d in ALL_DRIVERS {
+            assert_eq!(d.name().parse::<DriverPersonality>(), Ok(d));
+        }
+        let e = "bsd".parse::<DriverPersonality>().unwrap_err().to_string();
+        assert!(e.contains("'bsd'") && e.contains("linux-concurrent"), "{e}");
+        assert_eq!(DriverPersonality::default(), DriverPersonality::LinuxSerialized);
     }
 }

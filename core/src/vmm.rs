@@ -226,7 +226,7 @@ mod tests {
         let mut dev = PmemDevice::new(PmemConfig::new("nv1", GuestAddress(1 << 32), 4096)).unwrap();
         let mut host = SimpleBackend::new(4096);
         let mut out = Vec::new();
-        let (id, sent) = drv.flush(&mut mem, &mut out);
+        let (id, sent) = drv.flush(&mut mem, crate::device::DeviceStatus::default(), &mut out);
         assert!(sent);
         dev.process_now(&mut mem, &mut q, &mut host, SimTime(0), &mut out);
         drv.on_interrupt(&mut mem, &mut out);

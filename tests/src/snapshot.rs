@@ -90,7 +90,11 @@ pub fn observe(event: &DeviceEvent) -> Observed {
             Observed::RequestCompleted { head: *head, status: *status, used_len: *used_len }
         }
         DeviceEvent::HeadNotReturned { head, .. } => Observed::HeadNotReturned { head: *head },
-        DeviceEvent::DeviceNeedsReset { .. } => Observed::DeviceNeedsReset,
+        DeviceEvent::DeviceNeedsReset { .. } | DeviceEvent::VirtioError { .. } => Observed::DeviceNeedsReset,
+        // Only named VMM personalities emit these; both worlds run the
+        // generic host side.
+        DeviceEvent::NotifyIgnored => Observed::InterruptDecision,
+        DeviceEvent::CompletionDropped { head } => Observed::HeadNotReturned { head: *head },
         DeviceEvent::Interrupt | DeviceEvent::InterruptSuppressed => Observed::InterruptDecision,
     }
 }

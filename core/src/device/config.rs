@@ -1,5 +1,6 @@
 //! Feature bits, configuration space and device status of virtio-pmem.
 
+use super::personality::{HostSide, Vmm};
 use super::DeviceError;
 use crate::memory::{GuestAddress, PAGE_SIZE};
 use serde::{Deserialize, Serialize};
@@ -49,8 +50,13 @@ pub struct PmemConfig {
     pub indirect_desc: bool,
     /// Guest writes refused (QEMU's `readonly=on`).
     pub readonly: bool,
-    /// Status value of failed requests.
+    /// Status value of failed requests (for a device without a VMM; a named
+    /// VMM writes its own).
     pub failure_status: FailureStatus,
+    /// The VMM whose host side the device reproduces; `None` keeps pmemlab's
+    /// generic host side ([`HostSide::generic`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vmm: Option<Vmm>,
 }
 
 impl PmemConfig {
@@ -64,6 +70,15 @@ impl PmemConfig {
             indirect_desc: true,
             readonly: false,
             failure_status: FailureStatus::Spec,
+            vmm: None,
+        }
+    }
+
+    /// The host-side knobs: the VMM's, or the generic ones.
+    pub fn host_side(&self) -> HostSide {
+        match self.vmm {
+            Some(v) => v.host_side(),
+            None => HostSide::generic(self.failure_status),
         }
     }
 

@@ -75,6 +75,22 @@ pub enum DeviceEvent {
         /// Why.
         error: QueueError,
     },
+    /// The device called QEMU's `virtio_error`: DEVICE_NEEDS_RESET is set,
+    /// the device is broken and completes nothing more.
+    VirtioError {
+        /// QEMU's message (e.g. "virtio-pmem missing request data").
+        message: String,
+    },
+    /// A notification found the available ring empty and the device ignored
+    /// it (a spurious notification, harmless outside QEMU).
+    NotifyIgnored,
+    /// A host sync finished for a chain of a broken device: the chain is
+    /// never returned (QEMU's `virtqueue_push` returns early), so the
+    /// guest's request stays pending for ever.
+    CompletionDropped {
+        /// The chain never returned.
+        head: u16,
+    },
     /// The device interrupted the guest.
     Interrupt,
     /// The driver asked for no interrupt; none was sent.
@@ -100,6 +116,11 @@ impl fmt::Display for DeviceEvent {
             },
             HeadNotReturned { head, error } => write!(f, "head {head} cannot be returned: {error}"),
             DeviceNeedsReset { error } => write!(f, "DEVICE_NEEDS_RESET: {error}"),
+            VirtioError { message } => write!(f, "virtio_error: {message}; DEVICE_NEEDS_RESET, device broken"),
+            NotifyIgnored => write!(f, "notification finds the queue empty; ignored"),
+            CompletionDropped { head } => {
+                write!(f, "chain {head} synced but never returned: the device is broken")
+            }
             Interrupt => write!(f, "device interrupts the guest"),
             InterruptSuppressed => write!(f, "interrupt suppressed (VIRTQ_AVAIL_F_NO_INTERRUPT)"),
         }

@@ -19,6 +19,14 @@
 //! tests `ret == -1` must work against us. [`FailureStatus::Qemu`] switches a
 //! device to QEMU's 1, to show that Linux does not care.
 //!
+//! # VMM personalities
+//!
+//! A device configured with a [`Vmm`] ([`PmemConfig::vmm`]) behaves as that
+//! VMM's host side ([`personality`]): queue size, failure status, chains
+//! popped per notification, what an empty queue at a notification does,
+//! one host sync per request or per batch. Without one it keeps the generic
+//! behaviour described here.
+//!
 //! # Bad input
 //!
 //! Like cloud-hypervisor, every chain that can be returned is returned: a
@@ -32,6 +40,7 @@
 
 mod config;
 mod event;
+pub mod personality;
 mod pmem;
 pub mod request;
 
@@ -40,9 +49,12 @@ pub use config::{
     VIRTIO_PMEM_F_SHMEM_REGION,
 };
 pub use event::DeviceEvent;
+pub use personality::{HostSide, Vmm};
 pub use pmem::{DeviceStats, PendingFlush, PmemDevice};
 pub use request::{Request, RequestError, RequestKind, VIRTIO_PMEM_REQ_TYPE_FLUSH};
 
+#[cfg(test)]
+mod personality_tests;
 #[cfg(test)]
 mod tests;
 

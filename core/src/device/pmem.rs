@@ -2,11 +2,12 @@
 
 use super::config::{ConfigSpace, DeviceStatus, PmemConfig, VIRTIO_F_VERSION_1, VIRTIO_PMEM_F_SHMEM_REGION};
 use super::event::{emit, DeviceEvent};
+use super::personality::{BrokenChain, EmptyNotify, HostSide, PopPolicy, SyncGranularity, UnknownType};
 use super::request::{parse, scatter, RequestError, RequestKind, StatusBuffers};
 use super::DeviceError;
 use crate::host::{HostBackend, HostError, SyncTicket};
 use crate::memory::GuestMemory;
-use crate::queue::DeviceQueue;
+use crate::queue::{Descriptor, DeviceQueue};
 use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -18,6 +19,16 @@ pub struct PendingFlush {
     pub head: u16,
     /// Where the status goes.
     pub status: StatusBuffers,
+}
+
+/// What the device does with one popped chain.
+enum Answer {
+    /// A valid flush: it waits for a host sync.
+    Flush(PendingFlush),
+    /// Returned now, with this status (if any) written to these buffers.
+    Status(Option<u32>, StatusBuffers),
+    /// No usable request: returned with length 0, or (QEMU) `virtio_error`.
+    Broken,
 }
 
 /// Counters of one device.
@@ -37,6 +48,10 @@ pub struct DeviceStats {
     pub unreturnable: u64,
     /// Interrupts sent.
     pub interrupts: u64,
+    /// Flushes synced on the host but never returned, because the device
+    /// was broken when the sync finished (QEMU).
+    #[serde(default)]
+    pub dropped: u64,
 }
 
 /// One virtio-pmem device: configuration, negotiated features, status and
@@ -48,7 +63,7 @@ pub struct PmemDevice {
     config: PmemConfig,
     acked: u64,
     status: DeviceStatus,
-    waiting: BTreeMap<SyncTicket, PendingFlush>,
+    waiting: BTreeMap<SyncTicket, Vec<PendingFlush>>,
     stats: DeviceStats,
 }
 
@@ -129,7 +144,7 @@ impl PmemDevice {
 
     /// Flushes waiting for a host sync.
     pub fn in_flight(&self) -> usize {
-        self.waiting.len()
+        self.waiting.values().map(Vec::len).sum()
     }
 
     /// A driver reset: clears the status (and DEVICE_NEEDS_RESET) and forgets
@@ -140,10 +155,11 @@ impl PmemDevice {
         self.waiting.clear();
     }
 
-    /// Pops every available chain and answers it, except valid flushes,
-    /// which are returned for the caller to start a host sync
-    /// ([`PmemDevice::sync_started`]). Returns nothing when the device needs
-    /// a reset.
+    /// Handles one notification: pops available chains (every one, or one
+    /// for QEMU) and answers them, except valid flushes, which are returned
+    /// for the caller to start host syncs ([`PmemDevice::start_syncs`]).
+    /// Returns nothing when the device needs a reset. An empty queue is
+    /// ignored, or, for QEMU, breaks the device (`virtio_error`).
     pub fn process_queue<M, Q, E>(&mut self, mem: &mut M, queue: &mut Q, out: &mut E) -> Vec<PendingFlush>
     where
         M: GuestMemory + ?Sized,
@@ -151,65 +167,135 @@ impl PmemDevice {
         E: Extend<DeviceEvent> + ?Sized,
     {
         let mut flushes = Vec::new();
-        if self.status.has(DeviceStatus::DEVICE_NEEDS_RESET) {
+        if self.broken() {
             return flushes;
         }
+        let side = self.config.host_side();
+        let mut popped = 0u64;
         let mut returned = false;
-        loop {
-            if self.status.has(DeviceStatus::DEVICE_NEEDS_RESET) {
-                break;
-            }
+        let one = side.pops == PopPolicy::OnePerNotify;
+        while !self.broken() && (popped == 0 || !one) {
             let chain = match queue.pop(mem) {
                 Ok(Some(c)) => c,
-                Ok(None) => break,
+                Ok(None) => {
+                    if popped == 0 {
+                        self.empty_notify(side, out);
+                    }
+                    break;
+                }
                 Err(error) => {
                     self.status.0 |= DeviceStatus::DEVICE_NEEDS_RESET;
                     emit(out, DeviceEvent::DeviceNeedsReset { error });
                     break;
                 }
             };
+            popped += 1;
             self.stats.popped += 1;
             let head = chain.head;
             emit(out, DeviceEvent::ChainPopped { head });
-            let buffers = match chain.buffers {
-                Ok(b) => b,
+            let answer = match chain.buffers {
+                Ok(buffers) => self.answer(mem, side, head, &buffers, out),
                 Err(error) => {
                     self.stats.rejected += 1;
                     emit(out, DeviceEvent::ChainRejected { head, error });
-                    returned |= self.give_back(mem, queue, head, None, &[], out);
-                    continue;
+                    Answer::Broken
                 }
             };
-            match parse(mem, &buffers) {
-                Ok(req) => match req.kind {
-                    RequestKind::Flush => {
-                        emit(out, DeviceEvent::FlushParsed { head });
-                        flushes.push(PendingFlush { head, status: req.status });
-                    }
-                },
-                Err(RequestError::UnknownType { request_type, status }) => {
-                    self.stats.unknown_types += 1;
-                    emit(
-                        out,
-                        DeviceEvent::RequestRejected {
-                            head,
-                            error: RequestError::UnknownType { request_type, status: status.clone() },
-                        },
-                    );
-                    let fail = self.config.failure_status.value();
-                    returned |= self.give_back(mem, queue, head, Some(fail), &status, out);
+            match answer {
+                Answer::Flush(f) => flushes.push(f),
+                Answer::Status(status, bufs) => returned |= self.give_back(mem, queue, head, status, &bufs, out),
+                Answer::Broken if side.broken_chain == BrokenChain::NeedsReset => {
+                    self.virtio_error("virtio-pmem request not proper", out);
                 }
-                Err(error) => {
-                    self.stats.rejected += 1;
-                    emit(out, DeviceEvent::RequestRejected { head, error });
-                    returned |= self.give_back(mem, queue, head, None, &[], out);
-                }
+                Answer::Broken => returned |= self.give_back(mem, queue, head, None, &[], out),
             }
         }
         if returned {
             self.interrupt(mem, queue, out);
         }
         flushes
+    }
+
+    /// True when the device needs a reset and processes nothing.
+    fn broken(&self) -> bool {
+        self.status.has(DeviceStatus::DEVICE_NEEDS_RESET)
+    }
+
+    /// QEMU's `virtio_error`: DEVICE_NEEDS_RESET, and the device is broken.
+    fn virtio_error<E: Extend<DeviceEvent> + ?Sized>(&mut self, message: &str, out: &mut E) {
+        self.status.0 |= DeviceStatus::DEVICE_NEEDS_RESET;
+        emit(out, DeviceEvent::VirtioError { message: message.to_string() });
+    }
+
+    /// A notification that found nothing to pop.
+    fn empty_notify<E: Extend<DeviceEvent> + ?Sized>(&mut self, side: HostSide, out: &mut E) {
+        match side.empty_notify {
+            EmptyNotify::NeedsReset => self.virtio_error("virtio-pmem missing request data", out),
+            EmptyNotify::Ignore if side.named => emit(out, DeviceEvent::NotifyIgnored),
+            EmptyNotify::Ignore => {}
+        }
+    }
+
+    /// Parses a chain's buffers and decides its answer.
+    fn answer<M, E>(&mut self, mem: &M, side: HostSide, head: u16, buffers: &[Descriptor], out: &mut E) -> Answer
+    where
+        M: GuestMemory + ?Sized,
+        E: Extend<DeviceEvent> + ?Sized,
+    {
+        match parse(mem, buffers) {
+            Ok(req) => match req.kind {
+                RequestKind::Flush => {
+                    emit(out, DeviceEvent::FlushParsed { head });
+                    Answer::Flush(PendingFlush { head, status: req.status })
+                }
+            },
+            Err(RequestError::UnknownType { status, .. }) if side.unknown_type == UnknownType::Flush => {
+                // QEMU never reads the request type: any request is a flush.
+                emit(out, DeviceEvent::FlushParsed { head });
+                Answer::Flush(PendingFlush { head, status })
+            }
+            Err(RequestError::UnknownType { request_type, status }) => {
+                self.stats.unknown_types += 1;
+                let error = RequestError::UnknownType { request_type, status: status.clone() };
+                emit(out, DeviceEvent::RequestRejected { head, error });
+                match side.unknown_type {
+                    UnknownType::ReturnEmpty => Answer::Status(None, Vec::new()),
+                    _ => Answer::Status(Some(side.failure_status.value()), status),
+                }
+            }
+            Err(error) => {
+                self.stats.rejected += 1;
+                let improper = error.is_improper_chain();
+                emit(out, DeviceEvent::RequestRejected { head, error });
+                if improper {
+                    Answer::Broken
+                } else {
+                    Answer::Status(None, Vec::new())
+                }
+            }
+        }
+    }
+
+    /// Starts the host syncs `flushes` need at `now`: one per flush, or one
+    /// for the whole batch (Firecracker), and records which flush waits for
+    /// which sync.
+    pub fn start_syncs<E: Extend<DeviceEvent> + ?Sized>(
+        &mut self,
+        flushes: Vec<PendingFlush>,
+        host: &mut dyn HostBackend,
+        now: SimTime,
+        out: &mut E,
+    ) {
+        let per_batch = self.config.host_side().sync == SyncGranularity::PerBatch;
+        let mut batch = None;
+        for flush in flushes {
+            let ticket = match batch {
+                Some(t) if per_batch => t,
+                _ => host.begin_sync(now),
+            };
+            batch = Some(ticket);
+            self.sync_started(flush, ticket, out);
+        }
     }
 
     /// Records that the host sync `ticket` was started for `flush`.
@@ -220,7 +306,7 @@ impl PmemDevice {
         out: &mut E,
     ) {
         emit(out, DeviceEvent::HostSyncStarted { head: flush.head, ticket });
-        self.waiting.insert(ticket, flush);
+        self.waiting.entry(ticket).or_default().push(flush);
     }
 
     /// Completes the flush waiting for `ticket` with the sync's result: the
@@ -240,20 +326,29 @@ impl PmemDevice {
         E: Extend<DeviceEvent> + ?Sized,
     {
         emit(out, DeviceEvent::HostSyncFinished { ticket, result: result.clone() });
-        let Some(flush) = self.waiting.remove(&ticket) else {
+        let Some(flushes) = self.waiting.remove(&ticket) else {
             return false;
         };
         let status = match result {
-            Ok(()) => {
-                self.stats.flushes_ok += 1;
-                0
-            }
-            Err(_) => {
-                self.stats.flushes_failed += 1;
-                self.config.failure_status.value()
-            }
+            Ok(()) => 0,
+            Err(_) => self.config.host_side().failure_status.value(),
         };
-        if self.give_back(mem, queue, flush.head, Some(status), &flush.status, out) {
+        let mut returned = false;
+        for flush in flushes {
+            if status == 0 {
+                self.stats.flushes_ok += 1;
+            } else {
+                self.stats.flushes_failed += 1;
+            }
+            if self.config.vmm.is_some() && self.broken() {
+                // QEMU's virtqueue_push returns early on a broken device.
+                self.stats.dropped += 1;
+                emit(out, DeviceEvent::CompletionDropped { head: flush.head });
+                continue;
+            }
+            returned |= self.give_back(mem, queue, flush.head, Some(status), &flush.status, out);
+        }
+        if returned {
             self.interrupt(mem, queue, out);
         }
         true
@@ -273,10 +368,8 @@ impl PmemDevice {
         Q: DeviceQueue<M> + ?Sized,
         E: Extend<DeviceEvent> + ?Sized,
     {
-        for flush in self.process_queue(mem, queue, out) {
-            let ticket = host.begin_sync(now);
-            self.sync_started(flush, ticket, out);
-        }
+        let flushes = self.process_queue(mem, queue, out);
+        self.start_syncs(flushes, host, now, out);
         let mut t = now;
         while let Some(next) = host.next_event_time() {
             t = t.max(next);

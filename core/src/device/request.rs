@@ -83,6 +83,26 @@ pub enum RequestError {
     },
 }
 
+impl RequestError {
+    /// True when the chain has no usable shape — no readable or no writable
+    /// part, parts out of order, a buffer that cannot be mapped — the
+    /// faults QEMU meets in `virtqueue_pop` or its `out_num < 1 || in_num <
+    /// 1` check and answers with `virtio_error`. Short buffers and unknown
+    /// types are not: QEMU copies what fits and syncs anyway.
+    pub fn is_improper_chain(&self) -> bool {
+        use RequestError::*;
+        matches!(
+            self,
+            NoBuffers
+                | ChainTooShort { .. }
+                | HeadIsWriteOnly
+                | StatusNotWritable { .. }
+                | ReadableAfterWritable { .. }
+                | Memory(_)
+        )
+    }
+}
+
 /// Parses the buffers of a chain into a request.
 pub fn parse<M: GuestMemory + ?Sized>(mem: &M, buffers: &[Descriptor]) -> Result<Request, RequestError> {
     let first = buffers.first().ok_or(RequestError::NoBuffers)?;

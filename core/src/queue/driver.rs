@@ -68,6 +68,10 @@ pub enum DriverError {
         /// The queue size.
         size: u16,
     },
+    /// The device status has DEVICE_NEEDS_RESET: Linux's nd_virtio answers
+    /// -EIO without sending the flush.
+    #[error("the device needs a reset (DEVICE_NEEDS_RESET is set): virtio pmem device needs a reset, the flush fails with EIO")]
+    DeviceNeedsReset,
     /// The queue itself is invalid.
     #[error("queue: {0}")]
     Queue(#[from] QueueError),

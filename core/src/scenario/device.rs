@@ -1,9 +1,13 @@
 //! A device of a scenario, with QEMU's option names: the
 //! `memory-backend-file` object (`id`, `mem-path`, `size`, `share`,
-//! `readonly`) and the kind of device in front of it (`mode`).
+//! `readonly`), the kind of device in front of it (`mode`), and, for
+//! virtio-pmem, whose host side and guest driver it reproduces (`vmm`,
+//! `driver`; see `docs/personalities.md`).
 
 use super::error::{Location, ScenarioError};
 use super::fields::{boolean, describe, string, ByteSize, Fields};
+use crate::device::Vmm;
+use crate::guest::DriverPersonality;
 use crate::sim::{DeviceMode, DeviceSpec};
 use serde::Serialize;
 use serde_json::Value;
@@ -33,10 +37,18 @@ pub struct DeviceOptions {
     pub readonly: bool,
     /// The kind of device (default virtio-pmem).
     pub mode: DeviceMode,
+    /// The VMM whose virtio-pmem host side the device reproduces (absent:
+    /// pmemlab's generic host side).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vmm: Option<Vmm>,
+    /// The guest's virtio-pmem driver version (absent: pmemlab's generic
+    /// driver).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<DriverPersonality>,
 }
 
 /// The fields of a device object.
-pub(super) const DEVICE_FIELDS: [&str; 6] = ["id", "mem-path", "size", "share", "readonly", "mode"];
+pub(super) const DEVICE_FIELDS: [&str; 8] = ["id", "mem-path", "size", "share", "readonly", "mode", "vmm", "driver"];
 
 /// Checks a QEMU id: a letter first, then letters, digits, `-`, `.`, `_`
 /// (QEMU's `id_wellformed`).
@@ -77,6 +89,16 @@ fn mode(v: &Value) -> Result<DeviceMode, String> {
     }
 }
 
+fn vmm(v: &Value) -> Result<Vmm, String> {
+    let accepted = "expected one of \"qemu\", \"cloud-hypervisor\", \"firecracker\", \"crosvm\"";
+    v.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| format!("{accepted}, found {}", describe(v)))
+}
+
+fn driver(v: &Value) -> Result<DriverPersonality, String> {
+    let accepted = "expected \"linux-serialized\" (nd_virtio with flush_lock) or \"linux-concurrent\" (without it)";
+    v.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| format!("{accepted}, found {}", describe(v)))
+}
+
 /// The name of a mode as the format writes it.
 pub(super) fn mode_name(mode: DeviceMode) -> &'static str {
     match mode {
@@ -101,14 +123,29 @@ impl DeviceOptions {
         if taken.contains(&id) {
             return Err(f.invalid("id", format!("\"{id}\" is already the id of another device; ids are unique")));
         }
-        Ok(DeviceOptions {
+        let mut d = DeviceOptions {
             id,
             mem_path: f.opt("mem-path", string)?,
             size: f.req("size", "give the size, e.g. \"64M\" (a non-zero multiple of 4096)", device_size)?,
             share: f.or("share", true, boolean)?,
             readonly: f.or("readonly", false, boolean)?,
             mode: f.or("mode", DeviceMode::VirtioPmem, mode)?,
-        })
+            vmm: None,
+            driver: None,
+        };
+        d.vmm = f.opt("vmm", vmm)?;
+        d.driver = f.opt("driver", driver)?;
+        if d.mode != DeviceMode::VirtioPmem {
+            let field = if d.vmm.is_some() { "vmm" } else { "driver" };
+            if d.vmm.is_some() || d.driver.is_some() {
+                let message = format!(
+                    "a {field} applies to a virtio-pmem device only; mode \"{}\" has no flush queue",
+                    mode_name(d.mode)
+                );
+                return Err(f.invalid(field, message));
+            }
+        }
+        Ok(d)
     }
 
     /// The machine's description of this device.
@@ -117,6 +154,85 @@ impl DeviceOptions {
         spec.share = self.share;
         spec.readonly = self.readonly;
         spec.mode = self.mode;
+        spec.vmm = self.vmm;
+        spec.driver = self.driver;
         spec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::device::{DeviceEvent, Vmm};
+    use crate::event::EventKind;
+    use crate::guest::DriverPersonality;
+    use crate::scenario::Scenario;
+    use serde_json::{json, Value};
+
+    fn scenario(device: Value, steps: Vec<Value>) -> Result<Scenario, String> {
+        let v = json!({ "version": 1, "devices": [device], "steps": steps });
+        Scenario::parse(&v.to_string()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn vmm_and_driver_are_read_and_written_back() {
+        let dev = json!({ "id": "nv1", "size": "2M", "vmm": "firecracker", "driver": "linux-concurrent" });
+        let s = scenario(dev, vec![]).unwrap();
+        let d = &s.devices()[0];
+        assert_eq!((d.vmm, d.driver), (Some(Vmm::Firecracker), Some(DriverPersonality::LinuxConcurrent)));
+        let spec = d.spec();
+        assert_eq!((spec.vmm, spec.driver), (d.vmm, d.driver));
+        let back = serde_json::to_value(d).unwrap();
+        assert_eq!((back["vmm"].clone(), back["driver"].clone()), (json!("firecracker"), json!("linux-concurrent")));
+        // Absent: the generic device and driver, and nothing written back.
+        let plain = scenario(json!({ "id": "nv1", "size": "2M" }), vec![]).unwrap();
+        assert_eq!((plain.devices()[0].vmm, plain.devices()[0].driver), (None, None));
+        assert!(serde_json::to_value(&plain.devices()[0]).unwrap().get("vmm").is_none());
+    }
+
+    #[test]
+    fn a_bad_vmm_or_driver_is_one_clear_error() {
+        let e = scenario(json!({ "id": "nv1", "size": "2M", "vmm": "kvmtool" }), vec![]).unwrap_err();
+        assert!(e.contains("field \"vmm\"") && e.contains("\"cloud-hypervisor\"") && e.contains("\"kvmtool\""), "{e}");
+        let e = scenario(json!({ "id": "nv1", "size": "2M", "driver": 3 }), vec![]).unwrap_err();
+        assert!(e.contains("field \"driver\"") && e.contains("\"linux-serialized\"") && e.contains("found 3"), "{e}");
+        let e =
+            scenario(json!({ "id": "nv1", "size": "2M", "mode": "real-nvdimm", "vmm": "qemu" }), vec![]).unwrap_err();
+        assert!(e.contains("virtio-pmem device only") && e.contains("\"real-nvdimm\""), "{e}");
+    }
+
+    /// 300 stores, each followed by a flush that does not wait, then a
+    /// last blocking fsync that expects -EIO.
+    fn flushers(vmm: &str, driver: &str, expect_eio: bool) -> Scenario {
+        let mut steps = Vec::new();
+        for i in 0..300u64 {
+            steps.push(json!({ "op": "write", "device": "nv1", "offset": i * 4096, "text": "x" }));
+            steps.push(json!({ "op": "fsync", "device": "nv1", "blocking": false }));
+        }
+        steps.push(json!({ "op": "run_until_idle" }));
+        let mut last = json!({ "op": "fsync", "device": "nv1" });
+        if expect_eio {
+            last["expect_error"] = json!("EIO");
+        }
+        steps.push(last);
+        scenario(json!({ "id": "nv1", "size": "2M", "vmm": vmm, "driver": driver }), steps).unwrap()
+    }
+
+    fn broke(log: &crate::event::EventLog) -> bool {
+        log.events().iter().any(|e| matches!(e.kind, EventKind::Device(DeviceEvent::VirtioError { .. })))
+    }
+
+    #[test]
+    fn the_300_flusher_scenario_breaks_qemu_with_the_old_driver_only() {
+        let run = flushers("qemu", "linux-concurrent", true).run();
+        assert!(run.passed(), "{:?}", run.failed_expectations);
+        assert!(broke(&run.log));
+        // Negative controls: the same load, the serialized driver or
+        // cloud-hypervisor: the last fsync returns 0, so expecting EIO fails.
+        for (vmm, driver) in [("qemu", "linux-serialized"), ("cloud-hypervisor", "linux-concurrent")] {
+            let run = flushers(vmm, driver, false).run();
+            assert!(run.passed(), "{vmm} {driver}: {:?}", run.failed_expectations);
+            assert!(!broke(&run.log), "{vmm} {driver}");
+            assert!(!flushers(vmm, driver, true).run().passed(), "{vmm} {driver}");
+        }
     }
 }

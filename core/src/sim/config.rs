@@ -1,6 +1,7 @@
 //! Configuration of a simulated machine and its devices.
 
-use crate::device::FailureStatus;
+use crate::device::{FailureStatus, Vmm};
+use crate::guest::DriverPersonality;
 use crate::host::{BackingMode, PageCacheConfig, TearGranularity};
 use crate::memory::GuestAddress;
 use serde::{Deserialize, Serialize};
@@ -98,6 +99,13 @@ pub struct DeviceSpec {
     /// `share=on` (default) or `share=off` (private copy-on-write mapping:
     /// nothing ever reaches the file).
     pub share: bool,
+    /// The VMM whose host side the device reproduces (its queue size and
+    /// failure status replace [`SimConfig::queue_size`] and
+    /// `failure_status`); `None` (default) keeps the generic host side.
+    pub vmm: Option<Vmm>,
+    /// The guest driver's version; `None` (default) keeps the generic
+    /// driver.
+    pub driver: Option<DriverPersonality>,
 }
 
 impl DeviceSpec {
@@ -113,6 +121,8 @@ impl DeviceSpec {
             failure_status: FailureStatus::Spec,
             mode: DeviceMode::VirtioPmem,
             share: true,
+            vmm: None,
+            driver: None,
         }
     }
 }

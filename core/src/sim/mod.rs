@@ -247,18 +247,22 @@ impl Machine {
         pc.readonly = spec.readonly;
         pc.failure_status = spec.failure_status;
         pc.indirect_desc = spec.indirect_desc;
+        pc.vmm = spec.vmm;
+        // A named VMM brings its own queue size.
+        let queue_size = spec.vmm.map_or(self.cfg.queue_size, |v| v.host_side().queue_size);
         let mut device = PmemDevice::new(pc)?;
         // Queue and request slots in guest RAM.
-        let layout = SplitQueueLayout::contiguous(GuestAddress(self.ram_next), self.cfg.queue_size)?;
+        let layout = SplitQueueLayout::contiguous(GuestAddress(self.ram_next), queue_size)?;
         let slots_at = (layout.end().0 + 63) & !63;
-        let slots_end = slots_at + SLOT_BYTES * u64::from(self.cfg.queue_size);
+        let slots_end = slots_at + SLOT_BYTES * u64::from(queue_size);
         if slots_end > self.cfg.ram_size {
             return Err(MachineError::NoRoom(spec.id));
         }
         self.mem.add_pmem(&spec.id, start, backend, spec.readonly)?;
         let offered = device.offered_features();
         let accepted = device.negotiate(offered)?;
-        let driver = PmemDriver::new(&mut self.mem, layout, GuestAddress(slots_at), device.indirect_negotiated())?;
+        let driver = PmemDriver::new(&mut self.mem, layout, GuestAddress(slots_at), device.indirect_negotiated())?
+            .with_personality(spec.driver);
         let queue = SplitQueue::new(&self.mem, layout, device.indirect_negotiated())?;
         self.ram_next = (slots_end + 4095) & !4095;
         self.ids.push(spec.id.clone());
@@ -339,14 +343,14 @@ impl Machine {
             self.record(dev, out);
             return Ok(request);
         }
-        let (req, sent) = self.slots[dev].driver.flush(&mut self.mem, &mut out);
+        let status = self.slots[dev].device.status();
+        let (req, sent) = self.slots[dev].driver.flush(&mut self.mem, status, &mut out);
         if sent {
             out.push(EventKind::Notified);
         }
         self.record(dev, out);
         if sent {
-            let at = self.now.plus_nanos(self.latency(self.cfg.notify_latency_ns));
-            self.schedule(at, Action::DeviceRun(dev));
+            self.kick(dev);
         }
         Ok(req)
     }
@@ -421,6 +425,18 @@ impl Machine {
         self.agenda.keys().next().map(|k| k.0)
     }
 
+    /// The guest notified device `dev`: the device runs now when its VMM
+    /// handles notifications in the vCPU (QEMU), otherwise after the notify
+    /// latency.
+    fn kick(&mut self, dev: usize) {
+        if self.slots[dev].device.config().host_side().synchronous_notify {
+            self.device_run(dev);
+        } else {
+            let at = self.now.plus_nanos(self.latency(self.cfg.notify_latency_ns));
+            self.schedule(at, Action::DeviceRun(dev));
+        }
+    }
+
     fn device_run(&mut self, dev: usize) {
         let mut out = Vec::new();
         let slot = &mut self.slots[dev];
@@ -429,10 +445,7 @@ impl Machine {
         let now = self.now;
         let interrupted = out.iter().any(|e| matches!(e, EventKind::Device(DeviceEvent::Interrupt)));
         if let Some(backend) = self.mem.backend_mut(&id) {
-            for f in flushes {
-                let ticket = backend.begin_sync(now);
-                self.slots[dev].device.sync_started(f, ticket, &mut out);
-            }
+            self.slots[dev].device.start_syncs(flushes, backend, now, &mut out);
         }
         self.record(dev, out);
         self.schedule_host_poll(dev);
@@ -479,8 +492,7 @@ impl Machine {
         }
         self.record(dev, out);
         if notify {
-            let at = self.now.plus_nanos(self.latency(self.cfg.notify_latency_ns));
-            self.schedule(at, Action::DeviceRun(dev));
+            self.kick(dev);
         }
     }
 
@@ -640,8 +652,7 @@ impl Machine {
     pub fn notify(&mut self, id: &str) -> Result<(), MachineError> {
         let dev = self.index(id)?;
         self.record(dev, vec![EventKind::Notified]);
-        let at = self.now.plus_nanos(self.latency(self.cfg.notify_latency_ns));
-        self.schedule(at, Action::DeviceRun(dev));
+        self.kick(dev);
         Ok(())
     }
 

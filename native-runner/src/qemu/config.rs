@@ -147,6 +147,15 @@ pub struct VirtioPmemPci {
     pub memaddr: Option<u64>,
 }
 
+/// The host side a `virtio-pmem-pci` device of a command line reproduces:
+/// QEMU's own (one element popped per notification, in the vCPU; an empty
+/// queue at a notification breaks the device; queue 128; status 1).
+pub const VMM: pmem_core::device::Vmm = pmem_core::device::Vmm::Qemu;
+
+/// The guest driver assumed behind a command line: Linux's nd_virtio with
+/// `flush_lock`, as Debian's 6.1 kernel ships it.
+pub const DRIVER: pmem_core::guest::DriverPersonality = pmem_core::guest::DriverPersonality::LinuxSerialized;
+
 /// A whole QEMU command line, as far as pmemlab models it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QemuConfig {

@@ -217,6 +217,7 @@ impl Vm {
         spec.start = Some(GuestAddress(start));
         spec.readonly = obj.readonly;
         spec.failure_status = FailureStatus::Qemu;
+        (spec.vmm, spec.driver) = (Some(super::config::VMM), Some(super::config::DRIVER));
         let backend = match self.objects[oi].backend.take() {
             Some(b) => b,
             None => open_backend(&obj)?,
