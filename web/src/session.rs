@@ -449,6 +449,8 @@ mod tests {
             share: true,
             readonly: false,
             mode: DeviceMode::VirtioPmem,
+            vmm: None,
+            driver: None,
         };
         s.act(Op::Hotplug { device }.into()).unwrap();
         assert_eq!(s.machine().device_ids(), ["nv1", "nv2"]);

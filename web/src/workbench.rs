@@ -443,7 +443,16 @@ impl Workbench {
         };
         let (kind, share) = mode.kind();
         let mem_path = Some(format!("./{id}.img"));
-        let device = DeviceOptions { id: id.clone(), mem_path, size, share, readonly: false, mode: kind };
+        let device = DeviceOptions {
+            id: id.clone(),
+            mem_path,
+            size,
+            share,
+            readonly: false,
+            mode: kind,
+            vmm: None,
+            driver: None,
+        };
         self.act(Op::Hotplug { device }.into());
         if self.devices().iter().any(|d| d.0 == id) {
             self.select_device(&id);
