@@ -19,7 +19,7 @@
 //! ([`PageFold`]): the page states and the marks failures left, which the
 //! grid draws.
 
-use pmem_core::event::fold::{backing_of, PageFold, Tracking};
+use pmem_core::event::fold::{PageFold, Tracking};
 use pmem_core::host::TearGranularity;
 use pmem_core::scenario::{DeviceOptions, Model, Op, Scenario, ScenarioRunner, Step, StepOutcome};
 use pmem_core::sim::{DeviceMode, Machine};
@@ -117,7 +117,7 @@ impl std::fmt::Debug for Session {
 fn fold_for(scenario: &Scenario) -> PageFold {
     let mut fold = PageFold::new(Tracking::States);
     for d in scenario.all_devices() {
-        fold.set_backing(&d.id, backing_of(d.mode, d.share));
+        fold.set_backing(&d.id, d.mode.backing_mode(d.share));
     }
     fold
 }
@@ -255,7 +255,7 @@ impl Session {
             self.runner.drop_steps_not_run();
         }
         if let Op::Hotplug { device } = &step.op {
-            self.fold.set_backing(&device.id, backing_of(device.mode, device.share));
+            self.fold.set_backing(&device.id, device.mode.backing_mode(device.share));
         }
         self.runner.push_step(step).map_err(|e| e.to_string())?;
         self.runner.step();

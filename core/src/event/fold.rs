@@ -28,7 +28,6 @@
 use super::{CrashKind, Event, EventKind};
 use crate::host::{BackingMode, HostEvent, PageState};
 use crate::memory::{page_spans, PageSpan, PAGE_SIZE};
-use crate::sim::DeviceMode;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -169,15 +168,6 @@ pub struct PageFold {
     devices: BTreeMap<String, DeviceFold>,
     order: Vec<String>,
     applied: usize,
-}
-
-/// How a device is backed, from its kind and `share` option.
-pub fn backing_of(mode: DeviceMode, share: bool) -> BackingMode {
-    match (mode, share) {
-        (DeviceMode::RealNvdimm, _) => BackingMode::Persistent,
-        (_, false) => BackingMode::Private,
-        (_, true) => BackingMode::Shared,
-    }
 }
 
 /// The backing of every device a log adds, as far as the log shows it: a

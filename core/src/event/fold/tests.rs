@@ -2,7 +2,7 @@ use super::*;
 use crate::event::{EventLog, HexBytes};
 use crate::host::{PageCacheConfig, TearGranularity, WritebackReason};
 use crate::memory::{GuestAddress, GuestMemory};
-use crate::sim::{DeviceSpec, Machine, SimConfig};
+use crate::sim::{DeviceMode, DeviceSpec, Machine, SimConfig};
 use crate::time::SimTime;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
@@ -151,7 +151,7 @@ fn a_real_nvdimm_store_is_durable() {
     m.guest_write("nv1", 10, b"pm").unwrap();
     m.crash(CrashKind::PowerFailure).unwrap();
     let mut f = PageFold::new(Tracking::Bytes);
-    f.set_backing("nv1", backing_of(DeviceMode::RealNvdimm, true));
+    f.set_backing("nv1", DeviceMode::RealNvdimm.backing_mode(true));
     f.advance(m.log().events());
     assert_eq!(f.status("nv1", 0), Some(PageStatus::OnDisk));
     let (cache, disk) = f.page_bytes("nv1", 0);
@@ -258,7 +258,7 @@ fn run(m: &mut Machine, a: &Act) {
 fn fold_of(events: &[Event]) -> PageFold {
     let mut f = PageFold::new(Tracking::Bytes);
     for (id, mode, share) in DEVICES {
-        f.set_backing(id, backing_of(mode, share));
+        f.set_backing(id, mode.backing_mode(share));
     }
     f.advance(events);
     f
