@@ -16,6 +16,16 @@ use crate::durability::PageVersion;
 use crate::host::tear::{tear_into, TearGranularity};
 use crate::memory::{page_spans, PageSpan, PAGE_SIZE};
 
+/// One page's bytes (a thin reference: half the index's footprint).
+type Page = [u8; PAGE_SIZE as usize];
+
+/// Every version is a whole page; anything else would be a bug upstream,
+/// and reads as zeros rather than panicking.
+fn as_page(data: &[u8]) -> &Page {
+    static ZERO: Page = [0u8; PAGE_SIZE as usize];
+    data.try_into().unwrap_or(&ZERO)
+}
+
 /// Devices up to this many pages get a flat page → slot table.
 const FLAT_LIMIT: u64 = 1 << 20;
 
@@ -39,7 +49,7 @@ pub struct PointIndex<'a> {
     pages: Vec<u64>,
     /// Per slot, its contents in version order — the durable one, then each
     /// candidate — flattened, so reading a page touches two small arrays.
-    contents: Vec<&'a [u8]>,
+    contents: Vec<&'a Page>,
     /// Where each slot's contents start in `contents`.
     first: Vec<u32>,
     base_hashes: Vec<u64>,
@@ -83,8 +93,8 @@ impl<'a> PointIndex<'a> {
         for p in &pending {
             idx.pages.push(p.page);
             idx.first.push(idx.contents.len() as u32);
-            idx.contents.push(p.base);
-            idx.contents.extend(p.candidates.iter().map(|v| &*v.data));
+            idx.contents.push(as_page(p.base));
+            idx.contents.extend(p.candidates.iter().map(|v| as_page(&v.data)));
             idx.base_hashes.push(p.base_hash);
             idx.candidates.push(p.candidates);
         }
@@ -294,6 +304,20 @@ impl DenseView<'_, '_> {
 impl ImageReader for DenseView<'_, '_> {
     fn size(&self) -> u64 {
         self.index.model.size()
+    }
+
+    fn read_u64(&self, offset: u64) -> u64 {
+        let in_page = (offset % PAGE_SIZE) as usize;
+        if in_page + 8 <= PAGE_SIZE as usize {
+            if let Some(content) = self.index.page_ref(self.image, offset / PAGE_SIZE) {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&content[in_page..in_page + 8]);
+                return u64::from_le_bytes(b);
+            }
+        }
+        let mut b = [0u8; 8];
+        self.read(offset, &mut b);
+        u64::from_le_bytes(b)
     }
 
     fn read(&self, offset: u64, buf: &mut [u8]) {
