@@ -4,7 +4,6 @@
 //! into the model's internals. Events are serde-serializable, and a log has a
 //! stable fingerprint so two runs can be compared cheaply.
 
-/// Folds of the log: per page, its state, the mark a failure left and its bytes.
 pub mod fold;
 
 use crate::device::DeviceEvent;
