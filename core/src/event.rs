@@ -22,12 +22,12 @@ pub struct RequestId(pub u64);
 
 /// Bytes carried in an event, serialized as a lowercase hex string.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct HexBytes(pub Vec<u8>);
+pub struct HexBytes(pub std::sync::Arc<[u8]>);
 
 impl Serialize for HexBytes {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut out = String::with_capacity(self.0.len() * 2);
-        for b in &self.0 {
+        for b in self.0.iter() {
             out.push_str(&format!("{b:02x}"));
         }
         s.serialize_str(&out)
@@ -37,7 +37,7 @@ impl Serialize for HexBytes {
 impl<'de> Deserialize<'de> for HexBytes {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        decode_hex(&s).map(HexBytes).map_err(serde::de::Error::custom)
+        decode_hex(&s).map(|v| HexBytes(v.into())).map_err(serde::de::Error::custom)
     }
 }
 

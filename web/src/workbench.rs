@@ -101,7 +101,7 @@ impl WriteForm {
         let pattern = match data.strip_prefix("hex:") {
             Some(hex) => {
                 let digits: String = hex.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-                Pattern::Hex(HexBytes(decode_hex(&digits).map_err(|e| format!("the data after \"hex:\": {e}"))?))
+                Pattern::Hex(HexBytes(decode_hex(&digits).map_err(|e| format!("the data after \"hex:\": {e}"))?.into()))
             }
             None => Pattern::Text(data.to_string()),
         };
@@ -739,7 +739,7 @@ mod tests {
         let want = Op::Write {
             device: "nv1".into(),
             offset: ByteSize(4096),
-            data: Data { pattern: Pattern::Hex(HexBytes(vec![0xab])), repeat: None, len: Some(ByteSize(8192)) },
+            data: Data { pattern: Pattern::Hex(HexBytes(vec![0xab].into())), repeat: None, len: Some(ByteSize(8192)) },
         };
         assert_eq!(f.step("nv1").unwrap(), want.into());
         let f = WriteForm { offset: "0".into(), length: String::new(), data: "hex:zz".into() };

@@ -186,6 +186,29 @@ impl DurabilityModel {
     /// model that holds every page it was told about may pass
     /// [`zero_prior`].
     pub fn record_write(&mut self, offset: u64, data: &[u8], prior: &mut dyn FnMut(u64, &mut [u8])) -> usize {
+        self.record(offset, data, None, prior)
+    }
+
+    /// [`DurabilityModel::record_write`] of bytes the caller already holds
+    /// in an `Arc`: a store of one whole, aligned page keeps that buffer as
+    /// the new version instead of copying it.
+    pub fn record_write_shared(
+        &mut self,
+        offset: u64,
+        data: &Arc<[u8]>,
+        prior: &mut dyn FnMut(u64, &mut [u8]),
+    ) -> usize {
+        let whole_page = offset.is_multiple_of(PAGE_SIZE) && data.len() == PAGE_SIZE as usize;
+        self.record(offset, data, whole_page.then_some(data), prior)
+    }
+
+    fn record(
+        &mut self,
+        offset: u64,
+        data: &[u8],
+        shared: Option<&Arc<[u8]>>,
+        prior: &mut dyn FnMut(u64, &mut [u8]),
+    ) -> usize {
         let write = self.writes;
         self.writes += 1;
         match self.mode {
@@ -218,7 +241,9 @@ impl DurabilityModel {
                 }
                 ph.base = Some(PageVersion::new(write, base));
             }
-            let content: Arc<[u8]> = if in_page == 0 && bytes.len() == PAGE_SIZE as usize {
+            let content: Arc<[u8]> = if let Some(whole) = shared {
+                Arc::clone(whole)
+            } else if in_page == 0 && bytes.len() == PAGE_SIZE as usize {
                 Arc::from(bytes)
             } else {
                 let mut c: Arc<[u8]> = Arc::from(ph.newest().unwrap_or(&ZERO_PAGE));

@@ -415,7 +415,9 @@ fn device_list(devices: &[String]) -> String {
 fn hex(v: &Value) -> Result<HexBytes, String> {
     let s = string(v).map_err(|_| format!("expected a string of hex digits, found {}", describe(v)))?;
     let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    decode_hex(&compact).map(HexBytes).map_err(|e| format!("{e}; expected pairs of hex digits, e.g. \"deadbeef\""))
+    decode_hex(&compact)
+        .map(|v| HexBytes(v.into()))
+        .map_err(|e| format!("{e}; expected pairs of hex digits, e.g. \"deadbeef\""))
 }
 
 fn access_len(what: &str, n: u64) -> Result<(), String> {

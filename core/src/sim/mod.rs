@@ -304,16 +304,19 @@ impl Machine {
         self.mem.set_now(self.now);
         // What a crash could leave: recorded while the file still holds the
         // old content of the pages.
+        // One copy of the stored bytes, shared by the event log and (for a
+        // whole-page store) the durability model's new version.
+        let payload: std::sync::Arc<[u8]> = std::sync::Arc::from(data);
         let readonly = self.slots[dev].device.config().readonly;
         if let Some(b) = self.mem.backend(id).filter(|_| !readonly) {
-            self.slots[dev].durability.record_write(offset, data, &mut |page, buf| {
+            self.slots[dev].durability.record_write_shared(offset, &payload, &mut |page, buf| {
                 if b.read_at(page * crate::memory::PAGE_SIZE, buf).is_err() {
                     buf.fill(0);
                 }
             });
         }
         self.mem.write(addr, data)?;
-        self.record(dev, vec![EventKind::GuestWrite { offset, len: data.len() as u64, data: HexBytes(data.to_vec()) }]);
+        self.record(dev, vec![EventKind::GuestWrite { offset, len: data.len() as u64, data: HexBytes(payload) }]);
         self.drain_host(dev);
         // The host's flusher may now have work: put its next wake-up on the agenda.
         self.schedule_host_poll(dev);
