@@ -53,17 +53,7 @@ impl Vmm {
 
     /// The host-side knobs this VMM's code implies.
     pub fn host_side(self) -> HostSide {
-        let until_empty = HostSide {
-            queue_size: 256,
-            failure_status: FailureStatus::Qemu,
-            pops: PopPolicy::UntilEmpty,
-            synchronous_notify: false,
-            empty_notify: EmptyNotify::Ignore,
-            broken_chain: BrokenChain::ReturnEmpty,
-            unknown_type: UnknownType::FailureStatus,
-            sync: SyncGranularity::PerRequest,
-            named: true,
-        };
+        let until_empty = HostSide { queue_size: 256, named: true, ..HostSide::generic(FailureStatus::Qemu) };
         match self {
             Vmm::Qemu => HostSide {
                 queue_size: 128,
