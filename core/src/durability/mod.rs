@@ -227,7 +227,11 @@ impl DurabilityModel {
                 && ph.versions.last().is_some_and(|v| v.write >= self.durable_upto && v.write >= covered);
             if coalesce {
                 if let Some(v) = ph.versions.last_mut() {
-                    Arc::make_mut(&mut v.data)[in_page..in_page + bytes.len()].copy_from_slice(bytes);
+                    match shared {
+                        // A whole page replaces the version: keep the shared buffer.
+                        Some(whole) => v.data = Arc::clone(whole),
+                        None => Arc::make_mut(&mut v.data)[in_page..in_page + bytes.len()].copy_from_slice(bytes),
+                    }
                     v.write = write;
                     v.hash = OnceLock::new();
                 }
@@ -328,8 +332,7 @@ impl DurabilityModel {
         self.pages.retain(|_, ph| {
             let n = ph.versions.partition_point(|v| v.write < frontier);
             if n > 0 {
-                let mut old: Vec<PageVersion> = ph.versions.drain(..n).collect();
-                ph.base = old.pop();
+                ph.base = ph.versions.drain(..n).next_back();
             }
             if !ph.versions.is_empty() {
                 return true;

@@ -152,6 +152,7 @@ impl Machine {
     pub fn new(cfg: SimConfig) -> Self {
         let rng = SimRng::new(cfg.seed).derive("machine");
         let mem = MachineMemory::new(GuestAddress(0), cfg.ram_size);
+        let log = EventLog::with_retention(cfg.log);
         Machine {
             cfg,
             now: SimTime::ZERO,
@@ -159,7 +160,7 @@ impl Machine {
             mem,
             ids: Vec::new(),
             slots: Vec::new(),
-            log: EventLog::new(),
+            log,
             agenda: BTreeMap::new(),
             agenda_seq: 0,
             started: false,
@@ -202,14 +203,17 @@ impl Machine {
     }
 
     fn record(&mut self, dev: usize, kinds: Vec<EventKind>) {
-        let id = self.ids[dev].clone();
         for k in kinds {
-            if !matches!(k, EventKind::GuestWrite { .. }) {
-                // Stores are recorded by `guest_write`, before they land.
-                self.slots[dev].durability.apply(&k, &mut crate::durability::zero_prior);
-            }
-            self.log.push(self.now, Some(&id), k);
+            self.record_one(dev, k);
         }
+    }
+
+    fn record_one(&mut self, dev: usize, k: EventKind) {
+        if !matches!(k, EventKind::GuestWrite { .. }) {
+            // Stores are recorded by `guest_write`, before they land.
+            self.slots[dev].durability.apply(&k, &mut crate::durability::zero_prior);
+        }
+        self.log.push(self.now, Some(&self.ids[dev]), k);
     }
 
     fn latency(&mut self, (lo, hi): (u64, u64)) -> u64 {
@@ -316,7 +320,7 @@ impl Machine {
             });
         }
         self.mem.write(addr, data)?;
-        self.record(dev, vec![EventKind::GuestWrite { offset, len: data.len() as u64, data: HexBytes(payload) }]);
+        self.record_one(dev, EventKind::GuestWrite { offset, len: data.len() as u64, data: HexBytes(payload) });
         self.drain_host(dev);
         // The host's flusher may now have work: put its next wake-up on the agenda.
         self.schedule_host_poll(dev);
