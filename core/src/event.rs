@@ -79,6 +79,10 @@ pub enum EventKind {
         size: u64,
         /// Added while the machine was running.
         hotplug: bool,
+        /// Pages per host folio of its backing file (1, and left out of the
+        /// JSON, unless the host page cache uses larger folios).
+        #[serde(default = "one_page", skip_serializing_if = "is_one_page")]
+        folio_pages: u64,
     },
     /// The driver negotiated features.
     FeaturesNegotiated {
@@ -232,8 +236,12 @@ impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use EventKind::*;
         match self {
-            DeviceAdded { start, size, hotplug } => {
-                write!(f, "device {} at {start}, {size} bytes", if *hotplug { "hot-plugged" } else { "added" })
+            DeviceAdded { start, size, hotplug, folio_pages } => {
+                write!(f, "device {} at {start}, {size} bytes", if *hotplug { "hot-plugged" } else { "added" })?;
+                if *folio_pages > 1 {
+                    write!(f, " (host folios of {} KiB)", folio_pages * 4)?;
+                }
+                Ok(())
             }
             FeaturesNegotiated { offered, accepted } => {
                 write!(f, "features negotiated: offered {offered:#x}, accepted {accepted:#x}")
@@ -315,6 +323,14 @@ pub enum LogRetention {
     /// Sequence numbers still count every event; what a crash could leave
     /// is known from the machine's durability model, not from the log.
     Recent(usize),
+}
+
+fn one_page() -> u64 {
+    1
+}
+
+fn is_one_page(n: &u64) -> bool {
+    *n == 1
 }
 
 /// "page N", or "folio of K pages from page N", in an event's text.

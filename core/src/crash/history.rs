@@ -65,6 +65,9 @@ impl WriteHistory {
             if let EventKind::Crash { .. } = e.kind {
                 break;
             }
+            if let EventKind::DeviceAdded { folio_pages, .. } = e.kind {
+                model = model.with_folio_pages(folio_pages);
+            }
             let moved = model.apply(&e.kind, &mut zero_prior);
             match &e.kind {
                 EventKind::GuestWrite { .. } => push(&mut points, &model, Some(e.seq), acked, failed),

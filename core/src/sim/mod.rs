@@ -239,6 +239,7 @@ impl Machine {
             return Err(MachineError::DuplicateId(spec.id));
         }
         let size = backend.size();
+        let folio_pages = backend.folio_pages();
         let start = match spec.start {
             Some(s) => s,
             None => {
@@ -270,13 +271,14 @@ impl Machine {
         let queue = SplitQueue::new(&self.mem, layout, device.indirect_negotiated())?;
         self.ram_next = (slots_end + 4095) & !4095;
         self.ids.push(spec.id.clone());
-        let durability = DurabilityModel::new(size, spec.mode.backing_mode(spec.share), Retention::Pending);
+        let durability = DurabilityModel::new(size, spec.mode.backing_mode(spec.share), Retention::Pending)
+            .with_folio_pages(folio_pages);
         self.slots.push(DeviceSlot { mode: spec.mode, durability, device, queue, driver });
         let dev = self.ids.len() - 1;
         self.record(
             dev,
             vec![
-                EventKind::DeviceAdded { start, size, hotplug: self.started },
+                EventKind::DeviceAdded { start, size, hotplug: self.started, folio_pages },
                 EventKind::FeaturesNegotiated { offered, accepted },
             ],
         );

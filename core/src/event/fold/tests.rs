@@ -18,7 +18,7 @@ impl Log {
         l.push(
             SimTime::ZERO,
             Some("nv1"),
-            EventKind::DeviceAdded { start: GuestAddress(1 << 30), size: 1 << 20, hotplug: false },
+            EventKind::DeviceAdded { start: GuestAddress(1 << 30), size: 1 << 20, hotplug: false, folio_pages: 1 },
         );
         Log(l)
     }
