@@ -197,7 +197,10 @@ pub struct PageCache {
 impl PageCache {
     /// An empty file of `size` bytes (all zeros on disk).
     pub fn new(size: u64, mode: BackingMode, cfg: PageCacheConfig) -> Self {
-        let per = (cfg.folio_bytes / PAGE_SIZE).max(1);
+        // A power of two from 1 to 512 pages (what `check_folio_bytes`
+        // accepts; anything else is rounded down into that range).
+        let per = (cfg.folio_bytes.min(MAX_FOLIO_BYTES) / PAGE_SIZE).max(1);
+        let per = 1u64 << (63 - per.leading_zeros());
         PageCache {
             size,
             mode,

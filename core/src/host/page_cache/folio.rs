@@ -29,21 +29,21 @@ pub fn check_folio_bytes(bytes: u64) -> Result<(), String> {
 /// last one shorter when the size is not a multiple).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FolioGeometry {
-    /// Pages per folio.
+    /// Pages per folio (a power of two).
     pub per: u64,
     /// Pages of the file.
     pub pages: u64,
 }
 
 impl FolioGeometry {
-    /// The folio holding `page`.
+    /// The folio holding `page` (folio sizes are powers of two: a shift).
     pub fn of(self, page: u64) -> u64 {
-        page / self.per
+        page >> self.per.trailing_zeros()
     }
 
     /// The first page of folio `f`.
     pub fn first(self, f: u64) -> u64 {
-        f * self.per
+        f << self.per.trailing_zeros()
     }
 
     /// Pages in folio `f`.
