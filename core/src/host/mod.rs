@@ -12,6 +12,7 @@
 
 pub mod footprint;
 mod page_cache;
+pub mod page_pool;
 mod pending;
 mod simple;
 pub mod tear;

@@ -38,6 +38,7 @@
 //! file never changes), and a real persistent device (stores durable at
 //! once, no page cache in between).
 
+use super::page_pool;
 use super::tear::{random_mask, tear_page, TearGranularity};
 use super::{
     HostBackend, HostError, HostEvent, HostStats, PageCounts, PageInfo, PageState, PowerFailReport, SyncCompletion,
@@ -457,6 +458,7 @@ impl PageCache {
         }
         let failed = w.fail;
         let now = w.done_at;
+        page_pool::recycle(w.snapshot);
         let mut rewrite = Vec::new();
         for job in self.jobs.iter_mut().filter(|j| j.started) {
             if job.waiting.contains(&f) {
@@ -593,11 +595,13 @@ impl PageCache {
         while self.cached_pages > cap {
             let Some((_, f)) = self.evictable.pop_first() else { break };
             if let Some(c) = self.folios.remove(&f) {
+                let lost = c.not_durable.any();
+                page_pool::recycle(c.data);
                 let pages = self.geometry.len(f);
                 self.cached_pages -= pages;
                 self.evicted += pages;
                 let page = self.geometry.first(f);
-                self.events.push(HostEvent::PageEvicted { page, pages, lost: c.not_durable.any() });
+                self.events.push(HostEvent::PageEvicted { page, pages, lost });
             }
         }
         if self.cached_pages > cap {
@@ -629,8 +633,14 @@ impl PageCache {
         let at = (index * PAGE_SIZE) as usize + in_page;
         let became_dirty = match self.folios.entry(f) {
             Entry::Vacant(e) => {
-                let content: Arc<[u8]> = if pages == 1 && in_page == 0 && data.len() == PAGE_SIZE as usize {
-                    Arc::from(data)
+                let content: Arc<[u8]> = if pages == 1 {
+                    let disk = &self.disk;
+                    page_pool::page_with(|buf| {
+                        if data.len() < buf.len() {
+                            disk.read(page * PAGE_SIZE, buf);
+                        }
+                        buf[in_page..in_page + data.len()].copy_from_slice(data);
+                    })
                 } else {
                     let mut c = vec![0u8; (pages * PAGE_SIZE) as usize];
                     self.disk.read(g.first(f) * PAGE_SIZE, &mut c);
@@ -705,6 +715,19 @@ impl PageCache {
             }
             if c.stored.get(i as u64) || torn[..] != now[..] {
                 report.lost_pages.push(n);
+            }
+        }
+    }
+}
+
+/// The cache's page buffers go back to the pool for the next cache.
+impl Drop for PageCache {
+    fn drop(&mut self) {
+        for (_, c) in std::mem::take(&mut self.folios) {
+            let CachedFolio { data, writeback, .. } = *c;
+            page_pool::recycle(data);
+            if let Some(w) = writeback {
+                page_pool::recycle(w.snapshot);
             }
         }
     }
@@ -885,6 +908,11 @@ impl HostBackend for PageCache {
                 // tears on its own.
                 Some(w) => self.tear_folio(rng, tear, (first, &c, w), &mut report),
                 None => report.lost_pages.extend(c.stored.union(&c.not_durable).ones().map(|i| first + i)),
+            }
+            let CachedFolio { data, writeback, .. } = *c;
+            page_pool::recycle(data);
+            if let Some(w) = writeback {
+                page_pool::recycle(w.snapshot);
             }
         }
         self.private = SparsePages::new();
