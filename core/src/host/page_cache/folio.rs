@@ -167,7 +167,7 @@ mod tests {
             m.set(0);
             let mut c = PageBits::empty(pages);
             c.or_without(&b, &m);
-            assert_eq!(c.get(0), false);
+            assert!(!c.get(0));
             b.clear_without(&b.clone(), &m);
             assert!(b.get(0));
             b.clear();
