@@ -436,7 +436,14 @@ fn forget_range(s: &mut State, addr: usize, len: usize, what: &str) {
 }
 
 /// A mapping call of device `d`.
-fn map_device(d: usize, len: size_t, prot: c_int, flags: c_int, off: off_t, call: impl FnOnce(c_int) -> *mut c_void) -> *mut c_void {
+fn map_device(
+    d: usize,
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    off: off_t,
+    call: impl FnOnce(c_int) -> *mut c_void,
+) -> *mut c_void {
     let mut s = lock();
     if flags & libc::MAP_SYNC != 0 {
         emit::record(KIND_MAP_SYNC, d as u32, off as u64, len as u64, b"");
@@ -473,7 +480,15 @@ fn map_device(d: usize, len: size_t, prot: c_int, flags: c_int, off: off_t, call
     p
 }
 
-fn mmap_call(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t, call: impl FnOnce(c_int) -> *mut c_void) -> *mut c_void {
+fn mmap_call(
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    off: off_t,
+    call: impl FnOnce(c_int) -> *mut c_void,
+) -> *mut c_void {
     if !enabled() {
         return call(prot);
     }
@@ -487,14 +502,28 @@ fn mmap_call(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_in
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void {
+pub unsafe extern "C" fn mmap(
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    off: off_t,
+) -> *mut c_void {
     // SAFETY: the program's own arguments, passed on (with PROT_WRITE
     // taken away from a device mapping).
     mmap_call(addr, len, prot, flags, fd, off, |p| unsafe { real::mmap(addr, len, p, flags, fd, off) })
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn mmap64(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void {
+pub unsafe extern "C" fn mmap64(
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    off: off_t,
+) -> *mut c_void {
     // SAFETY: as for mmap.
     mmap_call(addr, len, prot, flags, fd, off, |p| unsafe { real::mmap64(addr, len, p, flags, fd, off) })
 }
@@ -509,11 +538,19 @@ pub unsafe extern "C" fn munmap(addr: *mut c_void, len: size_t) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn mremap(addr: *mut c_void, old: size_t, new: size_t, flags: c_int, to: *mut c_void) -> *mut c_void {
+pub unsafe extern "C" fn mremap(
+    addr: *mut c_void,
+    old: size_t,
+    new: size_t,
+    flags: c_int,
+    to: *mut c_void,
+) -> *mut c_void {
     if enabled() {
         let mut s = lock();
         if s.maps.iter().any(|m| m.overlaps(addr as usize, old)) {
-            s.untraceable("the program moved or resized a device mapping with mremap, which the recording does not follow");
+            s.untraceable(
+                "the program moved or resized a device mapping with mremap, which the recording does not follow",
+            );
         }
     }
     // SAFETY: the program's own arguments, passed on.
@@ -593,4 +630,3 @@ pub unsafe extern "C" fn _Exit(status: c_int) -> ! {
     unsafe { real::_Exit(status) };
     unreachable!("_Exit returned")
 }
-

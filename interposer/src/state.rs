@@ -183,7 +183,8 @@ pub fn enabled() -> bool {
 fn anon(len: usize) -> *mut u8 {
     let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
     // SAFETY: a fresh anonymous mapping touches no existing memory.
-    let p = unsafe { libc::syscall(libc::SYS_mmap, 0usize, len.max(1), libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
+    let p =
+        unsafe { libc::syscall(libc::SYS_mmap, 0usize, len.max(1), libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
     if p < 0 && p > -4096 {
         std::ptr::null_mut()
     } else {

@@ -4,7 +4,7 @@
 //! refused `MAP_SYNC` an `mmap` step expecting EOPNOTSUPP.
 
 use super::raw::{self, RawRecord};
-use super::{RecordStats, TraceDevice, TraceError};
+use super::{InitialFile, RecordStats, TraceDevice, TraceError};
 use crate::event::HexBytes;
 use crate::scenario::{ByteSize, Data, Op, Pattern, Step, MAX_ACCESS};
 use std::collections::BTreeSet;
@@ -14,6 +14,7 @@ pub(super) struct Converted {
     pub steps: Vec<Step>,
     pub stats: RecordStats,
     pub notes: Vec<String>,
+    pub initial_steps: usize,
 }
 
 struct Conversion<'a> {
@@ -24,16 +25,21 @@ struct Conversion<'a> {
     pid: Option<u32>,
 }
 
-/// Converts `records` of a run on `devices`, whose files were
-/// `initial_len` bytes long at the start.
-pub(super) fn steps(records: &[RawRecord], devices: &[TraceDevice], initial_len: &[u64]) -> Result<Converted, TraceError> {
+/// Converts `records` of a run on `devices`, whose files held `initial`
+/// at the start.
+pub(super) fn steps(
+    records: &[RawRecord],
+    devices: &[TraceDevice],
+    initial: &[InitialFile],
+) -> Result<Converted, TraceError> {
     let mut c = Conversion {
         devices,
-        len: devices.iter().enumerate().map(|(i, d)| initial_len.get(i).copied().unwrap_or(d.size)).collect(),
-        out: Converted { steps: Vec::new(), stats: RecordStats::default(), notes: Vec::new() },
+        len: devices.iter().enumerate().map(|(i, d)| initial.get(i).map_or(d.size, |f| f.len)).collect(),
+        out: Converted { steps: Vec::new(), stats: RecordStats::default(), notes: Vec::new(), initial_steps: 0 },
         pages: BTreeSet::new(),
         pid: None,
     };
+    c.initial(initial)?;
     for r in records {
         c.record(r)?;
     }
@@ -44,7 +50,11 @@ pub(super) fn steps(records: &[RawRecord], devices: &[TraceDevice], initial_len:
 impl Conversion<'_> {
     fn device(&self, r: &RawRecord) -> Result<&TraceDevice, TraceError> {
         self.devices.get(r.device as usize).ok_or_else(|| {
-            TraceError::Untraceable(format!("the recording names device {}, but there are {}", r.device, self.devices.len()))
+            TraceError::Untraceable(format!(
+                "the recording names device {}, but there are {}",
+                r.device,
+                self.devices.len()
+            ))
         })
     }
 
@@ -107,6 +117,34 @@ impl Conversion<'_> {
         }
     }
 
+    /// The files' content at the start: written, then flushed, so it is
+    /// the durable state the program's run starts from.
+    fn initial(&mut self, initial: &[InitialFile]) -> Result<(), TraceError> {
+        for (d, file) in self.devices.iter().zip(initial) {
+            for (offset, bytes) in &file.extents {
+                if offset.saturating_add(bytes.len() as u64) > d.size {
+                    return Err(TraceError::Untraceable(format!("{} holds data past the device's size", d.path)));
+                }
+                for (k, chunk) in bytes.chunks(MAX_ACCESS as usize).enumerate() {
+                    let data = Data { pattern: Pattern::Hex(HexBytes(chunk.into())), repeat: None, len: None };
+                    let at = ByteSize(offset + k as u64 * MAX_ACCESS);
+                    self.push(
+                        Op::Write { device: d.id.clone(), offset: at, data },
+                        Some("the file's content at the start"),
+                    );
+                }
+            }
+            if !file.extents.is_empty() {
+                self.push(
+                    Op::Fsync { device: d.id.clone(), blocking: true },
+                    Some("the file's content at the start is durable"),
+                );
+            }
+        }
+        self.out.initial_steps = self.out.steps.len();
+        Ok(())
+    }
+
     fn push(&mut self, op: Op, note: Option<&str>) {
         self.out.steps.push(Step { op, expect_error: None, note: note.map(str::to_string) });
     }
@@ -155,7 +193,10 @@ impl Conversion<'_> {
         while at < end {
             let n = (end - at).min(MAX_ACCESS);
             let data = Data { pattern: Pattern::Hex(HexBytes(vec![0u8].into())), repeat: None, len: Some(ByteSize(n)) };
-            self.push(Op::Write { device: d.id.clone(), offset: ByteSize(at), data }, Some("bytes cut off or punched out read as zero"));
+            self.push(
+                Op::Write { device: d.id.clone(), offset: ByteSize(at), data },
+                Some("bytes cut off or punched out read as zero"),
+            );
             at += n;
         }
     }

@@ -84,6 +84,20 @@ pub struct TraceHeader {
     pub stats: RecordStats,
     /// Things worth saying (MAP_SYNC refused, …).
     pub notes: Vec<String>,
+    /// The first steps of the scenario put the files' content at the start
+    /// on the devices (writes, then a flush); they are no part of the
+    /// program's run, and no crash is explored inside them.
+    pub initial_steps: usize,
+}
+
+/// A device file's content when the program started: its length and its
+/// non-zero extents (offset, bytes).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InitialFile {
+    /// The file's length.
+    pub len: u64,
+    /// Non-zero byte ranges, in order.
+    pub extents: Vec<(u64, Vec<u8>)>,
 }
 
 fn take<T: serde::de::DeserializeOwned>(map: &mut Map<String, Value>, field: &str) -> Result<T, TraceError> {
@@ -102,6 +116,7 @@ impl TraceHeader {
             exit: take(map, "exit")?,
             stats: take(map, "stats")?,
             notes: take(map, "notes")?,
+            initial_steps: take(map, "initial_steps")?,
         };
         header.check_devices()?;
         Ok(header)
@@ -137,12 +152,10 @@ impl TraceHeader {
     /// A scenario with the devices and no step.
     pub(super) fn empty_scenario(&self) -> Result<Scenario, TraceError> {
         self.check_devices()?;
-        let devices: Vec<Value> = self
-            .devices
-            .iter()
-            .map(|d| json!({ "id": d.id, "mem-path": d.path, "size": ByteSize(d.size) }))
-            .collect();
-        let name = std::iter::once(self.program.as_str()).chain(self.args.iter().map(String::as_str)).collect::<Vec<_>>();
+        let devices: Vec<Value> =
+            self.devices.iter().map(|d| json!({ "id": d.id, "mem-path": d.path, "size": ByteSize(d.size) })).collect();
+        let name =
+            std::iter::once(self.program.as_str()).chain(self.args.iter().map(String::as_str)).collect::<Vec<_>>();
         Scenario::from_value(json!({
             "version": 1,
             "name": format!("recorded: {}", name.join(" ")),
@@ -155,9 +168,11 @@ impl TraceHeader {
     /// Checks that the scenario's devices are the header's.
     pub(super) fn check_scenario(&self, scenario: &Scenario) -> Result<(), TraceError> {
         let same = scenario.devices().len() == self.devices.len()
-            && scenario.devices().iter().zip(&self.devices).all(|(s, d)| {
-                s.id == d.id && s.mem_path.as_deref() == Some(d.path.as_str()) && s.size.0 == d.size
-            })
+            && scenario
+                .devices()
+                .iter()
+                .zip(&self.devices)
+                .all(|(s, d)| s.id == d.id && s.mem_path.as_deref() == Some(d.path.as_str()) && s.size.0 == d.size)
             && scenario.all_devices().count() == self.devices.len();
         if !same {
             return Err(TraceError::Invalid {

@@ -14,7 +14,7 @@
 //!   "devices": [{ "id": "pmem0", "path": "db.img", "size": 1048576 }],
 //!   "exit": { "code": 0 },
 //!   "stats": { "stores": 3, "bytes": 20, "flushes": 1, "pages": 2 },
-//!   "notes": [],
+//!   "notes": [], "initial_steps": 0,
 //!   "scenario": { "version": 1, "devices": […], "steps": […] } }
 //! ```
 //!
@@ -31,7 +31,7 @@ mod header;
 pub mod raw;
 
 pub use error::TraceError;
-pub use header::{ExitStatus, RecordStats, TraceDevice, TraceHeader};
+pub use header::{ExitStatus, InitialFile, RecordStats, TraceDevice, TraceHeader};
 
 use crate::scenario::Scenario;
 use serde_json::{Map, Value};
@@ -41,7 +41,8 @@ pub const TRACE_FORMAT: &str = "pmemlab-trace";
 /// The versions of the format this code reads.
 pub const TRACE_VERSIONS: [u64; 1] = [1];
 /// The fields of a trace.
-const FIELDS: [&str; 9] = ["format", "version", "program", "args", "devices", "exit", "stats", "notes", "scenario"];
+const FIELDS: [&str; 10] =
+    ["format", "version", "program", "args", "devices", "exit", "stats", "notes", "initial_steps", "scenario"];
 
 /// A recorded run: header and history (see the module docs).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,16 +53,18 @@ pub struct Trace {
 
 impl Trace {
     /// Builds the trace of a run from the interposer's records: the
-    /// devices in `header` (stats and notes are filled in), and each
-    /// device's file length when the program started (`initial_len`).
+    /// devices in `header` (stats, notes and initial steps are filled in),
+    /// and each device file's content when the program started
+    /// (`initial`, in device order).
     pub fn from_records(
         mut header: TraceHeader,
         records: &[raw::RawRecord],
-        initial_len: &[u64],
+        initial: &[InitialFile],
     ) -> Result<Trace, TraceError> {
-        let converted = convert::steps(records, &header.devices, initial_len)?;
+        let converted = convert::steps(records, &header.devices, initial)?;
         header.stats = converted.stats;
         header.notes = converted.notes;
+        header.initial_steps = converted.initial_steps;
         let mut scenario = header.empty_scenario()?;
         for step in converted.steps {
             scenario.push_step(step).map_err(TraceError::Scenario)?;
@@ -91,6 +94,16 @@ impl Trace {
         let scenario = Scenario::from_value(scenario).map_err(TraceError::Scenario)?;
         let header = TraceHeader::from_map(&mut map)?;
         header.check_scenario(&scenario)?;
+        if header.initial_steps > scenario.steps().len() {
+            return Err(TraceError::Invalid {
+                field: "initial_steps".into(),
+                message: format!(
+                    "{} initial steps, but the scenario has {}",
+                    header.initial_steps,
+                    scenario.steps().len()
+                ),
+            });
+        }
         Ok(Trace { header, scenario })
     }
 

@@ -1,4 +1,6 @@
-use super::raw::{encode_header, RawRecord, KIND_FLUSH, KIND_HELLO, KIND_MAP_SYNC, KIND_STORE, KIND_TRUNCATE, KIND_UNTRACEABLE};
+use super::raw::{
+    encode_header, RawRecord, KIND_FLUSH, KIND_HELLO, KIND_MAP_SYNC, KIND_STORE, KIND_TRUNCATE, KIND_UNTRACEABLE,
+};
 use super::*;
 use crate::scenario::Op;
 
@@ -10,7 +12,12 @@ fn header() -> TraceHeader {
         exit: ExitStatus::Code(0),
         stats: RecordStats::default(),
         notes: Vec::new(),
+        initial_steps: 0,
     }
+}
+
+fn blank(len: u64) -> Vec<InitialFile> {
+    vec![InitialFile { len, extents: Vec::new() }]
 }
 
 fn rec(kind: u8, pid: u32, a: u64, b: u64, payload: &[u8]) -> RawRecord {
@@ -25,7 +32,7 @@ fn sample() -> Trace {
         rec(KIND_FLUSH, 5, 2, 0, b""),
         rec(KIND_STORE, 5, 8190, 1, b"abcd"),
     ];
-    Trace::from_records(header(), &records, &[1 << 20]).unwrap()
+    Trace::from_records(header(), &records, &blank(1 << 20)).unwrap()
 }
 
 #[test]
@@ -48,7 +55,7 @@ fn a_trace_reads_back_equal() {
 #[test]
 fn truncation_writes_zeros_over_what_was_cut() {
     let records = [rec(KIND_STORE, 1, 0, 1, b"xyz"), rec(KIND_TRUNCATE, 1, 1, 0, b"")];
-    let t = Trace::from_records(header(), &records, &[3]).unwrap();
+    let t = Trace::from_records(header(), &records, &blank(3)).unwrap();
     match &t.scenario().steps()[1].op {
         Op::Write { offset, data, .. } => assert_eq!((offset.0, data.bytes()), (1, vec![0, 0])),
         other => panic!("expected a write of zeros, got {other:?}"),
@@ -58,7 +65,7 @@ fn truncation_writes_zeros_over_what_was_cut() {
 #[test]
 fn map_sync_is_an_mmap_step_refused_with_eopnotsupp() {
     let records = [rec(KIND_MAP_SYNC, 1, 0, 4096, b"")];
-    let t = Trace::from_records(header(), &records, &[1 << 20]).unwrap();
+    let t = Trace::from_records(header(), &records, &blank(1 << 20)).unwrap();
     assert_eq!(t.scenario().steps()[0].op, Op::Mmap { device: "pmem0".into(), map_sync: true });
     assert_eq!(t.header().notes.len(), 1);
     assert!(t.scenario().run().passed(), "the scenario runner refuses MAP_SYNC with EOPNOTSUPP");
@@ -73,7 +80,7 @@ fn what_cannot_be_traced_is_refused_with_the_reason() {
         (vec![rec(KIND_TRUNCATE, 1, 2 << 20, 0, b"")], "past the device's size"),
     ];
     for (records, want) in cases {
-        let e = Trace::from_records(header(), &records, &[0]).unwrap_err();
+        let e = Trace::from_records(header(), &records, &blank(0)).unwrap_err();
         assert!(matches!(e, TraceError::Untraceable(_)) && e.to_string().contains(want), "{e}");
     }
 }
@@ -101,7 +108,8 @@ fn another_version_or_format_is_refused() {
 
 #[test]
 fn a_duplicate_key_is_refused_by_name() {
-    let text = sample().to_json().replacen("\"program\": \"./prog\",", "\"program\": \"./prog\", \"program\": \"x\",", 1);
+    let text =
+        sample().to_json().replacen("\"program\": \"./prog\",", "\"program\": \"./prog\", \"program\": \"x\",", 1);
     assert_eq!(Trace::parse(&text), Err(TraceError::DuplicateKey { key: "program".into() }));
     let nested = sample().to_json().replacen("\"id\": \"pmem0\",", "\"id\": \"pmem0\", \"id\": \"pmem0\",", 1);
     assert_eq!(Trace::parse(&nested), Err(TraceError::DuplicateKey { key: "id".into() }));
@@ -127,4 +135,16 @@ fn raw_headers_encode_without_allocation_and_decode() {
     let mut s = encode_header(KIND_STORE, 1, 0, 2, 10, 0).to_vec();
     s.extend_from_slice(b"hi");
     assert_eq!(raw::decode(&s).unwrap()[0].payload, b"hi");
+}
+
+#[test]
+fn the_initial_content_comes_first_and_is_flushed() {
+    let initial = vec![InitialFile { len: 1 << 20, extents: vec![(8192, b"old".to_vec())] }];
+    let t = Trace::from_records(header(), &[rec(KIND_STORE, 1, 0, 0, b"new")], &initial).unwrap();
+    let ops: Vec<&str> = t.scenario().steps().iter().map(|s| s.op.name()).collect();
+    assert_eq!(ops, ["write", "fsync", "write"]);
+    assert_eq!(t.header().initial_steps, 2);
+    assert_eq!(t.header().stats.stores, 1, "the initial content is not a store of the program's");
+    let text = t.to_json().replacen("\"initial_steps\": 2", "\"initial_steps\": 9", 1);
+    assert!(Trace::parse(&text).unwrap_err().to_string().contains("initial_steps"));
 }
