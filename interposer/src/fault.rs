@@ -35,6 +35,9 @@ fn ours(addr: usize) -> bool {
     let Some(m) = s.maps.iter().find(|m| m.contains(addr) && m.prot & libc::PROT_WRITE != 0).copied() else {
         return false;
     };
+    if crate::state::FORKED.load(Ordering::Relaxed) {
+        crate::state::CHILD_STORED.store(true, Ordering::Relaxed);
+    }
     let page_addr = addr & !(PAGE - 1);
     let file_off = m.file_off + (page_addr - m.start) as u64;
     if file_off < s.devices[m.device].size {

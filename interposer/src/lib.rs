@@ -19,10 +19,13 @@
 //!
 //! Real functions are found with `dlsym(RTLD_NEXT, …)` ([`real`]); the
 //! library's own I/O uses raw system calls, so it never runs into its own
-//! hooks. Child processes: a forked child inherits the protected mappings
-//! and records under its own pid (pmemlab refuses a trace in which two
-//! processes touched a device); an `exec`ed program loads the library again
-//! (the variables are inherited) and follows device descriptors it
+//! hooks. Child processes: a forked child inherits the state and the
+//! protected mappings; its write and flush calls on a device are recorded
+//! under its own pid (pmemlab refuses a trace in which two processes used
+//! the devices), a store of its through an inherited mapping makes the
+//! recording untraceable at its exit, and it records nothing of its
+//! parent's pending stores. An `exec`ed program loads the library again
+//! (the variables are inherited) and follows the device descriptors it
 //! inherited.
 
 #![cfg(target_os = "linux")]

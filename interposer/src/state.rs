@@ -129,6 +129,11 @@ static LOCK: AtomicBool = AtomicBool::new(false);
 pub static ENABLED: AtomicBool = AtomicBool::new(false);
 /// The SIGSEGV handler is ours (from load on, even once recording stops).
 pub static INSTALLED: AtomicBool = AtomicBool::new(false);
+/// This process is a forked child of the one that loaded the library:
+/// its stores to the inherited mappings are not the recorded program's.
+pub static FORKED: AtomicBool = AtomicBool::new(false);
+/// A forked child stored through an inherited device mapping.
+pub static CHILD_STORED: AtomicBool = AtomicBool::new(false);
 /// A store past a device's end (offset + 1; 0: none), noticed by the
 /// fault handler and reported at the next sync.
 pub static OUT_OF_RANGE: AtomicU64 = AtomicU64::new(0);
@@ -249,6 +254,9 @@ pub fn init() {
         s.register_fd(d);
     }
     crate::fault::install(&mut s);
+    // SAFETY: registers a plain `extern "C" fn` that lives as long as the
+    // process.
+    unsafe { libc::pthread_atfork(None, None, Some(on_fork_child)) };
     ENABLED.store(true, Ordering::Relaxed);
     emit::record(KIND_HELLO, 0, 0, 0, b"");
 }
@@ -426,9 +434,25 @@ fn decimal(mut n: u64, out: &mut [u8]) -> usize {
     k
 }
 
-/// Records the pending stores of every device (at exit).
+/// In a forked child: the state is the parent's copy; the lock is free
+/// (only the forking thread exists, and it held no lock: fork is not
+/// called inside a hook).
+extern "C" fn on_fork_child() {
+    FORKED.store(true, Ordering::Relaxed);
+    LOCK.store(false, Ordering::Release);
+}
+
+/// Records the pending stores of every device (at exit). A forked child
+/// records none (the pages noted are its parent's), but says so when it
+/// stored through an inherited mapping itself.
 pub fn record_pending_everywhere() {
-    if enabled() {
-        lock().sync_all();
+    if !enabled() {
+        return;
+    }
+    let mut s = lock();
+    if !FORKED.load(Ordering::Relaxed) {
+        s.sync_all();
+    } else if CHILD_STORED.load(Ordering::Relaxed) {
+        s.untraceable("a forked child process stored through a shared mapping of a device it inherited");
     }
 }

@@ -71,6 +71,16 @@ pub enum RecordError {
     /// A backing file.
     #[error("{0}")]
     Backend(#[from] FileBackendError),
+    /// An `empty=on` file longer than the device.
+    #[error("{}: the existing file is {len} bytes, more than the device's size {size}", path.display())]
+    TooLong {
+        /// The file.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+        /// The device's size.
+        size: u64,
+    },
     /// Two `--pmem` name the same file.
     #[error("--pmem {}: the file is given twice", path.display())]
     SameFile {
@@ -192,10 +202,14 @@ fn open_devices(specs: &[PmemSpec], created: &mut CreatedFiles) -> Result<Vec<Tr
     let mut out: Vec<TraceDevice> = Vec::new();
     let mut seen = Vec::new();
     for (i, s) in specs.iter().enumerate() {
-        let fresh = created.add_if_new(&s.path);
-        let backend = FileBackend::open(&FileBackendOptions::new(&s.path, s.size).resize(s.resize))?;
-        if !fresh && backend.info().created {
-            created.add(&s.path);
+        if s.empty {
+            open_empty(s, created)?;
+        } else {
+            let fresh = created.add_if_new(&s.path);
+            let backend = FileBackend::open(&FileBackendOptions::new(&s.path, s.size).resize(s.resize))?;
+            if !fresh && backend.info().created {
+                created.add(&s.path);
+            }
         }
         let id = std::fs::canonicalize(&s.path).unwrap_or_else(|_| s.path.clone());
         if seen.contains(&id) {
@@ -205,4 +219,22 @@ fn open_devices(specs: &[PmemSpec], created: &mut CreatedFiles) -> Result<Vec<Tr
         out.push(TraceDevice { id: format!("pmem{i}"), path: s.path.to_string_lossy().into_owned(), size: s.size });
     }
     Ok(out)
+}
+
+/// `empty=on`: creates a missing file empty, or checks that an existing one
+/// fits the device.
+fn open_empty(s: &PmemSpec, created: &mut CreatedFiles) -> Result<(), RecordError> {
+    let io = |action: &'static str, e| {
+        RecordError::Backend(FileBackendError::Io { path: s.path.clone(), action, source: e })
+    };
+    match std::fs::metadata(&s.path) {
+        Ok(m) if !m.is_file() => Err(RecordError::Backend(FileBackendError::NotRegular { path: s.path.clone() })),
+        Ok(m) if m.len() > s.size => Err(RecordError::TooLong { path: s.path.clone(), len: m.len(), size: s.size }),
+        Ok(_) => Ok(()),
+        Err(_) => {
+            std::fs::OpenOptions::new().write(true).create_new(true).open(&s.path).map_err(|e| io("create", e))?;
+            created.add(&s.path);
+            Ok(())
+        }
+    }
 }

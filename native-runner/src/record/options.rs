@@ -14,21 +14,29 @@ pub struct PmemSpec {
     /// Let an existing file of another size be resized (as `run`'s
     /// `resize=on`).
     pub resize: bool,
+    /// `empty=on`: a missing file is created empty (0 bytes) rather than
+    /// of SIZE bytes, and an existing one may be shorter than SIZE — for
+    /// programs that refuse a file of zeros (SQLite) and grow the file up
+    /// to SIZE themselves.
+    pub empty: bool,
 }
 
-/// Parses `FILE,size=SIZE[,resize=on]` (sizes with QEMU's suffixes).
+/// Parses `FILE,size=SIZE[,resize=on][,empty=on]` (sizes with QEMU's
+/// suffixes).
 pub fn parse_pmem(s: &str) -> Result<PmemSpec, String> {
     let mut parts = s.split(',');
     let path = parts.next().filter(|p| !p.is_empty()).ok_or_else(|| format!("--pmem '{s}': give FILE,size=SIZE"))?;
-    let (mut size, mut resize) = (None, false);
+    let (mut size, mut resize, mut empty) = (None, false, false);
     for part in parts {
         match part.split_once('=') {
             Some(("size", v)) => size = Some(parse_size(v).map_err(|e| format!("--pmem '{s}': {e}"))?),
             Some(("resize", "on")) => resize = true,
             Some(("resize", "off")) => resize = false,
+            Some(("empty", "on")) => empty = true,
+            Some(("empty", "off")) => empty = false,
             _ => {
                 return Err(format!(
-                    "--pmem '{s}': unknown option '{part}'; the options are size=SIZE and resize=on|off"
+                    "--pmem '{s}': unknown option '{part}'; the options are size=SIZE, resize=on|off and empty=on|off"
                 ))
             }
         }
@@ -37,15 +45,20 @@ pub fn parse_pmem(s: &str) -> Result<PmemSpec, String> {
     if size == 0 || !size.is_multiple_of(4096) {
         return Err(format!("--pmem '{s}': size {size} is not a non-zero multiple of 4096"));
     }
-    Ok(PmemSpec { path: PathBuf::from(path), size, resize })
+    if resize && empty {
+        return Err(format!("--pmem '{s}': give resize=on or empty=on, not both"));
+    }
+    Ok(PmemSpec { path: PathBuf::from(path), size, resize, empty })
 }
 
 /// Options of `pmemlab record`.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct RecordOptions {
-    /// A virtio-pmem device's backing file and size, FILE,size=SIZE[,resize=on]
-    /// (repeat for several devices): created when missing, as `run` does;
-    /// an existing file must have SIZE bytes unless resize=on.
+    /// A virtio-pmem device's backing file and size,
+    /// FILE,size=SIZE[,resize=on][,empty=on] (repeat for several devices):
+    /// created when missing, as `run` does; an existing file must have SIZE
+    /// bytes unless resize=on; with empty=on a new file starts empty and may
+    /// grow up to SIZE.
     #[arg(long = "pmem", value_name = "FILE,size=SIZE", required = true, value_parser = parse_pmem)]
     pub pmem: Vec<PmemSpec>,
     /// Where the trace goes (default: PROGRAM's file name + .trace.json in
@@ -84,6 +97,7 @@ mod tests {
         let s = parse_pmem("db.img,size=64M").unwrap();
         assert_eq!((s.path, s.size, s.resize), (PathBuf::from("db.img"), 64 << 20, false));
         assert!(parse_pmem("db.img,size=1M,resize=on").unwrap().resize);
+        assert!(parse_pmem("db.img,size=1M,empty=on").unwrap().empty);
     }
 
     #[test]
@@ -92,6 +106,7 @@ mod tests {
             ("db.img", "size is missing"),
             ("db.img,size=1000", "multiple of 4096"),
             ("db.img,size=1M,share=off", "unknown option 'share=off'"),
+            ("db.img,size=1M,resize=on,empty=on", "not both"),
             (",size=1M", "FILE,size=SIZE"),
             ("db.img,size=lots", "--pmem 'db.img,size=lots'"),
         ] {
