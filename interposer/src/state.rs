@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The page size the device tracks stores in.
 pub const PAGE: usize = 4096;
-/// Most devices followed.
+/// Most devices followed (`pmemlab record` refuses more:
+/// `record::MAX_RECORDED_DEVICES`).
 pub const MAX_DEVICES: usize = 16;
 /// Most shared mappings of the devices at once.
 pub const MAX_MAPPINGS: usize = 256;

@@ -81,6 +81,12 @@ pub enum RecordError {
         /// The device's size.
         size: u64,
     },
+    /// More devices than the recording follows.
+    #[error("{count} --pmem devices; a recording follows at most {MAX_RECORDED_DEVICES}")]
+    TooManyDevices {
+        /// How many were given.
+        count: usize,
+    },
     /// Two `--pmem` name the same file.
     #[error("--pmem {}: the file is given twice", path.display())]
     SameFile {
@@ -113,6 +119,9 @@ pub enum RecordError {
     #[error("cannot write the summary: {0}")]
     Write(#[from] std::io::Error),
 }
+
+/// Most devices one recording follows (the interposer's table).
+pub const MAX_RECORDED_DEVICES: usize = 16;
 
 /// What `record` prints at the end.
 #[derive(Debug, Serialize)]
@@ -199,6 +208,9 @@ pub fn record(opts: &RecordOptions, rep: &mut Reporter<'_>) -> Result<i32, Recor
 /// Creates or checks every backing file (with `run`'s rules) and names the
 /// devices `pmem0`, `pmem1`, … in order.
 fn open_devices(specs: &[PmemSpec], created: &mut CreatedFiles) -> Result<Vec<TraceDevice>, RecordError> {
+    if specs.len() > MAX_RECORDED_DEVICES {
+        return Err(RecordError::TooManyDevices { count: specs.len() });
+    }
     let mut out: Vec<TraceDevice> = Vec::new();
     let mut seen = Vec::new();
     for (i, s) in specs.iter().enumerate() {
