@@ -630,3 +630,53 @@ pub unsafe extern "C" fn _Exit(status: c_int) -> ! {
     unsafe { real::_Exit(status) };
     unreachable!("_Exit returned")
 }
+
+/// Before removing or renaming paths: a device file among them makes the
+/// recording untraceable (a device is followed by its inode; a new file at
+/// its path would not be).
+fn names_call(paths: &[(c_int, *const c_char)], call: impl FnOnce() -> c_int) -> c_int {
+    if enabled() {
+        let mut s = lock();
+        if paths.iter().any(|&(dir, p)| path_device(&s, dir, p).is_some()) {
+            s.untraceable("the program removed or renamed a device file, which the recording does not follow");
+        }
+    }
+    call()
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn unlink(path: *const c_char) -> c_int {
+    // SAFETY: the program's own argument, passed on.
+    names_call(&[(libc::AT_FDCWD, path)], || unsafe { real::unlink(path) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn unlinkat(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
+    // SAFETY: the program's own arguments, passed on.
+    names_call(&[(dir, path)], || unsafe { real::unlinkat(dir, path, flags) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn rename(old: *const c_char, new: *const c_char) -> c_int {
+    let paths = [(libc::AT_FDCWD, old), (libc::AT_FDCWD, new)];
+    // SAFETY: the program's own arguments, passed on.
+    names_call(&paths, || unsafe { real::rename(old, new) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn renameat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char) -> c_int {
+    // SAFETY: the program's own arguments, passed on.
+    names_call(&[(od, old), (nd, new)], || unsafe { real::renameat(od, old, nd, new) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn renameat2(
+    od: c_int,
+    old: *const c_char,
+    nd: c_int,
+    new: *const c_char,
+    flags: c_uint,
+) -> c_int {
+    // SAFETY: the program's own arguments, passed on.
+    names_call(&[(od, old), (nd, new)], || unsafe { real::renameat2(od, old, nd, new, flags) })
+}

@@ -15,7 +15,7 @@
 //! and the page unprotected; [`state::sync_device`] diffs the noted pages
 //! against a shadow of their recorded content at the next flush or write
 //! call, then protects them again), write calls, truncation and flushes
-//! ([`hooks`]). Records go out in the format of `pmem_core::trace::raw`.
+//! ([`hooks`]); removing or renaming a device file stops the recording. Records go out in the format of `pmem_core::trace::raw`.
 //!
 //! Real functions are found with `dlsym(RTLD_NEXT, …)` ([`real`]); the
 //! library's own I/O uses raw system calls, so it never runs into its own

@@ -76,3 +76,8 @@ real_fn!(sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::siga
 real_fn!(_exit(status: c_int) -> ());
 real_fn!(_Exit(status: c_int) -> ());
 real_fn!(signal(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t);
+real_fn!(unlink(path: *const c_char) -> c_int);
+real_fn!(unlinkat(dir: c_int, path: *const c_char, flags: c_int) -> c_int);
+real_fn!(rename(old: *const c_char, new: *const c_char) -> c_int);
+real_fn!(renameat(olddir: c_int, old: *const c_char, newdir: c_int, new: *const c_char) -> c_int);
+real_fn!(renameat2(olddir: c_int, old: *const c_char, newdir: c_int, new: *const c_char, flags: c_uint) -> c_int);

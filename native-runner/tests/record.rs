@@ -197,6 +197,12 @@ fn a_program_that_cannot_be_traced_is_one_line_and_leaves_nothing() {
     let un = gcc(&dir, "probes/untraceable.c", "untraceable", &[]);
     let o = pmemlab(&dir, &["record", "--pmem", "a.img,size=64K", "--", s(&un), "a.img"], "");
     assert_user_error(&o, "cannot be traced: the program moved or resized a device mapping with mremap");
+    // A device file removed by the program.
+    let script = dir.join("unlink.py");
+    std::fs::write(&script, "import os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nos.pwrite(fd, b'x', 0)\nos.fsync(fd)\nos.unlink(sys.argv[1])\n").unwrap();
+    let o = pmemlab(&dir, &["record", "--pmem", "a.img,size=64K", "--", "python3", s(&script), "a.img"], "");
+    assert_user_error(&o, "removed or renamed a device file");
+    std::fs::remove_file(&script).unwrap();
     // MAP_SYNC: refused with EOPNOTSUPP, the program exits 1 before any flush.
     let pb = gcc(&dir, "planted-bug/planted-bug.c", "planted-bug", &[]);
     let o = pmemlab(&dir, &["record", "--pmem", "a.img,size=64K", "--", s(&pb), "a.img", "--map-sync"], "");
