@@ -162,6 +162,40 @@ fn a_forked_child_that_stores_nothing_leaves_the_recording_alone_and_one_that_st
 }
 
 #[test]
+fn the_other_devices_files_sit_next_to_the_crash_image_with_their_durable_content() {
+    build_interposer();
+    let dir = disk_dir("record-two");
+    let prog = gcc(&dir, "probes/two.c", "two", &[]);
+    let args = [
+        "record",
+        "--pmem",
+        "a.img,size=64K",
+        "--pmem",
+        "b.img,size=64K",
+        "--trace",
+        "t.json",
+        "--",
+        s(&prog),
+        "a.img",
+        "b.img",
+    ];
+    let o = pmemlab(&dir, &args, "");
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let o = pmemlab(&dir, &["explore", "--trace", "t.json", "--checker", "true"], "");
+    assert_user_error(&o, "choose the one to crash with --device");
+    // When a.img holds "A", b.img (flushed before) must hold "B".
+    let check = r#"sh -c 'test -f b.img || exit 3; a=$(head -c 1 a.img); b=$(head -c 1 b.img); [ "$a" != A ] || [ "$b" = B ]' x"#;
+    let o = pmemlab(&dir, &["explore", "--trace", "t.json", "--device", "a.img", "--checker", check, "--json"], "");
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(json(&o)["campaign"]["checked"].as_u64().unwrap() >= 3);
+    // Without the flushes, b's "B" is never durable while a's "A" may be.
+    let args = ["explore", "--trace", "t.json", "--device", "pmem0", "--checker", check, "--no-flush"];
+    let o = pmemlab(&dir, &args, "");
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    cleanup(&dir);
+}
+
+#[test]
 fn a_python_program_using_mmap_and_pwrite_is_recorded() {
     build_interposer();
     let dir = disk_dir("record-python");

@@ -51,6 +51,18 @@ pub struct CommandChecker {
     runs: Arc<AtomicU64>,
     fatal: Arc<Mutex<Option<String>>>,
     layout: Option<Arc<PathBuf>>,
+    companions: Option<Companions>,
+}
+
+/// Files written next to each image in its directory before the command
+/// runs (a recorded program's other devices), by the crash being checked.
+#[derive(Clone)]
+pub struct Companions(pub Arc<dyn Fn(&Path, &CrashContext) -> std::io::Result<()> + Send + Sync>);
+
+impl std::fmt::Debug for Companions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Companions")
+    }
 }
 
 /// Writes a crash image: a new sparse file of `size` bytes holding the
@@ -115,14 +127,17 @@ impl CommandChecker {
             runs: Arc::new(AtomicU64::new(0)),
             fatal: Arc::new(Mutex::new(None)),
             layout: None,
+            companions: None,
         }
     }
 
     /// Each image at `rel` inside a new directory of its own, which is the
     /// command's working directory and is in `PMEMLAB_IMAGE_DIR` (a
     /// recorded program's file layout, so its own recovery can open it).
-    pub fn with_layout(mut self, rel: &Path) -> CommandChecker {
+    /// `companions` writes further files into that directory first.
+    pub fn with_layout(mut self, rel: &Path, companions: Option<Companions>) -> CommandChecker {
         self.layout = Some(Arc::new(rel.to_path_buf()));
+        self.companions = companions;
         self
     }
 
@@ -242,7 +257,11 @@ impl Checker for CommandChecker {
         };
         let out = self.dir.join(format!("{name}.out"));
         let made = path.parent().map_or(Ok(()), std::fs::create_dir_all);
-        if let Err(e) = made.and_then(|()| write_image(image, &self.pages, self.size, &path)) {
+        let others = |()| match (&self.companions, &cwd) {
+            (Some(c), Some(d)) => (c.0)(d, ctx),
+            _ => Ok(()),
+        };
+        if let Err(e) = made.and_then(|()| write_image(image, &self.pages, self.size, &path)).and_then(others) {
             let _ = std::fs::remove_file(&path);
             return Err(self.set_fatal(format!("cannot write the crash image {}: {e}", path.display())));
         }

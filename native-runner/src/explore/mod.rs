@@ -314,7 +314,7 @@ impl Checkers {
         let pages: Vec<u64> = target.history.pages().collect();
         let mut checker = CommandChecker::new(cmd, &dir, &target.info.device, pages, target.info.size, opts.timeout());
         if let Some(rel) = &target.layout {
-            checker = checker.with_layout(rel);
+            checker = checker.with_layout(rel, target.companions.clone());
         }
         Ok(Checkers::Command { checker, _dir: guard })
     }

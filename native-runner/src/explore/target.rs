@@ -122,6 +122,8 @@ pub struct Target {
     /// Where the image goes inside a directory of its own (a trace: the
     /// program's path to the file); `None`: a file of its own.
     pub layout: Option<PathBuf>,
+    /// The other files of that directory (a trace's other devices).
+    pub companions: Option<super::command::Companions>,
 }
 
 impl std::fmt::Debug for Target {
@@ -173,7 +175,7 @@ pub fn workload_target(name: &str, seed: u64) -> Result<(Target, BuiltinChecker)
         history_fingerprint: history_fingerprint(&history),
     };
     Ok((
-        Target { info, history, model_tear: None, notes: Vec::new(), layout: None },
+        Target { info, history, model_tear: None, notes: Vec::new(), layout: None, companions: None },
         BuiltinChecker { name: name.to_string() },
     ))
 }
@@ -257,5 +259,5 @@ pub fn scenario_target(
         points: history.points().len(),
         history_fingerprint: history_fingerprint(&history),
     };
-    Ok(Target { info, history, model_tear: Some(scenario.model().tear), notes, layout: None })
+    Ok(Target { info, history, model_tear: Some(scenario.model().tear), notes, layout: None, companions: None })
 }

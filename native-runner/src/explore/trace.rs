@@ -7,17 +7,24 @@
 //! file, inside a new directory that is its working directory (also in
 //! `PMEMLAB_IMAGE_DIR`), so the program's recovery can open it as it
 //! opened the original; the path is also the last argument and in
-//! `PMEMLAB_IMAGE`. The user's files are never touched: images are new
+//! `PMEMLAB_IMAGE`. The program's other devices are in the directory too,
+//! each at its own path, holding what was durable on it at that moment (a
+//! campaign crashes one device; the others keep only what a completed
+//! flush made durable). The user's files are never touched: images are new
 //! files. `--no-flush` drops the program's flushes (a negative control).
 
+use super::command::Companions;
 use super::target::{history_fingerprint, Target, TargetInfo};
 use super::ExploreError;
-use pmem_core::crash::WriteHistory;
-use pmem_core::event::EventKind;
+use pmem_core::crash::{CrashContext, WriteHistory};
+use pmem_core::event::{EventKind, EventLog};
+use pmem_core::memory::PAGE_SIZE;
 use pmem_core::rng::fnv1a64;
 use pmem_core::scenario::{Op, Scenario};
 use pmem_core::trace::{Trace, TraceDevice};
+use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 /// Reads and validates a trace file; errors are one line naming the file.
 pub fn load_trace(path: &Path) -> Result<(Trace, String), ExploreError> {
@@ -74,6 +81,52 @@ fn layout(recorded: &str) -> PathBuf {
     PathBuf::from(p.file_name().unwrap_or(p.as_os_str()))
 }
 
+/// Another device of the program, placed next to the crashed one's image.
+struct Other {
+    rel: PathBuf,
+    history: WriteHistory,
+}
+
+impl Other {
+    /// Writes what is durable on this device at the moment of the crash
+    /// after event `after` (no pending write of its own survives).
+    fn write(&self, dir: &Path, after: Option<u64>) -> std::io::Result<()> {
+        let points = self.history.points();
+        let at = points.iter().rev().find(|p| p.after_event <= after).unwrap_or(&points[0]);
+        let path = dir.join(&self.rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+        f.set_len(self.history.size())?;
+        for page in self.history.pages() {
+            let (bytes, _) = self.history.base(page, at);
+            if bytes.iter().any(|&b| b != 0) {
+                f.write_all_at(bytes, page * PAGE_SIZE)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The program's other devices, each at its own path in the image's
+/// directory with its durable content at the crash.
+fn companions(trace: &Trace, log: &EventLog, crashed: &str) -> Option<Companions> {
+    let others: Vec<Other> = trace
+        .header()
+        .devices
+        .iter()
+        .filter(|d| d.id != crashed)
+        .map(|d| Other { rel: layout(&d.path), history: WriteHistory::from_log(log, &d.id, d.size) })
+        .collect();
+    if others.is_empty() {
+        return None;
+    }
+    let write =
+        move |dir: &Path, ctx: &CrashContext| others.iter().try_for_each(|o| o.write(dir, ctx.point.after_event));
+    Some(Companions(Arc::new(write)))
+}
+
 /// The history of one device of a recorded program (see the module docs).
 pub fn trace_target(path: &Path, device: Option<&str>, no_flush: bool) -> Result<Target, ExploreError> {
     let (trace, fingerprint) = load_trace(path)?;
@@ -117,7 +170,9 @@ pub fn trace_target(path: &Path, device: Option<&str>, no_flush: bool) -> Result
         points: history.points().len(),
         history_fingerprint: history_fingerprint(&history),
     };
-    Ok(Target { info, history, model_tear: Some(scenario.model().tear), notes, layout: Some(layout(&dev.path)) })
+    let companions = companions(&trace, &run.log, &dev.id);
+    let layout = Some(layout(&dev.path));
+    Ok(Target { info, history, model_tear: Some(scenario.model().tear), notes, layout, companions })
 }
 
 #[cfg(test)]
