@@ -57,7 +57,10 @@ pub struct CommandChecker {
 /// Files written next to each image in its directory before the command
 /// runs (a recorded program's other devices), by the crash being checked.
 #[derive(Clone)]
-pub struct Companions(pub Arc<dyn Fn(&Path, &CrashContext) -> std::io::Result<()> + Send + Sync>);
+pub struct Companions(pub Arc<WriteCompanions>);
+
+/// Writes the companion files into a directory, for one crash.
+pub type WriteCompanions = dyn Fn(&Path, &CrashContext) -> std::io::Result<()> + Send + Sync;
 
 impl std::fmt::Debug for Companions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
