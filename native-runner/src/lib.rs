@@ -47,6 +47,7 @@ pub mod inspect;
 pub mod oracle;
 pub mod output;
 pub mod qemu;
+pub mod record;
 pub mod report;
 pub mod run;
 pub mod serve;

@@ -88,6 +88,17 @@ impl WriteHistory {
         WriteHistory { device: device.to_string(), model, points }
     }
 
+    /// The same history without the crash points before event `seq` (a
+    /// preamble that is no part of the run explored, such as a recorded
+    /// file's content at the start); the points left are renumbered from 0.
+    pub fn starting_at_event(mut self, seq: u64) -> WriteHistory {
+        self.points.retain(|p| p.after_event.is_some_and(|e| e >= seq));
+        for (i, p) in self.points.iter_mut().enumerate() {
+            p.index = i;
+        }
+        self
+    }
+
     /// The device.
     pub fn device(&self) -> &str {
         &self.device

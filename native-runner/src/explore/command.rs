@@ -15,6 +15,7 @@
 //! | `PMEMLAB_DURABLE_WRITES` | writes a completed flush made durable |
 //! | `PMEMLAB_ACKED_FLUSHES` | flushes returned 0 to the application |
 //! | `PMEMLAB_FAILED_FLUSHES` | flushes returned -EIO |
+//! | `PMEMLAB_IMAGE_DIR` | with a file layout (a trace): the image's directory, also the working directory |
 //!
 //! and removes the file again. Exit status 0 means consistent; any other
 //! status, or death by a signal, is a violation whose message is the
@@ -49,6 +50,22 @@ pub struct CommandChecker {
     counter: Arc<AtomicU64>,
     runs: Arc<AtomicU64>,
     fatal: Arc<Mutex<Option<String>>>,
+    layout: Option<Arc<PathBuf>>,
+    companions: Option<Companions>,
+}
+
+/// Files written next to each image in its directory before the command
+/// runs (a recorded program's other devices), by the crash being checked.
+#[derive(Clone)]
+pub struct Companions(pub Arc<WriteCompanions>);
+
+/// Writes the companion files into a directory, for one crash.
+pub type WriteCompanions = dyn Fn(&Path, &CrashContext) -> std::io::Result<()> + Send + Sync;
+
+impl std::fmt::Debug for Companions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Companions")
+    }
 }
 
 /// Writes a crash image: a new sparse file of `size` bytes holding the
@@ -112,7 +129,19 @@ impl CommandChecker {
             counter: Arc::new(AtomicU64::new(0)),
             runs: Arc::new(AtomicU64::new(0)),
             fatal: Arc::new(Mutex::new(None)),
+            layout: None,
+            companions: None,
         }
+    }
+
+    /// Each image at `rel` inside a new directory of its own, which is the
+    /// command's working directory and is in `PMEMLAB_IMAGE_DIR` (a
+    /// recorded program's file layout, so its own recovery can open it).
+    /// `companions` writes further files into that directory first.
+    pub fn with_layout(mut self, rel: &Path, companions: Option<Companions>) -> CommandChecker {
+        self.layout = Some(Arc::new(rel.to_path_buf()));
+        self.companions = companions;
+        self
     }
 
     /// Why the command cannot be run, once that is known.
@@ -133,12 +162,16 @@ impl CommandChecker {
         why
     }
 
-    fn run(&self, image: &Path, out: &Path, ctx: &CrashContext) -> Result<(), String> {
+    fn run(&self, image: &Path, out: &Path, cwd: Option<&Path>, ctx: &CrashContext) -> Result<(), String> {
         let log = File::create(out).map_err(|e| self.set_fatal(format!("cannot create {}: {e}", out.display())))?;
         let log2 = log.try_clone().map_err(|e| self.set_fatal(format!("cannot duplicate a descriptor: {e}")))?;
         let p = &ctx.point;
         use std::os::unix::process::CommandExt;
-        let mut child = Command::new("/bin/sh")
+        let mut command = Command::new("/bin/sh");
+        if let Some(dir) = cwd {
+            command.current_dir(dir).env("PMEMLAB_IMAGE_DIR", dir);
+        }
+        let mut child = command
             // Its own process group: a timeout kills the command's children
             // too.
             .process_group(0)
@@ -219,14 +252,27 @@ impl Checker for CommandChecker {
             return Err(f);
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let path = self.dir.join(format!("{}-point{}-{n}.img", self.device, ctx.point.index));
-        let out = path.with_extension("out");
-        if let Err(e) = write_image(image, &self.pages, self.size, &path) {
+        let name = format!("{}-point{}-{n}", self.device, ctx.point.index);
+        let cwd = self.layout.as_ref().map(|_| self.dir.join(&name));
+        let path = match (&self.layout, &cwd) {
+            (Some(rel), Some(d)) => d.join(&**rel),
+            _ => self.dir.join(format!("{name}.img")),
+        };
+        let out = self.dir.join(format!("{name}.out"));
+        let made = path.parent().map_or(Ok(()), std::fs::create_dir_all);
+        let others = |()| match (&self.companions, &cwd) {
+            (Some(c), Some(d)) => (c.0)(d, ctx),
+            _ => Ok(()),
+        };
+        if let Err(e) = made.and_then(|()| write_image(image, &self.pages, self.size, &path)).and_then(others) {
             let _ = std::fs::remove_file(&path);
             return Err(self.set_fatal(format!("cannot write the crash image {}: {e}", path.display())));
         }
-        let result = self.run(&path, &out, ctx);
-        let _ = std::fs::remove_file(&path);
+        let result = self.run(&path, &out, cwd.as_deref(), ctx);
+        match &cwd {
+            Some(d) => drop(std::fs::remove_dir_all(d)),
+            None => drop(std::fs::remove_file(&path)),
+        }
         let _ = std::fs::remove_file(&out);
         result
     }

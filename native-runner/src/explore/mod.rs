@@ -5,6 +5,7 @@
 //!                 [--shard I/N] [--state FILE | --resume FILE] [--jobs N]
 //!                 [--json] [--html REPORT.html] [--tear 8B|64B|512B|4KiB]
 //! pmemlab explore --workload NAME [...]
+//! pmemlab explore --trace T --checker CMD [--no-flush] [...]
 //! ```
 //!
 //! 1. The scenario runs (on the model: the write history is the same on
@@ -42,6 +43,7 @@ pub mod options;
 pub mod state;
 pub mod summary;
 pub mod target;
+pub mod trace;
 
 use crate::created::CreatedFiles;
 use crate::output::{check_writable, write_file, OutputError, OutputFile};
@@ -239,20 +241,23 @@ fn resolve_target(
 ) -> Result<(Target, Option<BuiltinChecker>), ExploreError> {
     let scenario = opts.scenario.clone().or_else(|| resumed.and_then(|s| s.target.scenario.clone()));
     let workload = opts.workload.clone().or_else(|| resumed.and_then(|s| s.target.workload.clone()));
+    let trace = opts.trace.clone().or_else(|| resumed.and_then(|s| s.target.trace.clone()));
+    let no_flush = opts.no_flush || resumed.is_some_and(|s| s.target.no_flush);
     let checker_cmd = opts.checker.clone().or_else(|| resumed.and_then(|s| s.target.checker.clone()));
     let device = opts.device.clone().or_else(|| resumed.map(|s| s.target.device.clone()));
     // The seed the saved run played with (the campaign's own seed is in
     // its config, see `campaign_config`).
     let seed = opts.seed.or_else(|| resumed.map(|s| s.target.seed));
-    let (mut target, builtin) = match (&scenario, &workload) {
-        (Some(path), _) => (scenario_target(path, seed, device.as_deref())?, None),
-        (None, Some(name)) => {
+    let (mut target, builtin) = match (&trace, &scenario, &workload) {
+        (Some(t), _, _) => (trace::trace_target(t, device.as_deref(), no_flush)?, None),
+        (None, Some(path), _) => (scenario_target(path, seed, device.as_deref())?, None),
+        (None, None, Some(name)) => {
             let (t, c) = workload_target(name, seed.unwrap_or(0))?;
             (t, Some(c))
         }
-        (None, None) => return Err(ExploreError::Usage("nothing to explore".into())),
+        (None, None, None) => return Err(ExploreError::Usage("nothing to explore".into())),
     };
-    if scenario.is_some() && checker_cmd.is_none() {
+    if (scenario.is_some() || trace.is_some()) && checker_cmd.is_none() {
         return Err(ExploreError::Usage("a scenario needs --checker CMD".into()));
     }
     target.info.checker = checker_cmd;
@@ -307,7 +312,10 @@ impl Checkers {
             }
         };
         let pages: Vec<u64> = target.history.pages().collect();
-        let checker = CommandChecker::new(cmd, &dir, &target.info.device, pages, target.info.size, opts.timeout());
+        let mut checker = CommandChecker::new(cmd, &dir, &target.info.device, pages, target.info.size, opts.timeout());
+        if let Some(rel) = &target.layout {
+            checker = checker.with_layout(rel, target.companions.clone());
+        }
         Ok(Checkers::Command { checker, _dir: guard })
     }
 
