@@ -137,6 +137,40 @@ impl Viewport {
     }
 }
 
+/// The smallest cell side the grid fits the written pages with, in
+/// pixels (one written page of a 64 MiB device is a visible square, not a
+/// speck).
+pub const MIN_FIT_CELL_PX: u32 = 8;
+
+impl Viewport {
+    /// The view that fits the pages `touched` (first and last written
+    /// page, and the selection) of a device of `total` pages on a raster of
+    /// `width` × `height` pixels: the whole device when it fits with cells
+    /// of at least [`MIN_FIT_CELL_PX`], else as many pages as fit at that
+    /// size, centred on the touched range (or exactly the touched range
+    /// when it is wider than that).
+    pub fn fit(touched: Option<(u64, u64)>, total: u64, width: u32, height: u32) -> Viewport {
+        let total = total.max(1);
+        let at_min = u64::from(width / MIN_FIT_CELL_PX).max(1) * u64::from(height / MIN_FIT_CELL_PX).max(1);
+        let Some((lo, hi)) = touched.filter(|_| total > at_min) else { return Viewport::whole(total) };
+        let (lo, hi) = (lo.min(hi), hi.max(lo).min(total - 1));
+        let needed = hi - lo + 1;
+        if needed > at_min {
+            return Viewport::clamp(i128::from(lo), needed, total);
+        }
+        let span = at_min.max(MIN_SPAN);
+        Viewport::clamp(i128::from(lo) + i128::from(needed / 2) - i128::from(span / 2), span, total)
+    }
+}
+
+/// Host pages per host folio: the unit in which the host page cache
+/// dirties and writes back the backing file (1 = every page on its own).
+/// The host model does not report folios yet, so this is 1; once it does,
+/// this is the one place to read it from.
+pub fn folio_pages(_map: &PageMap) -> u64 {
+    1
+}
+
 /// How a viewport is laid out on a raster of `width` × `height` pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GridLayout {
@@ -459,5 +493,25 @@ mod tests {
         assert_eq!(deep.zoom_out(0, total).span, MIN_SPAN * 4);
         let tiny = Viewport::whole(4);
         assert_eq!(tiny.zoom_in(0, 4).span, 4);
+    }
+
+    #[test]
+    fn one_written_page_of_64_mib_fits_with_visible_cells() {
+        let total = (64u64 << 20) / PAGE_SIZE;
+        for (w, h) in [(768, 384), (1800, 560), (700, 420)] {
+            let vp = Viewport::fit(Some((5000, 5000)), total, w, h);
+            let l = GridLayout::new(vp.span, w, h);
+            assert!(vp.range().contains(&5000), "{vp:?}");
+            assert!(l.cell_px >= MIN_FIT_CELL_PX, "{w}x{h}: {l:?} {vp:?}");
+        }
+        // Nothing written: the whole device. A small device: whole too.
+        assert_eq!(Viewport::fit(None, total, 768, 384), Viewport::whole(total));
+        assert_eq!(Viewport::fit(Some((3, 3)), 64, 768, 384), Viewport::whole(64));
+        // A touched range wider than fits at 8 px: exactly that range.
+        let wide = Viewport::fit(Some((100, 10_099)), total, 768, 384);
+        assert_eq!((wide.first, wide.span), (100, 10_000));
+        // At the end of the device the view stays inside it.
+        let end = Viewport::fit(Some((total - 1, total - 1)), total, 768, 384);
+        assert_eq!(end.first + end.span, total);
     }
 }

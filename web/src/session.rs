@@ -161,6 +161,12 @@ impl Session {
         self.runner.machine()
     }
 
+    /// A fold of this scenario's log before its first event, told how
+    /// every device is backed (to fold the log from the start again).
+    pub fn empty_fold(&self) -> PageFold {
+        fold_for(self.scenario())
+    }
+
     /// The machine's event log folded into page states.
     pub fn fold(&self) -> &PageFold {
         &self.fold
