@@ -79,6 +79,24 @@ pub struct Workbench {
     playhead: Option<usize>,
     /// The fold at the playhead (live sessions, when it is not the end).
     cursor: Option<FoldCursor>,
+    /// The last crash change computed: for a page and a failure event.
+    crash_change: Option<CrashChange>,
+}
+
+/// What a failure did to one page: the bytes the guest read just before
+/// it, and what the disk holds after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrashChange {
+    /// The device.
+    pub device: String,
+    /// The page.
+    pub page: u64,
+    /// Index of the failure's event in the log.
+    pub event: usize,
+    /// The guest's view of the page just before the failure.
+    pub before: Vec<u8>,
+    /// The disk's bytes after it.
+    pub after: Vec<u8>,
 }
 
 /// What the write form holds.
@@ -181,6 +199,7 @@ impl Workbench {
             status: None,
             playhead: None,
             cursor: None,
+            crash_change: None,
         };
         w.refresh(true);
         w
@@ -400,11 +419,60 @@ impl Workbench {
         if reset_view {
             self.fit = true;
         }
+        self.update_crash_change();
         if self.fit {
             self.viewport = Viewport::fit(self.touched(), total, self.raster.0, self.raster.1);
         } else if self.viewport.first + self.viewport.span > total {
             self.viewport = Viewport::whole(total);
         }
+    }
+
+    /// The failure event (before the playhead) that lost or tore `page` of
+    /// the selected device last.
+    fn crash_event_of(&self, page: u64) -> Option<usize> {
+        let events = &self.events()[..self.shown()];
+        events.iter().rposition(|e| {
+            e.device.as_deref() == Some(self.device.as_str())
+                && matches!(&e.kind, pmem_core::event::EventKind::Crash { lost_pages, torn_pages, .. }
+                    if lost_pages.contains(&page) || torn_pages.contains(&page))
+        })
+    }
+
+    /// Recomputes [`Workbench::crash_change`] when the selection or the
+    /// failure it shows changed (a fold of the log up to the failure, with
+    /// bytes).
+    fn update_crash_change(&mut self) {
+        let Some(page) = self.page.filter(|p| matches!(self.map.state(*p), CellState::Lost | CellState::Torn)) else {
+            self.crash_change = None;
+            return;
+        };
+        let Some(event) = self.crash_event_of(page) else {
+            self.crash_change = None;
+            return;
+        };
+        if self.crash_change.as_ref().is_some_and(|c| c.page == page && c.event == event && c.device == self.device) {
+            return;
+        }
+        let mut fold = match &self.view {
+            View::Live(s) => s.empty_byte_fold(),
+            View::Replay(_) => {
+                let mut f = PageFold::new(pmem_core::event::fold::Tracking::Bytes);
+                for (id, b) in pmem_core::event::fold::backings_of_log(self.events()) {
+                    f.set_backing(&id, b);
+                }
+                f
+            }
+        };
+        fold.advance_to(self.events(), event);
+        let before = fold.page_bytes(&self.device, page).0;
+        let after = self.page_bytes().map(|(_, _, disk)| disk).unwrap_or_default();
+        self.crash_change = Some(CrashChange { device: self.device.clone(), page, event, before, after });
+    }
+
+    /// For a selected page that a failure lost or tore: its bytes before
+    /// and after.
+    pub fn crash_change(&self) -> Option<&CrashChange> {
+        self.crash_change.as_ref().filter(|c| Some(c.page) == self.page && c.device == self.device)
     }
 
     /// The first and last written page and the selection, if any.
@@ -766,6 +834,7 @@ impl Workbench {
             return;
         }
         self.page = Some(page);
+        self.update_crash_change();
         if self.fit {
             self.viewport = Viewport::fit(self.touched(), total, self.raster.0, self.raster.1);
         } else if !self.viewport.range().contains(&page) {
@@ -910,6 +979,73 @@ mod tests {
         assert!(w.back());
         assert_eq!(w.map().state(5), CellState::Dirty);
         assert_eq!(w.position(), (3, 4));
+    }
+
+    #[test]
+    fn a_lost_page_shows_its_bytes_before_and_after_the_failure() {
+        let mut w = Workbench::playground();
+        w.write_page(4, "precious");
+        w.crash(CrashKind::PowerFailure);
+        let st = w.status().unwrap();
+        assert!(st.loss && !st.ok, "a power failure that lost data is not a success: {st:?}");
+        w.select_page(4);
+        let c = w.crash_change().expect("page 4 was lost");
+        assert!(c.before.starts_with(b"precious"), "{:?}", &c.before[..8]);
+        assert!(c.after.iter().all(|b| *b == 0));
+        w.select_page(5);
+        assert!(w.crash_change().is_none(), "page 5 was never written");
+        // A power failure that finds everything on disk is fine.
+        let mut w = Workbench::playground();
+        w.write_page(1, "a");
+        w.device_op(FSYNC);
+        w.crash(CrashKind::PowerFailure);
+        assert!(w.status().unwrap().ok && !w.status().unwrap().loss);
+    }
+
+    #[test]
+    fn events_step_one_at_a_time_forward_and_back() {
+        let mut w = Workbench::playground();
+        w.write_page(0, "a");
+        let before = w.events().len();
+        w.device_op(FSYNC);
+        let end = w.events().len();
+        assert!(end - before >= 9);
+        // Back through the flush, event by event, without running anything.
+        let mut stages = vec![w.scene().stage];
+        while w.shown() > before {
+            assert!(w.step_event(false));
+            stages.push(w.scene().stage);
+        }
+        assert_eq!(w.position(), (2, 2), "the steps stay run");
+        assert_eq!(w.map().state(0), CellState::Dirty, "before the flush the page is dirty");
+        while w.shown() < end {
+            assert!(w.step_event(true));
+        }
+        assert_eq!(w.map().state(0), CellState::Clean);
+        assert!(!w.behind());
+        // At the end, forward runs nothing more (no step left).
+        assert!(!w.step_event(true));
+        stages.retain(Option::is_some);
+        stages.dedup();
+        assert_eq!(stages.len(), 9, "{stages:?}");
+    }
+
+    #[test]
+    fn a_wrong_answer_allows_another_try() {
+        let mut w = Workbench::lesson("why-fsync").unwrap();
+        w.forward();
+        w.forward();
+        let q = w.pending_question().unwrap();
+        let wrong = (q.answer + 1) % q.choices.len();
+        w.answer_question(q.before_step, wrong);
+        assert!(!w.status().unwrap().ok);
+        assert_eq!(w.status().unwrap().text, format!("Not quite. {}", q.hint));
+        assert!(w.pending_question().is_some(), "still open");
+        assert!(!w.forward());
+        w.answer_question(q.before_step, q.answer);
+        assert!(w.pending_question().is_none());
+        assert_eq!(w.tried(q.before_step), [wrong, q.answer]);
+        assert!(w.forward());
     }
 
     #[test]

@@ -42,7 +42,7 @@ fn contents(b: &Workbench, scene: &Scene) -> Contents {
             Token::Flush(r) => format!("waits for fsync #{}", r.0),
             _ => "stores through its mapping; fsync asks for durability".into(),
         },
-        dax: "stores go straight to the host page cache".into(),
+        dax: "stores → host page cache".into(),
         driver: String::new(),
         desc: String::new(),
         avail: String::new(),
@@ -60,7 +60,7 @@ fn contents(b: &Workbench, scene: &Scene) -> Contents {
     let (avail, used) = ring_indices_at(b.events(), b.shown(), b.device(), r.avail_idx, r.used_idx);
     let in_flight = avail.wrapping_sub(used);
     out.driver = format!("{in_flight} request(s) in flight");
-    out.desc = format!("{} entries, {} used so far", r.size, r.descriptors.len());
+    out.desc = format!("{} of {} used", r.descriptors.len(), r.size);
     out.avail = format!("idx = {avail}");
     out.used = format!("idx = {used}");
     out.device = match m.device_snapshot(b.device()) {
@@ -94,7 +94,7 @@ fn component(p: Place, c: &Contents, scene: &Scene, pointed: Option<Place>) -> H
         (scene.from == Some(p)).then_some("was"),
         (pointed == Some(p)).then_some("pointed"),
     );
-    let (label_size, text_size) = if small { (17, 15) } else { (24, 17) };
+    let (label_size, text_size) = if small { (15, 15) } else { (24, 17) };
     html! {
         <g class={class} id={format!("comp-{}", p.key())} data-place={p.key()}>
             <rect x={x.to_string()} y={y.to_string()} width={w.to_string()} height={h.to_string()} rx="8" />
@@ -112,17 +112,18 @@ fn paths() -> Html {
     const LINES: [(&str, &str); 9] = [
         ("store", "M160 80 V118"),
         ("store", "M160 214 V272"),
-        ("flush", "M460 80 V118"),
-        ("flush", "M540 166 H588"),
-        ("flush", "M782 208 V272"),
+        ("flush", "M420 80 V118"),
+        ("flush", "M510 166 H540"),
+        ("flush", "M760 214 V272"),
         ("flush", "M580 312 H540"),
         ("writeback", "M280 352 V392"),
-        ("flush", "M912 272 V208"),
-        ("flush", "M852 178 C 700 250, 560 240, 540 196"),
+        ("flush", "M910 272 V214"),
+        ("flush", "M840 200 C 760 250, 560 250, 510 200"),
     ];
     html! {
         <g class="paths" aria-hidden="true">
             { for LINES.iter().map(|(k, d)| html! { <path class={classes!("path", *k)} d={*d} /> }) }
+            <text class="zone" x="540" y="138" font-size="16" font-weight="700">{ "Virtqueue 0, in guest memory" }</text>
             <line class="boundary" x1="0" y1="243" x2="1000" y2="243" />
             <text class="zone" x="990" y="236" text-anchor="end" font-size="15">{ "guest" }</text>
             <text class="zone" x="990" y="262" text-anchor="end" font-size="15">{ "host" }</text>

@@ -514,6 +514,33 @@ fn bytes_panel(app: &App, _ctx: &Context<App>) -> Html {
             }
         }
     };
+    let change = b.crash_change().map(|c| {
+        let d = dump(c.page, &c.before, &c.after);
+        html! {
+            <table class="hex" id="crash-change">
+                <caption>{ format!(
+                    "What the failure (event {}) did to page {}: {} byte(s) changed; {} all-zero lines left out",
+                    c.event, c.page, d.differing, d.zero_lines
+                ) }</caption>
+                <thead><tr>
+                    <th scope="col">{ "offset" }</th>
+                    <th scope="col">{ "before: what the guest read" }</th>
+                    <th scope="col">{ "after: what the disk holds" }</th>
+                    <th scope="col">{ "text (before | after)" }</th>
+                </tr></thead>
+                <tbody>
+                    { for d.lines.iter().map(|l| html! {
+                        <tr>
+                            <td>{ format!("{:04x}", l.offset) }</td>
+                            <td class="bytes">{ for l.cache.iter().enumerate().map(|(i, v)| byte(*v, l.differs(i))) }</td>
+                            <td class="bytes">{ for l.disk.iter().enumerate().map(|(i, v)| byte(*v, l.differs(i))) }</td>
+                            <td class="ascii">{ format!("{} | {}", HexLine::ascii(&l.cache), HexLine::ascii(&l.disk)) }</td>
+                        </tr>
+                    }) }
+                </tbody>
+            </table>
+        }
+    });
     html! {
         <section id="bytes" class="panel" aria-labelledby="bytes-h">
             <h2 id="bytes-h">{ "Disk and bytes" }</h2>
@@ -521,6 +548,7 @@ fn bytes_panel(app: &App, _ctx: &Context<App>) -> Html {
                 "On the host's disk: {durable} page(s) durable. At risk now (a power failure would lose or has lost them): {at_risk} page(s)."
             ) }</p>
             { body }
+            { for change }
         </section>
     }
 }
@@ -785,6 +813,39 @@ fn sharing(app: &App, ctx: &Context<App>) -> Html {
     }
 }
 
+/// The terms the crash explorer uses, defined where they appear.
+fn explorer_terms() -> Html {
+    html! {
+        <dl class="terms" id="explorer-terms">
+            <dt><dfn>{ "crash point" }</dfn></dt>
+            <dd>{ "A moment of the workload's run at which the power could fail: just after one of its events." }</dd>
+            <dt><dfn>{ "write index" }</dfn></dt>
+            <dd>{ "The number of a write in the order the workload issued its writes (write 0 is the first)." }</dd>
+            <dt><dfn>{ "durable image" }</dfn></dt>
+            <dd>{ "What the disk holds for certain at that point: every write a completed flush covered. Any crash image is the durable image plus some of the writes since." }</dd>
+            <dt><dfn>{ "torn" }</dfn></dt>
+            <dd>{ "A page caught under writeback: some of its units (sectors, cache lines…) hold the new write, the others the old content." }</dd>
+        </dl>
+    }
+}
+
+/// One image as a strip of the pages that could differ at its point.
+fn image_strip(row: &crate::explorer::ImageRow) -> Html {
+    html! {
+        <span class="strip" aria-hidden="true">
+            { for row.cells.iter().map(|c| match (&c.torn, c.write) {
+                (Some(units), _) => html! {
+                    <span class="cell torn" title={format!("page {} torn", c.page)}>
+                        { for units.iter().map(|n| html! { <span class={classes!("unit", if *n { "new" } else { "old" })}></span> }) }
+                    </span>
+                },
+                (None, Some(w)) => html! { <span class="cell new" title={format!("page {} ← write {w}", c.page)}>{ w }</span> },
+                (None, None) => html! { <span class="cell old" title={format!("page {}: durable content", c.page)}></span> },
+            }) }
+        </span>
+    }
+}
+
 fn explorer(app: &App, ctx: &Context<App>) -> Html {
     let link = ctx.link();
     let names = workload_names();
@@ -801,23 +862,35 @@ fn explorer(app: &App, ctx: &Context<App>) -> Html {
             html! {
                 <>
                 <p id="campaign-summary">{ format!(
-                    "{}: {} crash points, {} images checked ({} duplicates skipped; {} points exhaustive, {} sampled), tear {}, seed {} — {} violation(s).",
+                    "{}: {} crash points, {} distinct images checked ({} duplicates skipped; {} points exhaustive, {} sampled), tear {}, seed {} — {} violation(s).",
                     run.workload.name, r.points_total, r.checked, r.duplicates, r.exhaustive_points, r.sampled_points, run.tear, run.seed, r.violations_total
                 ) }</p>
                 { match cx {
                     Some((p, pages, message)) => html! {
                         <div class="counterexample" id="counterexample">
                             <h3>{ "Minimal counterexample" }</h3>
-                            <p>{ format!("Crash point {p} ({}): these pages reached the disk, and nothing else written since the last completed flush:", run.points[p].after) }</p>
+                            <p>{ format!("Crash point {p} ({}): these pages reached the disk, and nothing else written since the durable image:", run.points[p].after) }</p>
                             <ul>{ for pages.iter().map(|x| html! { <li>{ x }</li> }) }</ul>
                             <p>{ "Recovery says: " }<strong>{ message }</strong></p>
                         </div>
                     },
                     None => html! { <p class="ok" id="no-violation">{ "No image violates the workload's invariant." }</p> },
                 } }
+                <div class="cp-timeline" id="crash-timeline" role="group" aria-label="Crash points on the workload's timeline">
+                    { for run.points.iter().take(300).map(|p| {
+                        let i = p.index;
+                        html! {
+                            <button type="button" class={classes!("cp-dot", (p.violations > 0).then_some("violation"), (point == Some(i)).then_some("selected"))}
+                                aria-pressed={if point == Some(i) { "true" } else { "false" }}
+                                aria-label={format!("crash point {i}: {} images, {} violations", p.images, p.violations)}
+                                title={format!("{i}: after {}", p.after)}
+                                onclick={link.callback(move |_| Msg::ShowPoint(i))}></button>
+                        }
+                    }) }
+                </div>
                 <table class="points" id="crash-points">
                     <caption>{ format!("Crash points ({} shown of {})", run.points.len().min(300), run.points.len()) }</caption>
-                    <thead><tr><th scope="col">{ "#" }</th><th scope="col">{ "just after" }</th><th scope="col">{ "writes / durable" }</th><th scope="col">{ "pending pages" }</th><th scope="col">{ "images" }</th><th scope="col">{ "violations" }</th></tr></thead>
+                    <thead><tr><th scope="col">{ "#" }</th><th scope="col">{ "just after" }</th><th scope="col">{ "writes issued / durable (write index)" }</th><th scope="col">{ "pages that may differ" }</th><th scope="col">{ "distinct images" }</th><th scope="col">{ "violations" }</th></tr></thead>
                     <tbody>
                         { for run.points.iter().take(300).map(|p| {
                             let i = p.index;
@@ -825,22 +898,30 @@ fn explorer(app: &App, ctx: &Context<App>) -> Html {
                                 <tr class={classes!((p.violations > 0).then_some("violation"), (point == Some(i)).then_some("selected"))}>
                                     <td><button type="button" class="linkish" onclick={link.callback(move |_| Msg::ShowPoint(i))}
                                         aria-label={format!("show the images of crash point {i}")}>{ i }</button></td>
-                                    <td>{ &p.after }</td><td>{ format!("{} / {}", p.writes_done, p.durable_upto) }</td>
+                                    <td>{ &p.after }</td><td>{ format!("{} / up to {}", p.writes_done, p.durable_upto) }</td>
                                     <td>{ p.pending_pages }</td><td>{ p.images }</td><td>{ p.violations }</td>
                                 </tr>
                             }
                         }) }
                     </tbody>
                 </table>
-                { for images.map(|(p, (rows, exhaustive))| html! {
+                { for images.map(|(p, imgs)| html! {
                     <table class="images" id="point-images">
-                        <caption>{ format!("Disk images at crash point {p} ({}, first {} shown)", if exhaustive { "all of them" } else { "sampled" }, rows.len()) }</caption>
-                        <thead><tr><th scope="col">{ "pages persisted beyond the durable image" }</th><th scope="col">{ "verdict" }</th></tr></thead>
+                        <caption>{ format!(
+                            "Disk images at crash point {p}: {} distinct ({}{}), the first {} shown. Each strip is the point's {} page(s) that may differ: grey = durable content, a number = the write it holds, split = torn.",
+                            imgs.distinct,
+                            if imgs.exhaustive { "all of them" } else { "sampled" },
+                            if imgs.duplicates > 0 { format!(", {} duplicates skipped", imgs.duplicates) } else { String::new() },
+                            imgs.rows.len(),
+                            run.points[p].pending_pages
+                        ) }</caption>
+                        <thead><tr><th scope="col">{ "image" }</th><th scope="col">{ "pages beyond the durable image" }</th><th scope="col">{ "verdict of the recovery" }</th></tr></thead>
                         <tbody>
-                            { for rows.iter().map(|row| html! {
+                            { for imgs.rows.iter().map(|row| html! {
                                 <tr class={classes!(row.violation.is_some().then_some("violation"))}>
-                                    <td>{ if row.persisted.is_empty() { "none (exactly the durable image)".to_string() } else { row.persisted.join(", ") } }</td>
-                                    <td>{ row.violation.clone().unwrap_or_else(|| "ok".to_string()) }</td>
+                                    <td>{ row.number }</td>
+                                    <td>{ image_strip(row) }{ " " }{ if row.persisted.is_empty() { "none: exactly the durable image".to_string() } else { row.persisted.join(", ") } }</td>
+                                    <td>{ match &row.violation { Some(v) => format!("violation: {v}"), None => "acceptable".to_string() } }</td>
                                 </tr>
                             }) }
                         </tbody>
@@ -853,6 +934,7 @@ fn explorer(app: &App, ctx: &Context<App>) -> Html {
     html! {
         <section id="explorer" class="panel" aria-labelledby="explorer-h">
             <h2 id="explorer-h">{ "Crash explorer" }</h2>
+            { explorer_terms() }
             <label for="sel-workload">{ "Workload" }</label>
             <select id="sel-workload" onchange={link.callback(|e: Event| Msg::SetWorkload(select_value(&e)))}>
                 { for names.iter().map(|(n, d)| html! {
