@@ -624,7 +624,11 @@ impl Workbench {
         self.refresh(false);
         let loss = self.losses() > lost_before;
         self.status = Some(match result {
-            Ok((ok, text)) => Status { ok: ok && !loss, loss, text },
+            Ok((ok, text)) if loss => {
+                let text = format!("Data lost: {}", text.strip_prefix("ok").unwrap_or(&text).trim_start());
+                Status { ok: false, loss: ok, text }
+            }
+            Ok((ok, text)) => Status { ok, loss, text },
             Err(e) => Status { ok: false, loss: false, text: e },
         });
     }

@@ -12,7 +12,7 @@ use std::rc::Rc;
 /// Time a token takes between two way points, in milliseconds.
 pub const SEGMENT_MS: f64 = 260.0;
 /// The longest travel, whatever the number of way points.
-pub const MAX_TRAVEL_MS: f64 = 2400.0;
+pub const MAX_TRAVEL_MS: f64 = 1600.0;
 
 #[derive(Default)]
 struct Travel {
