@@ -1,15 +1,37 @@
 //! Paints the page grid: the model renders RGBA pixels, the canvas gets
 //! them in one `putImageData`.
 
-use crate::grid::GridRenderer;
+use crate::grid::{GridRenderer, PageMap, Viewport};
 use crate::workbench::Workbench;
 use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 use yew::NodeRef;
 
-/// Draws the workbench's grid into the canvas behind `node`.
-pub fn draw(node: &NodeRef, renderer: &mut GridRenderer, bench: &Workbench) {
+/// What a canvas shows: drawn again only when this changes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Drawn {
+    map: PageMap,
+    viewport: Viewport,
+    page: Option<u64>,
+    raster: (u32, u32),
+    canvas: (u32, u32),
+}
+
+/// Draws the workbench's grid into the canvas behind `node`, unless
+/// `drawn` says it shows that already.
+pub fn draw(node: &NodeRef, renderer: &mut GridRenderer, bench: &Workbench, drawn: &mut Option<Drawn>) {
     let Some(canvas) = node.cast::<HtmlCanvasElement>() else { return };
+    let now = Drawn {
+        map: bench.map().clone(),
+        viewport: bench.viewport(),
+        page: bench.page(),
+        raster: bench.raster(),
+        canvas: (canvas.width(), canvas.height()),
+    };
+    if drawn.as_ref() == Some(&now) {
+        return;
+    }
+    *drawn = Some(now);
     let layout = bench.layout();
     renderer.set_folio_pages(crate::grid::folio_pages(bench.map()));
     renderer.render(bench.map(), &bench.viewport(), &layout, bench.page());

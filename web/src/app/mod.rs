@@ -189,6 +189,11 @@ pub struct App {
     animator: anim::Animator,
     /// Where the token travels after the next render.
     travel: Vec<Place>,
+    /// The canvas's size must be read again (reading it forces a layout,
+    /// so only after a resize or a change of view).
+    remeasure: bool,
+    /// What the canvas shows now (drawn again only when it changes).
+    drawn: Option<canvas::Drawn>,
 }
 
 /// True for the messages that change the scenario (and so leave a lesson).
@@ -477,9 +482,12 @@ impl App {
             }
             Msg::ZoomFit => b.zoom_fit(),
             Msg::Resized => {
-                self.measure();
+                self.remeasure = !self.measure();
             }
-            Msg::SetLevel(l) => self.level = l,
+            Msg::SetLevel(l) => {
+                self.level = l;
+                self.remeasure = true;
+            }
             Msg::ConfirmLeave(yes) => {
                 let msg = self.confirm.take();
                 if let (true, Some(m)) = (yes, msg) {
@@ -588,6 +596,8 @@ impl Component for App {
             focus: None,
             animator: anim::Animator::default(),
             travel: Vec::new(),
+            remeasure: true,
+            drawn: None,
         };
         app.load_fragment();
         app.sync_url();
@@ -613,11 +623,11 @@ impl Component for App {
     }
 
     fn rendered(&mut self, ctx: &Context<Self>, _first_render: bool) {
-        if self.measure() {
+        if std::mem::take(&mut self.remeasure) && self.measure() {
             // The grid's raster follows the canvas: draw again at its size.
             ctx.link().send_message(Msg::Resized);
         }
-        canvas::draw(&self.canvas, &mut self.renderer, &self.bench);
+        canvas::draw(&self.canvas, &mut self.renderer, &self.bench, &mut self.drawn);
         if !self.travel.is_empty() {
             let points = std::mem::take(&mut self.travel).into_iter().map(Place::anchor).collect();
             let max = if self.playing.is_some() { f64::from(TICK_MS) * 0.8 } else { anim::MAX_TRAVEL_MS };

@@ -713,7 +713,7 @@ fn rings_view(r: &RingView) -> Html {
 
 /// Events the expert timeline lists (the beginner's lists
 /// [`COMPACT_EVENTS`]), around the playhead.
-const TIMELINE_EVENTS: usize = 250;
+const TIMELINE_EVENTS: usize = 120;
 /// Events the beginner's timeline lists.
 const COMPACT_EVENTS: usize = 10;
 
