@@ -320,6 +320,34 @@ await test('a flush stepped event by event moves the request through the diagram
   return page;
 });
 
+await test('the token travels, and with prefers-reduced-motion it does not', async (keep) => {
+  let page = await open(base);
+  await page.click('#btn-quick-write');
+  await page.waitForTimeout(1800);
+  await page.click('#btn-fsync');
+  // Sample the token's position while it travels: it moves through places.
+  const seen = new Set();
+  for (let i = 0; i < 12; i++) {
+    seen.add(await page.locator('#token').getAttribute('transform'));
+    await page.waitForTimeout(100);
+  }
+  assert(seen.size >= 3, `the token moved through ${seen.size} positions`);
+  await page.close();
+  page = keep(await open(base));
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+  await page.click('#btn-quick-write');
+  await page.click('#btn-fsync');
+  await waitFor(async () => (await page.locator('#token').getAttribute('data-place')) === 'app', 'fsync returned');
+  const positions = new Set();
+  for (let i = 0; i < 6; i++) {
+    positions.add(await page.locator('#token').getAttribute('transform'));
+    await page.waitForTimeout(80);
+  }
+  assert(positions.size === 1, `no travel under reduced motion: ${[...positions].join(' ')}`);
+  assert((await page.locator('#comp-app').getAttribute('class')).includes('active'), 'the component is highlighted instead');
+  return page;
+});
+
 await test('the grid fits one written page of 64 MiB with cells of 8 px or more', async (keep) => {
   const page = keep(await open(base));
   await page.click('#btn-quick-write');

@@ -15,7 +15,8 @@ pub enum Level {
 }
 
 /// The controls of the beginner view, by element id, in order.
-pub const BEGINNER_CONTROLS: [&str; 6] = ["btn-quick-write", "btn-fsync", "btn-power", "btn-back", "btn-forward", "btn-play"];
+pub const BEGINNER_CONTROLS: [&str; 6] =
+    ["btn-quick-write", "btn-fsync", "btn-power", "btn-back", "btn-forward", "btn-play"];
 
 impl Level {
     /// The link value.

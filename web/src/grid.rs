@@ -567,7 +567,8 @@ mod tests {
 
     #[test]
     fn loss_is_drawn_on_the_cell_and_folios_get_boundaries() {
-        let map = PageMap { total_pages: 64, pages: vec![(1, CellState::Lost), (2, CellState::Torn), (3, CellState::Dirty)] };
+        let map =
+            PageMap { total_pages: 64, pages: vec![(1, CellState::Lost), (2, CellState::Torn), (3, CellState::Dirty)] };
         let vp = Viewport::whole(64);
         let layout = GridLayout::new(64, 768, 384);
         assert!(layout.cell_px >= 6);

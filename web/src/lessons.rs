@@ -355,9 +355,15 @@ mod tests {
                     continue;
                 }
                 let mut read = vec![s.description().to_lowercase(), q.hint.to_lowercase()];
-                read.extend(s.steps()[..q.before_step].iter().filter_map(|st| st.note.as_deref()).map(str::to_lowercase));
+                read.extend(
+                    s.steps()[..q.before_step].iter().filter_map(|st| st.note.as_deref()).map(str::to_lowercase),
+                );
                 for text in read {
-                    assert!(!text.contains(&key), "{}: the answer \"{key}\" is given before the question: {text}", l.id);
+                    assert!(
+                        !text.contains(&key),
+                        "{}: the answer \"{key}\" is given before the question: {text}",
+                        l.id
+                    );
                 }
             }
         }

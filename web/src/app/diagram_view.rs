@@ -84,6 +84,13 @@ fn text_of(c: &Contents, p: Place) -> &str {
     }
 }
 
+/// The font size at which `text` fits a box `width` wide (at most `size`),
+/// taking a character as 0.6 em: the diagram never spills out of a box.
+fn fit_font(text: &str, size: f64, width: f64) -> String {
+    let chars = text.chars().count().max(1) as f64;
+    format!("{:.1}", size.min((width - 20.0) / (0.6 * chars)).max(9.0))
+}
+
 fn component(p: Place, c: &Contents, scene: &Scene, pointed: Option<Place>) -> Html {
     let (x, y, w, h) = p.rect();
     let small = matches!(p, Place::DescTable | Place::AvailRing | Place::UsedRing);
@@ -94,14 +101,16 @@ fn component(p: Place, c: &Contents, scene: &Scene, pointed: Option<Place>) -> H
         (scene.from == Some(p)).then_some("was"),
         (pointed == Some(p)).then_some("pointed"),
     );
-    let (label_size, text_size) = if small { (15, 15) } else { (24, 17) };
+    let (label_size, text_size) = if small { (15.0, 15.0) } else { (24.0, 17.0) };
+    let detail = text_of(c, p);
+    let (label_size, text_size) = (fit_font(p.label(), label_size, w), fit_font(detail, text_size, w));
     html! {
         <g class={class} id={format!("comp-{}", p.key())} data-place={p.key()}>
             <rect x={x.to_string()} y={y.to_string()} width={w.to_string()} height={h.to_string()} rx="8" />
             <text class="label" x={(x + 10.0).to_string()} y={(y + if small { 22.0 } else { 30.0 }).to_string()}
                 font-size={label_size.to_string()}>{ p.label() }</text>
             <text class="detail" x={(x + 10.0).to_string()} y={(y + h - 14.0).to_string()}
-                font-size={text_size.to_string()}>{ text_of(c, p) }</text>
+                font-size={text_size.to_string()}>{ detail }</text>
         </g>
     }
 }

@@ -32,7 +32,13 @@ pub fn page(app: &App, ctx: &Context<App>) -> Html {
     let status = app.bench.status();
     let status_class = classes!(
         "status",
-        status.map(|s| if s.loss { "loss" } else if s.ok { "ok" } else { "bad" })
+        status.map(|s| if s.loss {
+            "loss"
+        } else if s.ok {
+            "ok"
+        } else {
+            "bad"
+        })
     );
     let expert = app.level == Level::Expert;
     let pointed = lesson_points_at(app);
@@ -362,7 +368,11 @@ fn lesson_box(app: &App, ctx: &Context<App>, pointed: Option<crate::diagram::Pla
 
 /// A lesson's question: a wrong choice is marked, explained with a hint
 /// and disabled, the others stay open; the right one gives the reason.
-fn question_box(b: &crate::workbench::Workbench, q: &'static crate::lessons::Question, link: &yew::html::Scope<App>) -> Html {
+fn question_box(
+    b: &crate::workbench::Workbench,
+    q: &'static crate::lessons::Question,
+    link: &yew::html::Scope<App>,
+) -> Html {
     let tried = b.tried(q.before_step);
     let right = tried.contains(&q.answer);
     let last = tried.last().copied();
