@@ -856,6 +856,84 @@ fn image_strip(row: &crate::explorer::ImageRow) -> Html {
     }
 }
 
+/// A finished campaign: its summary, the counterexample, the crash points
+/// on the timeline and in the table, and the images of the point shown.
+fn campaign_view(run: &crate::explorer::ExplorerRun, point: Option<usize>, link: &yew::html::Scope<App>) -> Html {
+    let r = &run.report;
+    let cx = run.counterexample();
+    let images = point.map(|p| (p, run.images(p, 64)));
+    html! {
+        <>
+        <p id="campaign-summary">{ format!(
+            "{}: {} crash points, {} distinct images checked ({} duplicates skipped; {} points exhaustive, {} sampled), tear {}, seed {} — {} violation(s).",
+            run.workload.name, r.points_total, r.checked, r.duplicates, r.exhaustive_points, r.sampled_points, run.tear, run.seed, r.violations_total
+        ) }</p>
+        { match cx {
+            Some((p, pages, message)) => html! {
+                <div class="counterexample" id="counterexample">
+                    <h3>{ "Minimal counterexample" }</h3>
+                    <p>{ format!("Crash point {p} ({}): these pages reached the disk, and nothing else written since the durable image:", run.points[p].after) }</p>
+                    <ul>{ for pages.iter().map(|x| html! { <li>{ x }</li> }) }</ul>
+                    <p>{ "Recovery says: " }<strong>{ message }</strong></p>
+                </div>
+            },
+            None => html! { <p class="ok" id="no-violation">{ "No image violates the workload's invariant." }</p> },
+        } }
+        <div class="cp-timeline" id="crash-timeline" role="group" aria-label="Crash points on the workload's timeline">
+            { for run.points.iter().take(300).map(|p| {
+                let i = p.index;
+                html! {
+                    <button type="button" class={classes!("cp-dot", (p.violations > 0).then_some("violation"), (point == Some(i)).then_some("selected"))}
+                        aria-pressed={if point == Some(i) { "true" } else { "false" }}
+                        aria-label={format!("crash point {i}: {} images, {} violations", p.images, p.violations)}
+                        title={format!("{i}: after {}", p.after)}
+                        onclick={link.callback(move |_| Msg::ShowPoint(i))}></button>
+                }
+            }) }
+        </div>
+        <table class="points" id="crash-points">
+            <caption>{ format!("Crash points ({} shown of {})", run.points.len().min(300), run.points.len()) }</caption>
+            <thead><tr><th scope="col">{ "#" }</th><th scope="col">{ "just after" }</th><th scope="col">{ "writes issued / durable (write index)" }</th><th scope="col">{ "pages that may differ" }</th><th scope="col">{ "distinct images" }</th><th scope="col">{ "violations" }</th></tr></thead>
+            <tbody>
+                { for run.points.iter().take(300).map(|p| {
+                    let i = p.index;
+                    html! {
+                        <tr class={classes!((p.violations > 0).then_some("violation"), (point == Some(i)).then_some("selected"))}>
+                            <td><button type="button" class="linkish" onclick={link.callback(move |_| Msg::ShowPoint(i))}
+                                aria-label={format!("show the images of crash point {i}")}>{ i }</button></td>
+                            <td>{ &p.after }</td><td>{ format!("{} / up to {}", p.writes_done, p.durable_upto) }</td>
+                            <td>{ p.pending_pages }</td><td>{ p.images }</td><td>{ p.violations }</td>
+                        </tr>
+                    }
+                }) }
+            </tbody>
+        </table>
+        { for images.map(|(p, imgs)| html! {
+            <table class="images" id="point-images">
+                <caption>{ format!(
+                    "Disk images at crash point {p}: {} distinct ({}{}), the first {} shown. Each strip is the point's {} page(s) that may differ: grey = durable content, a number = the write it holds, split = torn.",
+                    imgs.distinct,
+                    if imgs.exhaustive { "all of them" } else { "sampled" },
+                    if imgs.duplicates > 0 { format!(", {} duplicates skipped", imgs.duplicates) } else { String::new() },
+                    imgs.rows.len(),
+                    run.points[p].pending_pages
+                ) }</caption>
+                <thead><tr><th scope="col">{ "image" }</th><th scope="col">{ "pages beyond the durable image" }</th><th scope="col">{ "verdict of the recovery" }</th></tr></thead>
+                <tbody>
+                    { for imgs.rows.iter().map(|row| html! {
+                        <tr class={classes!(row.violation.is_some().then_some("violation"))}>
+                            <td>{ row.number }</td>
+                            <td>{ image_strip(row) }{ " " }{ if row.persisted.is_empty() { "none: exactly the durable image".to_string() } else { row.persisted.join(", ") } }</td>
+                            <td>{ match &row.violation { Some(v) => format!("violation: {v}"), None => "acceptable".to_string() } }</td>
+                        </tr>
+                    }) }
+                </tbody>
+            </table>
+        }) }
+        </>
+    }
+}
+
 fn explorer(app: &App, ctx: &Context<App>) -> Html {
     let link = ctx.link();
     let names = workload_names();
@@ -864,82 +942,7 @@ fn explorer(app: &App, ctx: &Context<App>) -> Html {
             html! { <p>{ "Pick a workload and run a campaign: every crash point, every disk image a power failure could leave there, each checked by the workload's recovery." }</p> }
         }
         Some(Err(e)) => html! { <p class="bad">{ e }</p> },
-        Some(Ok(run)) => {
-            let r = &run.report;
-            let cx = run.counterexample();
-            let point = app.point;
-            let images = point.map(|p| (p, run.images(p, 64)));
-            html! {
-                <>
-                <p id="campaign-summary">{ format!(
-                    "{}: {} crash points, {} distinct images checked ({} duplicates skipped; {} points exhaustive, {} sampled), tear {}, seed {} — {} violation(s).",
-                    run.workload.name, r.points_total, r.checked, r.duplicates, r.exhaustive_points, r.sampled_points, run.tear, run.seed, r.violations_total
-                ) }</p>
-                { match cx {
-                    Some((p, pages, message)) => html! {
-                        <div class="counterexample" id="counterexample">
-                            <h3>{ "Minimal counterexample" }</h3>
-                            <p>{ format!("Crash point {p} ({}): these pages reached the disk, and nothing else written since the durable image:", run.points[p].after) }</p>
-                            <ul>{ for pages.iter().map(|x| html! { <li>{ x }</li> }) }</ul>
-                            <p>{ "Recovery says: " }<strong>{ message }</strong></p>
-                        </div>
-                    },
-                    None => html! { <p class="ok" id="no-violation">{ "No image violates the workload's invariant." }</p> },
-                } }
-                <div class="cp-timeline" id="crash-timeline" role="group" aria-label="Crash points on the workload's timeline">
-                    { for run.points.iter().take(300).map(|p| {
-                        let i = p.index;
-                        html! {
-                            <button type="button" class={classes!("cp-dot", (p.violations > 0).then_some("violation"), (point == Some(i)).then_some("selected"))}
-                                aria-pressed={if point == Some(i) { "true" } else { "false" }}
-                                aria-label={format!("crash point {i}: {} images, {} violations", p.images, p.violations)}
-                                title={format!("{i}: after {}", p.after)}
-                                onclick={link.callback(move |_| Msg::ShowPoint(i))}></button>
-                        }
-                    }) }
-                </div>
-                <table class="points" id="crash-points">
-                    <caption>{ format!("Crash points ({} shown of {})", run.points.len().min(300), run.points.len()) }</caption>
-                    <thead><tr><th scope="col">{ "#" }</th><th scope="col">{ "just after" }</th><th scope="col">{ "writes issued / durable (write index)" }</th><th scope="col">{ "pages that may differ" }</th><th scope="col">{ "distinct images" }</th><th scope="col">{ "violations" }</th></tr></thead>
-                    <tbody>
-                        { for run.points.iter().take(300).map(|p| {
-                            let i = p.index;
-                            html! {
-                                <tr class={classes!((p.violations > 0).then_some("violation"), (point == Some(i)).then_some("selected"))}>
-                                    <td><button type="button" class="linkish" onclick={link.callback(move |_| Msg::ShowPoint(i))}
-                                        aria-label={format!("show the images of crash point {i}")}>{ i }</button></td>
-                                    <td>{ &p.after }</td><td>{ format!("{} / up to {}", p.writes_done, p.durable_upto) }</td>
-                                    <td>{ p.pending_pages }</td><td>{ p.images }</td><td>{ p.violations }</td>
-                                </tr>
-                            }
-                        }) }
-                    </tbody>
-                </table>
-                { for images.map(|(p, imgs)| html! {
-                    <table class="images" id="point-images">
-                        <caption>{ format!(
-                            "Disk images at crash point {p}: {} distinct ({}{}), the first {} shown. Each strip is the point's {} page(s) that may differ: grey = durable content, a number = the write it holds, split = torn.",
-                            imgs.distinct,
-                            if imgs.exhaustive { "all of them" } else { "sampled" },
-                            if imgs.duplicates > 0 { format!(", {} duplicates skipped", imgs.duplicates) } else { String::new() },
-                            imgs.rows.len(),
-                            run.points[p].pending_pages
-                        ) }</caption>
-                        <thead><tr><th scope="col">{ "image" }</th><th scope="col">{ "pages beyond the durable image" }</th><th scope="col">{ "verdict of the recovery" }</th></tr></thead>
-                        <tbody>
-                            { for imgs.rows.iter().map(|row| html! {
-                                <tr class={classes!(row.violation.is_some().then_some("violation"))}>
-                                    <td>{ row.number }</td>
-                                    <td>{ image_strip(row) }{ " " }{ if row.persisted.is_empty() { "none: exactly the durable image".to_string() } else { row.persisted.join(", ") } }</td>
-                                    <td>{ match &row.violation { Some(v) => format!("violation: {v}"), None => "acceptable".to_string() } }</td>
-                                </tr>
-                            }) }
-                        </tbody>
-                    </table>
-                }) }
-                </>
-            }
-        }
+        Some(Ok(run)) => campaign_view(run, app.point, link),
     };
     html! {
         <section id="explorer" class="panel" aria-labelledby="explorer-h">
