@@ -111,6 +111,9 @@ fn component(p: Place, c: &Contents, scene: &Scene, pointed: Option<Place>) -> H
                 font-size={label_size.to_string()}>{ p.label() }</text>
             <text class="detail" x={(x + 10.0).to_string()} y={(y + h - 14.0).to_string()}
                 font-size={text_size.to_string()}>{ detail }</text>
+            { if pointed == Some(p) { html! {
+                <text class="note-mark" x={(x + w - 8.0).to_string()} y={(y + 20.0).to_string()} text-anchor="end" font-size="15">{ "◆ the lesson's note" }</text>
+            } } else { html! {} } }
         </g>
     }
 }
@@ -159,7 +162,13 @@ pub fn diagram(b: &Workbench, pointed: Option<Place>) -> Html {
             </g>
         }
     });
-    let title = format!("The path of a write on device {}: {}", b.device(), scene.caption);
+    let title = format!(
+        "The path of a write on device {}: {}. Host page cache: {}. Disk: {}.",
+        b.device(),
+        scene.caption,
+        c.cache,
+        c.disk
+    );
     html! {
         <figure class="system" id="system">
             <svg id="diagram" viewBox={format!("0 0 {} {}", VIEW_BOX.0, VIEW_BOX.1)} role="img" aria-labelledby="diagram-title">

@@ -176,6 +176,8 @@ pub struct App {
     workload: String,
     explorer: Option<Result<ExplorerRun, String>>,
     point: Option<usize>,
+    /// The images of the point shown (checked once, when it is chosen).
+    point_images: Option<(usize, crate::explorer::PointImages)>,
     canvas: NodeRef,
     renderer: crate::grid::GridRenderer,
     last_fragment: String,
@@ -465,9 +467,16 @@ impl App {
                 let (seed, tear) = b.session().map_or((1, TearGranularity::default()), |s| (s.seed(), s.tear()));
                 let run = ExplorerRun::run(&self.workload, seed, tear);
                 self.point = run.as_ref().ok().and_then(|r| r.counterexample().map(|c| c.0));
+                self.point_images = run.as_ref().ok().zip(self.point).map(|(r, p)| (p, r.images(p, 64)));
                 self.explorer = Some(run);
             }
-            Msg::ShowPoint(i) => self.point = Some(i),
+            Msg::ShowPoint(i) => {
+                self.point = Some(i);
+                self.point_images = match &self.explorer {
+                    Some(Ok(run)) => Some((i, run.images(i, 64))),
+                    _ => None,
+                };
+            }
             Msg::StepBack => {
                 b.back();
             }
@@ -586,6 +595,7 @@ impl Component for App {
             workload: "wal-missing-barrier".into(),
             explorer: None,
             point: None,
+            point_images: None,
             canvas: NodeRef::default(),
             renderer: crate::grid::GridRenderer::new(),
             last_fragment: String::new(),

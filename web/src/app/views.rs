@@ -858,10 +858,11 @@ fn image_strip(row: &crate::explorer::ImageRow) -> Html {
 
 /// A finished campaign: its summary, the counterexample, the crash points
 /// on the timeline and in the table, and the images of the point shown.
-fn campaign_view(run: &crate::explorer::ExplorerRun, point: Option<usize>, link: &yew::html::Scope<App>) -> Html {
+fn campaign_view(app: &App, run: &crate::explorer::ExplorerRun, link: &yew::html::Scope<App>) -> Html {
+    let point = app.point;
     let r = &run.report;
     let cx = run.counterexample();
-    let images = point.map(|p| (p, run.images(p, 64)));
+    let images = app.point_images.as_ref();
     html! {
         <>
         <p id="campaign-summary">{ format!(
@@ -916,7 +917,7 @@ fn campaign_view(run: &crate::explorer::ExplorerRun, point: Option<usize>, link:
                     if imgs.exhaustive { "all of them" } else { "sampled" },
                     if imgs.duplicates > 0 { format!(", {} duplicates skipped", imgs.duplicates) } else { String::new() },
                     imgs.rows.len(),
-                    run.points[p].pending_pages
+                    run.points[*p].pending_pages
                 ) }</caption>
                 <thead><tr><th scope="col">{ "image" }</th><th scope="col">{ "pages beyond the durable image" }</th><th scope="col">{ "verdict of the recovery" }</th></tr></thead>
                 <tbody>
@@ -942,7 +943,7 @@ fn explorer(app: &App, ctx: &Context<App>) -> Html {
             html! { <p>{ "Pick a workload and run a campaign: every crash point, every disk image a power failure could leave there, each checked by the workload's recovery." }</p> }
         }
         Some(Err(e)) => html! { <p class="bad">{ e }</p> },
-        Some(Ok(run)) => campaign_view(run, app.point, link),
+        Some(Ok(run)) => campaign_view(app, run, link),
     };
     html! {
         <section id="explorer" class="panel" aria-labelledby="explorer-h">
