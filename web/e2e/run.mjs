@@ -213,6 +213,7 @@ await test('a lesson opens in view, a wrong answer explains and allows a retry, 
   await page.click('button[data-lesson="why-fsync"]');
   await page.locator('#lesson').waitFor();
   assert((await page.locator('#origin').innerText()).includes('Why fsync'), 'lesson banner');
+  await waitFor(async () => page.$eval('#lessons', (e) => !e.open), 'the lesson menu closes');
   const vp = page.viewportSize();
   assert(inViewport(await page.locator('#lesson').boundingBox(), vp), `the lesson box is in the viewport: ${JSON.stringify(await page.locator('#lesson').boundingBox())}`);
   assert(inViewport(await page.locator('#diagram').boundingBox(), { width: vp.width, height: vp.height * 1.2 }), 'the diagram is beside it');
@@ -236,6 +237,7 @@ await test('a lesson opens in view, a wrong answer explains and allows a retry, 
   await waitFor(async () => (await page.evaluate(() => document.activeElement && document.activeElement.id)) === 'lesson-next', 'focus back on the lesson');
   await page.click('#lesson-next');
   await waitFor(async () => (await page.locator('#comp-disk .detail').textContent()).includes('1 lost'), 'record lost');
+  assert((await page.locator('#status.loss').count()) === 1, 'the power failure of the lesson is not styled as a success');
   assert(page.url().includes('lesson=why-fsync') && page.url().includes('step=3'), `url ${page.url()}`);
   return page;
 });

@@ -622,15 +622,13 @@ impl Workbench {
         let lost_before = self.losses();
         self.play_to_end();
         self.refresh(false);
-        let loss = self.losses() > lost_before;
         self.status = Some(match result {
-            Ok((ok, text)) if loss => {
-                let text = format!("Data lost: {}", text.strip_prefix("ok").unwrap_or(&text).trim_start());
-                Status { ok: false, loss: ok, text }
-            }
-            Ok((ok, text)) => Status { ok, loss, text },
+            Ok((ok, text)) => Status { ok, loss: false, text },
             Err(e) => Status { ok: false, loss: false, text: e },
         });
+        if self.losses() > lost_before {
+            self.mark_loss();
+        }
     }
 
     /// Pages shown lost or torn.
@@ -728,6 +726,7 @@ impl Workbench {
             self.set_status(false, format!("Answer the question first: {}", q.prompt));
             return false;
         }
+        let lost_before = self.losses();
         let moved = match &mut self.view {
             View::Live(s) => {
                 let moved = s.forward();
@@ -755,7 +754,21 @@ impl Workbench {
             self.focus_on_written_page();
         }
         self.refresh(false);
+        if moved && self.losses() > lost_before {
+            self.mark_loss();
+        }
         moved
+    }
+
+    /// The status of a step that lost or tore data: not a success.
+    fn mark_loss(&mut self) {
+        if let Some(st) = &mut self.status {
+            if st.ok {
+                st.text = format!("Data lost: {}", st.text.strip_prefix("ok").unwrap_or(&st.text).trim_start());
+                st.ok = false;
+                st.loss = true;
+            }
+        }
     }
 
     /// In a lesson, selects the first page the step just run wrote, so the
@@ -1081,6 +1094,7 @@ mod tests {
         assert!(w.status().unwrap().ok);
         assert!(w.forward());
         assert_eq!(w.map().state(0), CellState::Lost);
+        assert!(w.status().unwrap().loss, "the lesson's power failure lost data: {:?}", w.status());
         // goto stops at the next unanswered question.
         w.goto(100);
         assert_eq!(w.position().0, 6);

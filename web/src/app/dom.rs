@@ -47,3 +47,10 @@ pub fn focus(id: &str) {
         let _ = el.focus();
     }
 }
+
+/// Closes the `<details>` element with id `id` (a menu, once used).
+pub fn close_details(id: &str) {
+    if let Some(el) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id(id)) {
+        let _ = el.remove_attribute("open");
+    }
+}

@@ -402,6 +402,7 @@ impl App {
             }
             Msg::OpenLesson(id) => {
                 self.open(Workbench::lesson(id));
+                dom::close_details("lessons");
                 self.focus = Some("lesson-h");
             }
             Msg::Answer(step, choice) => b.answer_question(step, choice),
