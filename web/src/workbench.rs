@@ -1187,4 +1187,27 @@ mod tests {
         w.zoom_all();
         assert_eq!(w.viewport().span, w.map().total_pages);
     }
+
+    #[test]
+    fn the_view_fits_the_written_page_and_zoom_keeps_the_selection_centred() {
+        let mut w = Workbench::playground();
+        w.write_page(5000, "x");
+        assert!(w.fitting());
+        let l = w.layout();
+        assert!(l.cell_px >= crate::grid::MIN_FIT_CELL_PX && w.viewport().range().contains(&5000), "{l:?}");
+        w.select_page(5000);
+        for _ in 0..3 {
+            w.zoom_in();
+            let vp = w.viewport();
+            let mid = (vp.first + vp.span / 2) as i64;
+            assert!((mid - 5000).abs() <= 1, "the selection stays in the middle: {vp:?}");
+        }
+        assert!(!w.fitting(), "zooming stops the fitting");
+        w.zoom_fit();
+        assert!(w.fitting() && w.layout().cell_px >= crate::grid::MIN_FIT_CELL_PX);
+        // A larger canvas keeps cells of 8 px and shows more pages.
+        let before = w.viewport().span;
+        assert!(w.set_raster(1600, 800));
+        assert!(w.viewport().span > before && w.layout().cell_px >= crate::grid::MIN_FIT_CELL_PX);
+    }
 }
