@@ -2,8 +2,10 @@
 # The browser benchmark, in one run: the simulation workload natively (the
 # native_bench example) and in wasm (the bench page in headless Chromium),
 # the page grid's frame time for a 4 GiB (1 M-page) device during a write
-# storm, and the size of the release wasm (raw, and the gzip and brotli
-# copies build-web.sh writes). Writes the figures into the
+# storm, the frame times of the app while Play runs through an fsync of
+# 1,000 written pages (web/e2e/play-bench.mjs: median, p95 and max next to
+# the 50 ms budget), and the size of the release wasm (raw, and the gzip
+# and brotli copies build-web.sh writes). Writes the figures into the
 # measurements section of docs/web.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,10 +21,15 @@ echo "$native" >&2
 echo "== wasm in headless Chromium" >&2
 browser=$(node web/e2e/bench.mjs target/site)
 echo "$browser" >&2
-python3 - "$native" "$browser" "$wasm_bytes" "$wasm_gzip" "$wasm_br" <<'PY'
+echo "== Play with 1,000 written pages in headless Chromium" >&2
+play=$(node web/e2e/play-bench.mjs target/site)
+echo "$play" >&2
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+python3 - "$native" "$browser" "$wasm_bytes" "$wasm_gzip" "$wasm_br" "$play" "$load" <<'PY'
 import json, re, sys, datetime, subprocess
 native, browser = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 wasm_bytes, wasm_gzip, wasm_br = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+play, load = json.loads(sys.argv[6]), sys.argv[7]
 same = native["fingerprint"] == browser["fingerprint"] and native["steps"] == browser["steps"]
 ua = re.search(r"Chrome/[\d.]+", browser["user_agent"])
 cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
@@ -61,12 +68,30 @@ session = "\n".join([
     *[f"| {name} | {d['session_first_ms'] * 1e3:.1f} µs | {d['session_last_ms'] * 1e3:.1f} µs | {d['session_second_half_ms'] * 1e3:.1f} µs | {d['session_last_ms'] / max(d['session_first_ms'], 1e-12):.2f} | {d['session_second_half_ms'] / max(d['session_first_ms'], 1e-12):.2f} |" for name, d in [("native (release)", native), ("wasm (Chromium)", browser)]],
     "<!-- session:end -->",
 ])
+budget = play["budget_ms"]
+def play_row(name, label):
+    d = play[name]
+    verdict = "within" if d["max_ms"] <= budget else "OVER"
+    return (f"| {label} | {d['frames']} | {d['median_ms']:.1f} ms | {d['p95_ms']:.1f} ms | {d['max_ms']:.1f} ms | "
+            f"{d['long_tasks']} (longest {d['longest_task_ms']:.0f} ms) | {budget} ms: {verdict} | {d['events_before']} → {d['events_after']} |")
+animation = "\n".join([
+    "<!-- play:begin (written by scripts/bench-web.sh; do not edit by hand) -->",
+    f"Measured {datetime.date.today().isoformat()} by `./scripts/bench-web.sh` (`web/e2e/play-bench.mjs`): {play['seconds']} s of Play from the step after a store of {play['written_pages']:,} pages, through their fsync; the interval between requestAnimationFrame callbacks, and the long tasks (> 50 ms) Chromium reports. Load average of the machine at the start: {load} (2 cores, shared).",
+    "",
+    "| view and speed | frames | median | p95 | max | long tasks | budget | events shown |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    play_row("beginner_4_events_per_tick", "beginner view, default speed (4 events per tick)"),
+    play_row("expert_64_events_per_tick", "expert view (every panel), fastest (64 events per tick)"),
+    "<!-- play:end -->",
+])
 path = "docs/web.md"
 doc = open(path).read()
 doc = re.sub(r"<!-- bench:begin.*?<!-- bench:end -->", lambda _: text, doc, flags=re.S)
 doc = re.sub(r"<!-- session:begin.*?<!-- session:end -->", lambda _: session, doc, flags=re.S)
+doc = re.sub(r"<!-- play:begin.*?<!-- play:end -->", lambda _: animation, doc, flags=re.S)
 open(path, "w").write(doc)
 print(text)
+print(animation)
 if not same:
     sys.exit("the wasm and native runs did different work: determinism is broken")
 PY

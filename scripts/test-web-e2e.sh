@@ -19,10 +19,12 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   echo "== installing nodejs and npm (Debian)"
   as_root apt-get install -y -q nodejs npm
 fi
-want=$(node -p "require('./web/e2e/package.json').dependencies['playwright-core']")
-have=$(node -p "try { require('./web/e2e/node_modules/playwright-core/package.json').version } catch (e) { '' }")
+# playwright-core and axe-core (the accessibility audit), at the versions
+# web/e2e/package.json pins.
+want=$(node -p "const d = require('./web/e2e/package.json').dependencies; d['playwright-core'] + ' ' + d['axe-core']")
+have=$(node -p "const v = (m) => { try { return require('./web/e2e/node_modules/' + m + '/package.json').version } catch (e) { return '' } }; v('playwright-core') + ' ' + v('axe-core')")
 if [ "$want" != "$have" ]; then
-  echo "== installing playwright-core $want (without browsers)"
+  echo "== installing playwright-core and axe-core ($want; no browser)"
   (cd web/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
 fi
 

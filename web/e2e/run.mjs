@@ -83,8 +83,12 @@ async function waitFor(fn, what, ms = 5000) {
   throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
 }
 
-async function open(url) {
+// The expert view (every panel), where most tests act through the forms.
+const expert = `${base}#view=expert`;
+
+async function open(url, viewport) {
   const page = await context0.newPage();
+  if (viewport) await page.setViewportSize(viewport);
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
@@ -120,7 +124,7 @@ let sharedUrl = null;
 let sharedState = null;
 
 await test('load the page', async (keep) => {
-  const page = keep(await open(base));
+  const page = keep(await open(expert));
   assert((await page.title()).includes('pmemlab'), 'title');
   await waitFor(async () => (await count(page, 'untouched')) === 16384, '16384 untouched pages');
   assert((await page.locator('#position').innerText()) === 'step 0 of 0', 'position');
@@ -129,7 +133,7 @@ await test('load the page', async (keep) => {
 });
 
 await test('write, flush, power failure, step back, share', async (keep) => {
-  const page = keep(await open(base));
+  const page = keep(await open(expert));
   // Write to page 2 through the form: it turns dirty.
   await page.fill('#write-offset', '8192');
   await page.fill('#write-data', 'hello');
@@ -162,8 +166,14 @@ await test('write, flush, power failure, step back, share', async (keep) => {
   assert((await page.locator('#status').innerText()).includes('lost 1 page'), 'status says what was lost');
   assert(!(await page.locator('#hex').innerText()).includes('unflushed'), 'the bytes are gone');
   await page.screenshot({ path: path.join(artifacts, 'c-lost.png') });
+  assert(await page.locator('#status.loss').count() === 1, 'a power failure that lost data is not styled as a success');
+  assert((await page.locator('#status').innerText()).startsWith('Data lost'), 'the status says data was lost');
+  // The lost page's bytes before and after the failure.
+  await page.locator('#page-table tr[data-page="0"] button').click();
+  await page.locator('#crash-change').waitFor();
+  assert((await page.locator('#crash-change').innerText()).includes('unflushed'), 'the bytes before the failure');
   // Step back: replay from the seed to before the power failure.
-  await page.click('#btn-back');
+  await page.click('#btn-step-back');
   await waitFor(async () => (await page.locator('#position').innerText()) === 'step 3 of 4', 'step 3 of 4');
   assert((await rowState(page, 0)) === 'dirty', 'page 0 dirty again');
   assert((await count(page, 'lost')) === 0, 'nothing lost before the failure');
@@ -188,33 +198,242 @@ await test('open a shared URL and land on the same state', async (keep) => {
   assert((await page.locator('#sim-time').innerText()) === sharedState.time, 'same simulated time');
   assert((await page.locator('#btn-write-page').innerText()) === 'Write to page 0', 'same selected page');
   // Step forward re-runs the power failure.
-  await page.click('#btn-forward');
+  await page.click('#btn-step-forward');
   await waitFor(async () => (await rowState(page, 0)) === 'lost', 'page 0 lost after stepping forward');
   return page;
 });
 
-await test('open a lesson and answer its question', async (keep) => {
+function inViewport(box, vp) {
+  return box && box.x >= 0 && box.y >= 0 && box.x + box.width <= vp.width + 1 && box.y + box.height <= vp.height + 1;
+}
+
+await test('a lesson opens in view, a wrong answer explains and allows a retry, focus follows', async (keep) => {
   const page = keep(await open(base));
+  await page.click('#lessons-summary');
   await page.click('button[data-lesson="why-fsync"]');
   await page.locator('#lesson').waitFor();
   assert((await page.locator('#origin').innerText()).includes('Why fsync'), 'lesson banner');
+  await waitFor(async () => page.$eval('#lessons', (e) => !e.open), 'the lesson menu closes');
+  const vp = page.viewportSize();
+  assert(inViewport(await page.locator('#lesson').boundingBox(), vp), `the lesson box is in the viewport: ${JSON.stringify(await page.locator('#lesson').boundingBox())}`);
+  assert(inViewport(await page.locator('#diagram').boundingBox(), { width: vp.width, height: vp.height * 1.2 }), 'the diagram is beside it');
   await page.click('#lesson-next');
-  await waitFor(async () => (await rowState(page, 0)) === 'dirty', 'record dirty');
+  await waitFor(async () => (await page.locator('#comp-cache .detail').textContent()).startsWith('1 dirty'), 'record dirty in the diagram');
   assert((await page.locator('#lesson-note').innerText()).includes('DAX mapping'), 'step explained');
   await page.click('#lesson-next');
   await page.locator('#lesson-question').waitFor();
+  await waitFor(async () => (await page.evaluate(() => document.activeElement && document.activeElement.id)) === 'lesson-question', 'focus on the question');
   assert(await page.locator('#lesson-next').isDisabled(), 'next is blocked until the question is answered');
-  assert((await count(page, 'lost')) === 0, 'outcome not revealed yet');
+  const read = `${await page.locator('#lesson .lesson-desc').innerText()} ${await page.locator('#lesson-note').innerText()} ${await page.locator('#lesson .lesson-next-line').innerText()}`;
+  assert(!read.toLowerCase().includes('zeros'), `nothing before the question gives the answer away: ${read}`);
+  // A wrong answer: explained, marked, and the question stays open.
+  await page.click('#lesson-question button[data-choice="0"]');
+  await waitFor(async () => (await page.locator('#lesson-answer').innerText()).startsWith('Not quite'), 'wrong answer explained');
+  assert(await page.locator('#lesson-question button[data-choice="0"]').isDisabled(), 'the wrong choice is marked');
+  assert(await page.locator('#lesson-next').isDisabled(), 'still blocked after a wrong answer');
+  // The retry.
   await page.click('#lesson-question button[data-choice="1"]');
-  await waitFor(async () => (await page.locator('#lesson-answer').innerText()).startsWith('Right'), 'answer judged');
+  await waitFor(async () => (await page.locator('#lesson-answer').innerText()).startsWith('Right'), 'right answer');
+  await waitFor(async () => (await page.evaluate(() => document.activeElement && document.activeElement.id)) === 'lesson-next', 'focus back on the lesson');
   await page.click('#lesson-next');
-  await waitFor(async () => (await rowState(page, 0)) === 'lost', 'record lost');
+  await waitFor(async () => (await page.locator('#comp-disk .detail').textContent()).includes('1 lost'), 'record lost');
+  assert((await page.locator('#status.loss').count()) === 1, 'the power failure of the lesson is not styled as a success');
   assert(page.url().includes('lesson=why-fsync') && page.url().includes('step=3'), `url ${page.url()}`);
   return page;
 });
 
-await test('keyboard: select, write and zoom from the grid', async (keep) => {
+await test('leaving a lesson with a playground button asks first', async (keep) => {
+  const page = keep(await open(`${base}#lesson=why-fsync&step=1`));
+  await page.locator('#lesson').waitFor();
+  const before = await page.locator('#position').innerText();
+  await page.click('#btn-quick-write');
+  await page.locator('#leave-dialog').waitFor();
+  assert((await page.locator('#position').innerText()) === before, 'nothing ran yet');
+  assert((await page.evaluate(() => document.activeElement.id)) === 'btn-stay', 'focus on the safe choice');
+  await page.click('#btn-stay');
+  await waitFor(async () => (await page.locator('#leave-dialog').count()) === 0, 'dialog closed');
+  assert((await page.locator('#origin').innerText()).startsWith('Lesson'), 'still in the lesson');
+  await page.click('#btn-power');
+  await page.locator('#leave-dialog').waitFor();
+  await page.click('#btn-leave');
+  await waitFor(async () => !(await page.locator('#origin').innerText()).startsWith('Lesson'), 'left the lesson');
+  assert((await page.locator('#position').innerText()) === 'step 2 of 2', 'the action ran after the yes');
+  return page;
+});
+
+await test('the diagram labels every component', async (keep) => {
   const page = keep(await open(base));
+  const want = { app: 'Guest application', dax: 'DAX mapping', driver: 'Guest driver', desc: 'Descriptor table',
+    avail: 'Available ring', used: 'Used ring', device: 'Device (VMM)', cache: 'Host page cache', disk: 'Disk' };
+  for (const [key, label] of Object.entries(want)) {
+    const text = await page.locator(`#comp-${key} .label`).textContent();
+    assert(text === label, `${key}: ${text}`);
+    const box = await page.locator(`#comp-${key} rect`).boundingBox();
+    assert(box && box.width > 60 && box.height > 30, `${key} drawn: ${JSON.stringify(box)}`);
+  }
+  return page;
+});
+
+await test('a flush stepped event by event moves the request through the diagram', async (keep) => {
+  const page = keep(await open(base));
+  await page.click('#btn-quick-write');
+  await page.click('#btn-fsync');
+  await waitFor(async () => (await page.locator('#comp-cache .detail').textContent()).includes('1 clean'), 'page clean');
+  const where = async () => ({
+    place: await page.locator('#token').getAttribute('data-place'),
+    event: await page.locator('#token').getAttribute('data-event'),
+    caption: await page.locator('#scene-caption').innerText(),
+    current: await page.locator('#timeline li.current').getAttribute('data-seq'),
+  });
+  // Back to the first stage, one event at a time.
+  const seen = [];
+  for (let i = 0; i < 40; i++) {
+    const w = await where();
+    seen.unshift(w);
+    if (w.caption.includes('stage 1 of 9')) break;
+    const ev = w.event;
+    await page.click('#btn-back');
+    await waitFor(async () => (await page.locator('#token').getAttribute('data-event')) !== ev, 'moved back one event');
+  }
+  assert(seen[0].caption.includes('stage 1 of 9'), `reached the first stage: ${seen[0].caption}`);
+  assert((await page.locator('#comp-cache .detail').textContent()).startsWith('1 dirty'), 'before the flush the page is dirty again');
+  // Forward again, event by event: the stages in order, the token moving.
+  const places = [];
+  const stages = [];
+  for (let i = 0; i < 40; i++) {
+    const w = await where();
+    assert(w.current === w.event, `timeline highlights event ${w.event} (got ${w.current})`);
+    places.push(w.place);
+    const m = w.caption.match(/stage (\d) of 9/);
+    if (m) stages.push(Number(m[1]));
+    if (await page.locator('#btn-forward').isDisabled()) break;
+    await page.click('#btn-forward');
+    await waitFor(async () => (await page.locator('#token').getAttribute('data-event')) !== w.event, 'moved forward one event');
+  }
+  const distinct = places.filter((p, i) => i === 0 || p !== places[i - 1]);
+  for (const p of ['app', 'avail', 'device', 'cache', 'disk', 'used', 'driver']) {
+    assert(distinct.includes(p), `the request passed ${p}: ${distinct.join(' → ')}`);
+  }
+  assert(distinct.indexOf('avail') < distinct.indexOf('disk') && distinct.indexOf('disk') < distinct.lastIndexOf('used'), `order: ${distinct.join(' → ')}`);
+  const ordered = stages.filter((s, i) => i === 0 || s !== stages[i - 1]);
+  assert(JSON.stringify(ordered) === JSON.stringify([1, 2, 3, 4, 5, 6, 7, 8, 9]), `stages ${ordered}`);
+  assert((await page.locator('#comp-cache .detail').textContent()).includes('1 clean'), 'clean at the end');
+  fs.writeFileSync(path.join(artifacts, 'flush-path.txt'), distinct.join(' -> ') + '\n');
+  return page;
+});
+
+await test('the token travels, and with prefers-reduced-motion it does not', async (keep) => {
+  let page = await open(base);
+  await page.click('#btn-quick-write');
+  await page.waitForTimeout(1800);
+  await page.click('#btn-fsync');
+  // Sample the token's position while it travels: it moves through places.
+  const seen = new Set();
+  for (let i = 0; i < 12; i++) {
+    seen.add(await page.locator('#token').getAttribute('transform'));
+    await page.waitForTimeout(100);
+  }
+  assert(seen.size >= 3, `the token moved through ${seen.size} positions`);
+  await page.close();
+  page = keep(await open(base));
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+  await page.click('#btn-quick-write');
+  await page.click('#btn-fsync');
+  await waitFor(async () => (await page.locator('#token').getAttribute('data-place')) === 'app', 'fsync returned');
+  const positions = new Set();
+  for (let i = 0; i < 6; i++) {
+    positions.add(await page.locator('#token').getAttribute('transform'));
+    await page.waitForTimeout(80);
+  }
+  assert(positions.size === 1, `no travel under reduced motion: ${[...positions].join(' ')}`);
+  assert((await page.locator('#comp-app').getAttribute('class')).includes('active'), 'the component is highlighted instead');
+  return page;
+});
+
+await test('the grid fits one written page of 64 MiB with cells of 8 px or more', async (keep) => {
+  const page = keep(await open(base));
+  await page.click('#btn-quick-write');
+  await waitFor(async () => (await page.locator('#grid-range').innerText()).includes('fitted'), 'fitted');
+  const range = await page.locator('#grid-range').innerText();
+  const px = Number(range.match(/one page per (\d+) px cell/)[1]);
+  const scale = await page.$eval('#grid-canvas', (c) => c.clientWidth / c.width);
+  assert(px * scale >= 8, `cells of ${px} raster px × ${scale} = ${px * scale} CSS px (${range})`);
+  assert(range.includes('of 16384'), range);
+  return page;
+});
+
+await test('the beginner view shows at most six controls; a link opens the expert view', async (keep) => {
+  const page = keep(await open(base));
+  const ids = await page.$$eval('main button, main input, main select, main textarea, main summary, main a[href]',
+    (els) => els.filter((e) => e.offsetParent !== null).map((e) => e.id || e.textContent));
+  assert(ids.length <= 6, `controls in the beginner view: ${ids.join(', ')}`);
+  assert(JSON.stringify(ids) === JSON.stringify(['btn-quick-write', 'btn-fsync', 'btn-power', 'btn-back', 'btn-forward', 'btn-play']), ids.join(', '));
+  assert((await page.locator('#expert-panels').count()) === 0, 'no expert panel');
+  await page.click('#btn-level');
+  await page.locator('#expert-panels').waitFor();
+  assert(page.url().includes('view=expert'), `the link says so: ${page.url()}`);
+  const other = await open(page.url());
+  await other.locator('#expert-panels').waitFor();
+  await other.close();
+  return page;
+});
+
+await test('screenshots at 1920x1080 and 768x1024 use the space', async (keep) => {
+  let page;
+  for (const [w, h] of [[1920, 1080], [768, 1024]]) {
+    for (const view of ['beginner', 'expert']) {
+      page = await open(view === 'expert' ? expert : base, { width: w, height: h });
+      await page.click('#btn-quick-write');
+      await page.click('#btn-fsync');
+      await page.waitForTimeout(1800);
+      const canvas = await page.locator('#grid-canvas').boundingBox();
+      const diagram = await page.locator('#diagram').boundingBox();
+      assert(canvas.width >= w * 0.5, `${w}x${h}: the grid is ${canvas.width} px wide`);
+      assert(diagram.width >= w * 0.5, `${w}x${h}: the diagram is ${diagram.width} px wide`);
+      await page.screenshot({ path: path.join(artifacts, `view-${view}-${w}x${h}.png`) });
+      if (!(view === 'expert' && w === 768)) await page.close();
+    }
+  }
+  return keep(page);
+});
+
+const axeSource = fs.readFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), 'node_modules/axe-core/axe.min.js'), 'utf8');
+const audits = {};
+async function audit(page, name) {
+  await page.addScriptTag({ content: axeSource });
+  const r = await page.evaluate(async () => {
+    const res = await window.axe.run(document, { resultTypes: ['violations'] });
+    return res.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length, target: v.nodes[0] && v.nodes[0].target }));
+  });
+  audits[name] = r;
+  const bad = r.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert(bad.length === 0, `${name}: ${bad.map((v) => `${v.impact} ${v.id} (${v.help}) at ${JSON.stringify(v.target)}`).join('; ')}`);
+}
+
+await test('axe-core: no serious or critical violation in the beginner view, the expert view and a lesson', async (keep) => {
+  let page = await open(base);
+  await page.click('#btn-quick-write');
+  await page.click('#btn-fsync');
+  await audit(page, 'beginner');
+  await page.close();
+  page = await open(expert);
+  await page.click('#btn-quick-write');
+  await page.click('#btn-power');
+  await page.selectOption('#sel-workload', 'wal-missing-barrier');
+  await page.click('#btn-campaign');
+  await page.locator('#point-images').waitFor({ timeout: 60000 });
+  await audit(page, 'expert');
+  await page.close();
+  page = keep(await open(`${base}#lesson=why-fsync&step=2`));
+  await page.locator('#lesson-question').waitFor();
+  await page.click('#lesson-question button[data-choice="0"]');
+  await audit(page, 'lesson');
+  fs.writeFileSync(path.join(artifacts, 'axe.json'), JSON.stringify(audits, null, 2));
+  return page;
+});
+
+await test('keyboard: select, write and zoom from the grid', async (keep) => {
+  const page = keep(await open(expert));
   await page.focus('#grid-canvas');
   await page.keyboard.press('+');
   await waitFor(async () => (await page.locator('#grid-range').innerText()).startsWith('pages 6144–10239'), 'zoomed in');
@@ -236,7 +455,7 @@ await test('keyboard: select, write and zoom from the grid', async (keep) => {
 });
 
 await test('controls: MAP_SYNC refused, hotplug 4 GiB, unplug refused, mode', async (keep) => {
-  const page = keep(await open(base));
+  const page = keep(await open(expert));
   await page.click('#btn-mapsync');
   await waitFor(async () => (await page.locator('#status').innerText()).includes('EOPNOTSUPP'), 'MAP_SYNC refused');
   await page.selectOption('#hot-size', '4G');
@@ -264,18 +483,25 @@ await test('controls: MAP_SYNC refused, hotplug 4 GiB, unplug refused, mode', as
 });
 
 await test('crash explorer finds the missing barrier', async (keep) => {
-  const page = keep(await open(base));
+  const page = keep(await open(expert));
   await page.selectOption('#sel-workload', 'wal-missing-barrier');
   await page.click('#btn-campaign');
   await page.locator('#counterexample').waitFor({ timeout: 60000 });
   assert((await page.locator('#counterexample').innerText()).includes('committed'), 'counterexample explained');
   assert((await page.locator('#crash-points tr.violation').count()) > 0, 'violations highlighted');
   await page.locator('#point-images').waitFor();
+  // The counts agree: the table's images of the point and the list's.
+  const caption = await page.locator('#point-images caption').innerText();
+  const selected = await page.locator('#crash-points tr.selected td:nth-child(5)').innerText();
+  assert(caption.includes(`: ${selected} distinct`), `table says ${selected}, list says ${caption}`);
+  assert((await page.locator('#crash-timeline .cp-dot.violation').count()) > 0, 'violations on the timeline');
+  assert((await page.locator('#point-images .strip').count()) > 0, 'images drawn as strips');
+  assert((await page.locator('#explorer-terms dfn').allInnerTexts()).join(',') === 'crash point,write index,durable image,torn', 'terms defined');
   return page;
 });
 
 await test('import a scenario JSON', async (keep) => {
-  const page = keep(await open(base));
+  const page = keep(await open(expert));
   const text = fs.readFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), '../../examples/scenarios/fsyncgate.json'), 'utf8');
   await paste(page, '#io-text', text);
   await page.click('#btn-import-scenario');
@@ -290,7 +516,7 @@ await test('import a scenario JSON', async (keep) => {
 
 if (logFile) {
   await test('replay an event log exported by the native runner', async (keep) => {
-    const page = keep(await open(base));
+    const page = keep(await open(expert));
     await paste(page, '#io-text', fs.readFileSync(logFile, 'utf8'));
     await page.click('#btn-import-log');
     await waitFor(async () => (await page.locator('#origin').innerText()).includes('Replaying'), 'log loaded');

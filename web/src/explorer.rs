@@ -46,11 +46,44 @@ pub struct PointRow {
 /// One possible disk image at a crash point.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRow {
+    /// Its number among the point's distinct images (from 1).
+    pub number: usize,
     /// The pages beyond the durable image that persisted: `page 3 ← write 5
     /// (torn)`; empty = exactly the durable image.
     pub persisted: Vec<String>,
+    /// Every page that could differ from the durable image at this point,
+    /// and what this image holds there (the strip drawn for it).
+    pub cells: Vec<ImageCell>,
     /// `None` when acceptable, else what the checker said.
     pub violation: Option<String>,
+}
+
+/// One page of an image's strip.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageCell {
+    /// The page.
+    pub page: u64,
+    /// The write (its index in the workload's writes) whose content the
+    /// page holds; `None`: the durable content.
+    pub write: Option<usize>,
+    /// For a torn page: per tear unit (sector, cache line, …; at most 16
+    /// drawn, each standing for the units it covers), true where the unit
+    /// holds the new write, false where it holds what was there before.
+    pub torn: Option<Vec<bool>>,
+}
+
+/// The images of one crash point, as the campaign counted them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PointImages {
+    /// The first distinct images, checked.
+    pub rows: Vec<ImageRow>,
+    /// Distinct images at the point: the number the campaign checked
+    /// (the table's count).
+    pub distinct: u64,
+    /// Images skipped as duplicates of one already listed (same bytes).
+    pub duplicates: u64,
+    /// Every image was enumerated (not sampled).
+    pub exhaustive: bool,
 }
 
 /// A finished campaign.
@@ -88,6 +121,32 @@ fn persisted_text(history: &WriteHistory, image: &CrashImage) -> Vec<String> {
                 Some(w) => format!("page {} ← write {w}{torn}", c.page),
                 None => format!("page {} ← version {}{torn}", c.page, c.version),
             }
+        })
+        .collect()
+}
+
+/// Units drawn per torn page at most.
+const TORN_SEGMENTS: usize = 16;
+
+fn torn_segments(mask: &[u64], units: usize) -> Vec<bool> {
+    let bit = |i: usize| mask.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1);
+    let segs = units.clamp(1, TORN_SEGMENTS);
+    let per = units.div_ceil(segs);
+    // A segment counts as new when most of its units are.
+    (0..segs).map(|s| (s * per..((s + 1) * per).min(units)).filter(|&i| bit(i)).count() * 2 > per).collect()
+}
+
+fn cells_of(history: &WriteHistory, image: &CrashImage) -> Vec<ImageCell> {
+    let point = &history.points()[image.point];
+    let units = image.tear.units_per_page();
+    history
+        .pending(point)
+        .iter()
+        .map(|p| {
+            let choice = image.choices.iter().find(|c| c.page == p.page);
+            let write = choice.and_then(|c| p.candidates.get((c.version as usize).saturating_sub(1)).map(|v| v.write));
+            let torn = choice.and_then(|c| c.torn.as_deref()).map(|m| torn_segments(m, units));
+            ImageCell { page: p.page, write, torn }
         })
         .collect()
 }
@@ -136,22 +195,34 @@ impl ExplorerRun {
         })
     }
 
-    /// Up to `limit` images of crash point `index`, each checked; and
-    /// whether the point's images were enumerated exhaustively.
-    pub fn images(&self, index: usize, limit: usize) -> (Vec<ImageRow>, bool) {
-        let Some(point) = self.history.points().get(index) else { return (Vec::new(), true) };
+    /// Up to `limit` distinct images of crash point `index`, each
+    /// checked, deduplicated exactly as the campaign does, so that their
+    /// count is the table's.
+    pub fn images(&self, index: usize, limit: usize) -> PointImages {
+        let Some(point) = self.history.points().get(index) else {
+            return PointImages { rows: Vec::new(), distinct: 0, duplicates: 0, exhaustive: true };
+        };
         let campaign = Campaign::new(&self.history, self.checker.as_ref(), self.cfg.clone());
-        let (images, exhaustive) = campaign.images_at(point);
-        let rows = images
-            .iter()
-            .take(limit)
-            .map(|img| {
-                let view = ImageView::new(&self.history, point, img);
-                let verdict = self.checker.check(&view, &CrashContext { point: point.clone() });
-                ImageRow { persisted: persisted_text(&self.history, img), violation: verdict.err() }
-            })
-            .collect();
-        (rows, exhaustive)
+        let plan = campaign.plan(point);
+        let mut images = plan.shard_images();
+        let mut rows = Vec::new();
+        let mut distinct = 0u64;
+        for planned in images.by_ref() {
+            distinct += 1;
+            if rows.len() >= limit {
+                continue;
+            }
+            let img = plan.index().sparsify(&planned.image);
+            let view = ImageView::new(&self.history, point, &img);
+            let verdict = self.checker.check(&view, &CrashContext { point: point.clone() });
+            rows.push(ImageRow {
+                number: rows.len() + 1,
+                persisted: persisted_text(&self.history, &img),
+                cells: cells_of(&self.history, &img),
+                violation: verdict.err(),
+            });
+        }
+        PointImages { rows, distinct, duplicates: images.duplicates, exhaustive: plan.exhaustive() }
     }
 
     /// The minimal counterexample as text lines: where, which pages, what
@@ -180,9 +251,24 @@ mod tests {
         assert!(!pages.is_empty() && pages.len() <= 2, "{pages:?}");
         assert!(message.contains("committed"), "{message}");
         assert!(r.points[point].violations > 0 || r.report.violations.len() == r.report.violations_total as usize);
-        let (images, _) = r.images(point, 10_000);
-        assert!(images.iter().any(|i| i.violation.is_some()));
-        assert!(images.iter().any(|i| i.violation.is_none()), "the durable image itself is fine");
+        let images = r.images(point, 10_000);
+        assert!(images.rows.iter().any(|i| i.violation.is_some()));
+        assert!(images.rows.iter().any(|i| i.violation.is_none()), "the durable image itself is fine");
+        // The list counts what the table counts, at every point.
+        for p in &r.points {
+            let imgs = r.images(p.index, 0);
+            assert_eq!(imgs.distinct, p.images, "point {}", p.index);
+            assert!(imgs.rows.is_empty());
+        }
+        // Every torn page is drawn with its units, some new and some old
+        // where the mask says so.
+        let torn: Vec<&ImageCell> =
+            images.rows.iter().flat_map(|i| i.cells.iter()).filter(|c| c.torn.is_some()).collect();
+        for c in &torn {
+            assert!(c.write.is_some(), "{c:?}");
+        }
+        assert_eq!(torn_segments(&[0b0000_1111], 8), [true, true, true, true, false, false, false, false]);
+        assert_eq!(torn_segments(&[u64::MAX; 8], 512).len(), 16);
     }
 
     #[test]

@@ -137,6 +137,40 @@ impl Viewport {
     }
 }
 
+/// The smallest cell side the grid fits the written pages with, in
+/// pixels (one written page of a 64 MiB device is a visible square, not a
+/// speck).
+pub const MIN_FIT_CELL_PX: u32 = 8;
+
+impl Viewport {
+    /// The view that fits the pages `touched` (first and last written
+    /// page, and the selection) of a device of `total` pages on a raster of
+    /// `width` × `height` pixels: the whole device when it fits with cells
+    /// of at least [`MIN_FIT_CELL_PX`], else as many pages as fit at that
+    /// size, centred on the touched range (or exactly the touched range
+    /// when it is wider than that).
+    pub fn fit(touched: Option<(u64, u64)>, total: u64, width: u32, height: u32) -> Viewport {
+        let total = total.max(1);
+        let at_min = u64::from(width / MIN_FIT_CELL_PX).max(1) * u64::from(height / MIN_FIT_CELL_PX).max(1);
+        let Some((lo, hi)) = touched.filter(|_| total > at_min) else { return Viewport::whole(total) };
+        let (lo, hi) = (lo.min(hi), hi.max(lo).min(total - 1));
+        let needed = hi - lo + 1;
+        if needed > at_min {
+            return Viewport::clamp(i128::from(lo), needed, total);
+        }
+        let span = at_min.max(MIN_SPAN);
+        Viewport::clamp(i128::from(lo) + i128::from(needed / 2) - i128::from(span / 2), span, total)
+    }
+}
+
+/// Host pages per host folio: the unit in which the host page cache
+/// dirties and writes back the backing file (1 = every page on its own).
+/// The host model does not report folios yet, so this is 1; once it does,
+/// this is the one place to read it from.
+pub fn folio_pages(_map: &PageMap) -> u64 {
+    1
+}
+
 /// How a viewport is laid out on a raster of `width` × `height` pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GridLayout {
@@ -225,8 +259,10 @@ impl GridLayout {
 
 /// Background outside the device.
 const BACKGROUND: [u8; 3] = [0xff, 0xff, 0xff];
-/// Outline of the selected cell.
+/// Outline of the selected cell (and folio boundaries).
 const SELECTION: [u8; 3] = [0x00, 0x00, 0x00];
+/// The cross on a lost page and the line on a torn one.
+const LOSS_MARK: [u8; 3] = [0xff, 0xff, 0xff];
 
 /// Paints page maps into an RGBA buffer, reusing its allocations.
 #[derive(Clone, Debug, Default)]
@@ -234,12 +270,19 @@ pub struct GridRenderer {
     rgba: Vec<u8>,
     cells: Vec<u8>,
     touched: Vec<u32>,
+    folio: u64,
 }
 
 impl GridRenderer {
     /// A renderer with no buffer yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Draws host folio boundaries every `pages` pages (1: none); see
+    /// [`folio_pages`].
+    pub fn set_folio_pages(&mut self, pages: u64) {
+        self.folio = pages;
     }
 
     /// The RGBA pixels of the last render (`width * height * 4` bytes).
@@ -284,9 +327,15 @@ impl GridRenderer {
             let state = CellState::from_index(self.cells[cell as usize]);
             self.cells[cell as usize] = 0;
             self.paint_cell(layout, u64::from(cell), state.rgb());
+            if matches!(state, CellState::Lost | CellState::Torn) {
+                self.mark_loss(layout, u64::from(cell), state == CellState::Lost);
+            }
         }
         let painted = touched.len();
         self.touched = touched;
+        if self.folio > 1 && layout.pages_per_cell == 1 && layout.cell_px >= 4 {
+            self.folio_lines(vp, layout);
+        }
         if let Some(cell) = selected.and_then(|p| layout.cell_of(vp, p)) {
             self.outline_cell(layout, cell);
         }
@@ -302,6 +351,41 @@ impl GridRenderer {
             let start = y as usize * w + x0 as usize;
             let len = (inner.min(layout.width - x0)) as usize;
             fill(&mut self.rgba, start, len, rgb);
+        }
+    }
+
+    /// Draws loss on a cell large enough to hold it: a cross for a lost
+    /// page, one diagonal (the tear) for a torn one.
+    fn mark_loss(&mut self, layout: &GridLayout, cell: u64, lost: bool) {
+        let s = layout.cell_px;
+        if s < 6 {
+            return;
+        }
+        let (x0, y0) = layout.cell_origin(cell);
+        let w = layout.width as usize;
+        let inner = s - 1;
+        for i in 1..inner.saturating_sub(1) {
+            let (x, y) = (x0 + i, y0 + inner - 1 - i);
+            if x < layout.width && y < layout.height {
+                fill(&mut self.rgba, y as usize * w + x as usize, 1, LOSS_MARK);
+            }
+            let y = y0 + i;
+            if lost && x < layout.width && y < layout.height {
+                fill(&mut self.rgba, y as usize * w + x as usize, 1, LOSS_MARK);
+            }
+        }
+    }
+
+    /// A dark line on the left of every cell that starts a host folio.
+    fn folio_lines(&mut self, vp: &Viewport, layout: &GridLayout) {
+        let w = layout.width as usize;
+        let first = vp.first.div_ceil(self.folio) * self.folio;
+        for page in (first..vp.first + vp.span).step_by(self.folio as usize) {
+            let Some(cell) = layout.cell_of(vp, page) else { continue };
+            let (x, y0) = layout.cell_origin(cell);
+            for y in y0..(y0 + layout.cell_px).min(layout.height) {
+                fill(&mut self.rgba, y as usize * w + x as usize, 1, SELECTION);
+            }
         }
     }
 
@@ -459,5 +543,59 @@ mod tests {
         assert_eq!(deep.zoom_out(0, total).span, MIN_SPAN * 4);
         let tiny = Viewport::whole(4);
         assert_eq!(tiny.zoom_in(0, 4).span, 4);
+    }
+
+    #[test]
+    fn one_written_page_of_64_mib_fits_with_visible_cells() {
+        let total = (64u64 << 20) / PAGE_SIZE;
+        for (w, h) in [(768, 384), (1800, 560), (700, 420)] {
+            let vp = Viewport::fit(Some((5000, 5000)), total, w, h);
+            let l = GridLayout::new(vp.span, w, h);
+            assert!(vp.range().contains(&5000), "{vp:?}");
+            assert!(l.cell_px >= MIN_FIT_CELL_PX, "{w}x{h}: {l:?} {vp:?}");
+        }
+        // Nothing written: the whole device. A small device: whole too.
+        assert_eq!(Viewport::fit(None, total, 768, 384), Viewport::whole(total));
+        assert_eq!(Viewport::fit(Some((3, 3)), 64, 768, 384), Viewport::whole(64));
+        // A touched range wider than fits at 8 px: exactly that range.
+        let wide = Viewport::fit(Some((100, 10_099)), total, 768, 384);
+        assert_eq!((wide.first, wide.span), (100, 10_000));
+        // At the end of the device the view stays inside it.
+        let end = Viewport::fit(Some((total - 1, total - 1)), total, 768, 384);
+        assert_eq!(end.first + end.span, total);
+    }
+
+    #[test]
+    fn loss_is_drawn_on_the_cell_and_folios_get_boundaries() {
+        let map =
+            PageMap { total_pages: 64, pages: vec![(1, CellState::Lost), (2, CellState::Torn), (3, CellState::Dirty)] };
+        let vp = Viewport::whole(64);
+        let layout = GridLayout::new(64, 768, 384);
+        assert!(layout.cell_px >= 6);
+        let mut r = GridRenderer::new();
+        r.render(&map, &vp, &layout, None);
+        let whites = |r: &GridRenderer, page: u64| {
+            let (x0, y0) = layout.cell_origin(layout.cell_of(&vp, page).unwrap());
+            (y0..y0 + layout.cell_px - 1)
+                .flat_map(|y| (x0..x0 + layout.cell_px - 1).map(move |x| (x, y)))
+                .filter(|(x, y)| {
+                    let i = (*y as usize * 768 + *x as usize) * 4;
+                    r.rgba()[i..i + 3] == LOSS_MARK
+                })
+                .count()
+        };
+        let (lost, torn, dirty) = (whites(&r, 1), whites(&r, 2), whites(&r, 3));
+        assert!(lost > torn && torn > 0 && dirty == 0, "{lost} {torn} {dirty}");
+        // Folios of 4 pages: a dark line at the left of page 4, none at page 5.
+        let dark_left = |r: &GridRenderer, page: u64| {
+            let (x, y) = layout.cell_origin(layout.cell_of(&vp, page).unwrap());
+            let i = ((y + 2) as usize * 768 + x as usize) * 4;
+            r.rgba()[i..i + 3] == SELECTION
+        };
+        assert!(!dark_left(&r, 4));
+        r.set_folio_pages(4);
+        r.render(&map, &vp, &layout, None);
+        assert!(dark_left(&r, 4) && dark_left(&r, 8) && !dark_left(&r, 5));
+        assert_eq!(folio_pages(&map), 1);
     }
 }

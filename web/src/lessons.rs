@@ -2,6 +2,7 @@
 //! whose step notes explain what happens, with questions asked before an
 //! outcome is shown.
 
+use crate::diagram::Place;
 use pmem_core::scenario::Scenario;
 
 /// A question asked before a step runs.
@@ -16,8 +17,11 @@ pub struct Question {
     pub choices: &'static [&'static str],
     /// Index of the right answer.
     pub answer: usize,
-    /// Why, shown once answered.
+    /// Why, shown once answered right.
     pub why: &'static str,
+    /// What to look at again, shown after a wrong answer (it must not
+    /// give the answer away: the student tries again).
+    pub hint: &'static str,
 }
 
 /// A guided lesson.
@@ -61,6 +65,7 @@ pub const LESSONS: &[Lesson] = &[
                 choices: &["balance=100: the store was made", "zeros: the record is lost", "a mix: the page tears"],
                 answer: 1,
                 why: "The record was only in the host's page cache (dirty). A power failure loses every page that is not on disk; a page tears only when it is under writeback at that moment.",
+                hint: "Where was the record when the power failed: in the page cache, or on the disk? Look at page 0's colour and at the two byte columns.",
             },
             Question {
                 before_step: 6,
@@ -68,6 +73,7 @@ pub const LESSONS: &[Lesson] = &[
                 choices: &["balance=100", "zeros"],
                 answer: 0,
                 why: "virtio-pmem answers a flush request only after the host's fsync of the backing file: every store made before the request is on disk.",
+                hint: "What did the device wait for before it answered the flush request? Step through the fsync event by event and watch the disk.",
             },
         ],
     },
@@ -86,6 +92,7 @@ pub const LESSONS: &[Lesson] = &[
                 ],
                 answer: 1,
                 why: "Linux's flusher wakes every dirty_writeback_centisecs (5 s) and writes pages dirty for longer than dirty_expire_centisecs (30 s).",
+                hint: "Nobody flushes, but the host runs a flusher thread. How old is the page by then, and what is dirty_expire?",
             },
             Question {
                 before_step: 6,
@@ -93,6 +100,7 @@ pub const LESSONS: &[Lesson] = &[
                 choices: &["both pages", "page 0 only", "neither"],
                 answer: 1,
                 why: "Background writeback had caught page 0, not page 1. At a crash, any subset of the unflushed pages may be on disk: code must not count on it.",
+                hint: "Which of the two pages had the flusher already written? Look at their colours before the power fails.",
             },
         ],
     },
@@ -106,6 +114,7 @@ pub const LESSONS: &[Lesson] = &[
             choices: &["both", "only nv1 (virtio-pmem)", "only nv2 (emulated NVDIMM)", "neither"],
             answer: 1,
             why: "The emulated NVDIMM's flush never leaves the guest, so its host file was never synced. virtio-pmem's flush request made the host fsync nv1's file.",
+            hint: "Follow the two fsyncs in the diagram: which of them reached the host page cache and the disk?",
         }],
     },
     Lesson {
@@ -123,6 +132,7 @@ pub const LESSONS: &[Lesson] = &[
                 ],
                 answer: 1,
                 why: "virtio-pmem cannot promise synchronous page faults: its stores land in the host page cache. The kernel refuses MAP_SYNC so the application knows it must fsync.",
+                hint: "Where does a store to virtio-pmem land: in persistent memory, or in the host's page cache? Can a CPU cache flush make the host page cache durable?",
             },
             Question {
                 before_step: 4,
@@ -130,6 +140,7 @@ pub const LESSONS: &[Lesson] = &[
                 choices: &["both", "only the real NVDIMM's (nv2)", "only virtio-pmem's (nv1)", "neither"],
                 answer: 1,
                 why: "A store to real persistent memory is durable once out of the CPU cache; a store to virtio-pmem waits in the host page cache for a flush.",
+                hint: "Look at the colours of the two stored pages: which one is already on its device, which one waits in a page cache?",
             },
         ],
     },
@@ -144,6 +155,7 @@ pub const LESSONS: &[Lesson] = &[
                 choices: YES_NO,
                 answer: 0,
                 why: "The store went into the host's page cache, which a guest crash does not touch.",
+                hint: "Where is the order stored: in the guest's memory, or in the host's page cache? Which of the two does a guest crash wipe?",
             },
             Question {
                 before_step: 3,
@@ -151,6 +163,7 @@ pub const LESSONS: &[Lesson] = &[
                 choices: YES_NO,
                 answer: 0,
                 why: "With share=on the guest mapped the host file itself; the file's page cache outlives the process.",
+                hint: "Killing QEMU ends a process. Does the host's page cache of the file belong to that process?",
             },
             Question {
                 before_step: 5,
@@ -158,6 +171,7 @@ pub const LESSONS: &[Lesson] = &[
                 choices: YES_NO,
                 answer: 1,
                 why: "Nothing flushed the page to disk, and a power failure empties the page cache.",
+                hint: "Is page 0 on the disk yet? What survives a power failure?",
             },
         ],
     },
@@ -172,6 +186,7 @@ pub const LESSONS: &[Lesson] = &[
                 choices: &["-EIO again", "0 (success)", "it never returns"],
                 answer: 1,
                 why: "Linux reports a writeback error once and marks the failed pages clean: the retry finds nothing dirty and succeeds.",
+                hint: "After the failed writeback, what state did the host leave the page in? Look at its colour: is anything dirty left to write?",
             },
             Question {
                 before_step: 5,
@@ -179,6 +194,7 @@ pub const LESSONS: &[Lesson] = &[
                 choices: &["yes: fsync returned 0", "no"],
                 answer: 1,
                 why: "The page was marked clean but never reached the disk. The only safe reaction to an fsync error is to treat the data as lost.",
+                hint: "fsync returned 0, but what does the disk column of the bytes view hold?",
             },
         ],
     },
@@ -193,6 +209,7 @@ pub const LESSONS: &[Lesson] = &[
                 choices: &["no: the disk receives writes in program order", "yes: writeback has its own order"],
                 answer: 1,
                 why: "The page cache writes dirty pages back in its own order (here by page number); only a completed flush orders two writes.",
+                hint: "Does the host's writeback keep the order of the stores? Look at which page reached the disk first.",
             },
             Question {
                 before_step: 11,
@@ -200,6 +217,7 @@ pub const LESSONS: &[Lesson] = &[
                 choices: YES_NO,
                 answer: 1,
                 why: "The commit was stored only after the flush for the record returned, so whenever the commit is on disk, the record is too.",
+                hint: "When the commit mark was stored, had the flush for the record already returned?",
             },
         ],
     },
@@ -213,6 +231,7 @@ pub const LESSONS: &[Lesson] = &[
             choices: &["4 MiB", "none: DAX maps the host's page cache", "8 MiB"],
             answer: 1,
             why: "DAX bypasses the guest page cache: the data lives once, in the host page cache. With virtio-blk and cache=writeback it would be cached twice (see the footprint table).",
+            hint: "DAX means the guest maps the device's memory directly. Is there a guest page cache copy in between?",
         }],
     },
     Lesson {
@@ -226,6 +245,7 @@ pub const LESSONS: &[Lesson] = &[
                 choices: &["yes", "no: -EIO"],
                 answer: 0,
                 why: "The host fsyncs the file successfully; the file just does not hold the guest's writes, which went to a private copy.",
+                hint: "share=off changes where the writes go, not whether the host can fsync its file. Does the fsync of an unchanged file fail?",
             },
             Question {
                 before_step: 3,
@@ -233,10 +253,31 @@ pub const LESSONS: &[Lesson] = &[
                 choices: YES_NO,
                 answer: 1,
                 why: "The private copy-on-write pages belong to the process and die with it.",
+                hint: "With share=off the guest's writes live in pages private to the VMM process. What happens to a process's private memory when it is killed?",
             },
         ],
     },
 ];
+
+/// The component of the diagram a note talks about, by the words it
+/// uses (the first match in this order wins): the diagram outlines it next
+/// to the note.
+pub fn points_at(note: &str) -> Option<Place> {
+    const WORDS: [(&str, Place); 10] = [
+        ("available ring", Place::AvailRing),
+        ("used ring", Place::UsedRing),
+        ("virtqueue", Place::AvailRing),
+        ("flush request", Place::Device),
+        ("dax", Place::Dax),
+        ("page cache", Place::PageCache),
+        ("writeback", Place::PageCache),
+        ("disk", Place::Disk),
+        ("fsync", Place::Device),
+        ("the grid", Place::PageCache),
+    ];
+    let n = note.to_lowercase();
+    WORDS.iter().find(|(w, _)| n.contains(w)).map(|(_, p)| *p)
+}
 
 /// The lesson with id `id`.
 pub fn by_id(id: &str) -> Option<&'static Lesson> {
@@ -272,8 +313,22 @@ mod tests {
             for q in l.questions {
                 assert!(q.before_step < s.steps().len(), "{}: {q:?}", l.id);
                 assert!(q.answer < q.choices.len() && q.choices.len() >= 2, "{}: {q:?}", l.id);
+                assert!(!q.hint.is_empty() && q.hint != q.why, "{}: {q:?}", l.id);
             }
         }
+    }
+
+    #[test]
+    fn notes_point_at_what_they_explain() {
+        assert_eq!(points_at("The store goes into the host page cache"), Some(Place::PageCache));
+        assert_eq!(points_at("Watch the available ring"), Some(Place::AvailRing));
+        assert_eq!(points_at("The host loses power."), None);
+        let pointed = LESSONS
+            .iter()
+            .flat_map(|l| l.scenario().steps().to_vec())
+            .filter(|s| s.note.as_deref().and_then(points_at).is_some())
+            .count();
+        assert!(pointed >= 20, "only {pointed} notes point at a component");
     }
 
     #[test]
@@ -283,5 +338,38 @@ mod tests {
         }
         assert!(by_id(DEFAULT_LESSON).is_some());
         assert!(by_id("nope").is_none());
+    }
+
+    /// What a student has read when a question comes: the description and
+    /// the notes of the steps before it, and the hint. None of them may
+    /// state the right choice (when it is more than a yes or a no). The
+    /// review behind the wording of the notes is in docs/web.md.
+    #[test]
+    fn no_text_before_a_question_states_its_answer() {
+        for l in LESSONS {
+            let s = l.scenario();
+            for q in l.questions {
+                let right = q.choices[q.answer].to_lowercase();
+                let key = right.split(':').next().unwrap_or(&right).trim().to_string();
+                if key.len() <= 3 {
+                    continue;
+                }
+                let mut read = vec![s.description().to_lowercase(), q.hint.to_lowercase()];
+                read.extend(
+                    s.steps()[..q.before_step].iter().filter_map(|st| st.note.as_deref()).map(str::to_lowercase),
+                );
+                for text in read {
+                    assert!(
+                        !text.contains(&key),
+                        "{}: the answer \"{key}\" is given before the question: {text}",
+                        l.id
+                    );
+                }
+            }
+        }
+        // The check can fail: a note that states the answer is caught.
+        let q = &LESSONS[0].questions[0];
+        let key = q.choices[q.answer].split(':').next().unwrap().trim().to_lowercase();
+        assert!("after the reboot the guest reads zeros".contains(&key));
     }
 }

@@ -4,12 +4,15 @@
 //! tested natively, like the model of yew's `game_of_life` example:
 //! [`session`] (a scenario, a cursor and the machine there), [`grid`] (the
 //! page-cache grid raster), [`rings`] (the virtqueue read from guest-memory
-//! bytes), [`hexview`], [`lessons`], [`link`] (state in the URL),
+//! bytes), [`diagram`] (where each event happens in the drawn system),
+//! [`hexview`], [`lessons`], [`link`] (state in the URL),
 //! [`replay`] (event logs of the native runner), [`explorer`] (crash
 //! campaigns) and [`mod@bench`]. The yew component (`app`, wasm32 only) turns
 //! messages into calls on them and draws.
 
 pub mod bench;
+pub mod diagram;
+pub mod disclosure;
 pub mod explorer;
 pub mod grid;
 pub mod hexview;

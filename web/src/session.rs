@@ -114,8 +114,8 @@ impl std::fmt::Debug for Session {
 }
 
 /// An empty fold of `scenario`'s log, told how each device is backed.
-fn fold_for(scenario: &Scenario) -> PageFold {
-    let mut fold = PageFold::new(Tracking::States);
+fn fold_for(scenario: &Scenario, tracking: Tracking) -> PageFold {
+    let mut fold = PageFold::new(tracking);
     for d in scenario.all_devices() {
         fold.set_backing(&d.id, d.mode.backing_mode(d.share));
     }
@@ -125,7 +125,7 @@ fn fold_for(scenario: &Scenario) -> PageFold {
 impl Session {
     /// A session at the start of `scenario`.
     pub fn new(scenario: Scenario) -> Session {
-        let mut s = Session { fold: fold_for(&scenario), runner: scenario.runner() };
+        let mut s = Session { fold: fold_for(&scenario, Tracking::States), runner: scenario.runner() };
         s.sync_fold();
         s
     }
@@ -159,6 +159,17 @@ impl Session {
     /// The machine after the steps before the cursor.
     pub fn machine(&self) -> &Machine {
         self.runner.machine()
+    }
+
+    /// A fold of this scenario's log before its first event, told how
+    /// every device is backed (to fold the log from the start again).
+    pub fn empty_fold(&self) -> PageFold {
+        fold_for(self.scenario(), Tracking::States)
+    }
+
+    /// The same, keeping the pages' bytes too.
+    pub fn empty_byte_fold(&self) -> PageFold {
+        fold_for(self.scenario(), Tracking::Bytes)
     }
 
     /// The machine's event log folded into page states.
@@ -236,7 +247,7 @@ impl Session {
 
     /// A new runner (and fold) of `scenario`, before its first step.
     fn restart(&mut self, scenario: Scenario) {
-        self.fold = fold_for(&scenario);
+        self.fold = fold_for(&scenario, Tracking::States);
         self.runner = scenario.runner();
     }
 

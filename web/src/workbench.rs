@@ -4,22 +4,27 @@
 //! The yew component owns one and turns every message into one call here,
 //! then draws what it exposes; the tests drive it the same way.
 
+use crate::diagram::Scene;
 use crate::grid::{GridLayout, PageMap, Viewport};
 use crate::lessons::{self, Lesson, Question};
 use crate::link::{Link, Source as LinkSource};
 use crate::palette::CellState;
 use crate::replay::LogReplay;
 use crate::session::{ModeChoice, Session};
-use pmem_core::event::{decode_hex, CrashKind, HexBytes};
+use pmem_core::event::fold::{FoldCursor, PageFold};
+use pmem_core::event::{decode_hex, CrashKind, Event, HexBytes};
 use pmem_core::host::TearGranularity;
 use pmem_core::memory::PAGE_SIZE;
 use pmem_core::scenario::{ByteSize, Data, DeviceOptions, Op, Pattern, Step, WaitTime};
 use std::collections::BTreeMap;
 
-/// Raster of the page grid, in pixels.
+/// Raster of the page grid, in pixels, until the page says how large the
+/// canvas is ([`Workbench::set_raster`]).
 pub const GRID_WIDTH: u32 = 768;
 /// Raster height.
 pub const GRID_HEIGHT: u32 = 384;
+/// The largest raster the grid paints (its cost grows with the pixels).
+pub const GRID_MAX: (u32, u32) = (1800, 900);
 
 /// What is shown.
 #[derive(Debug)]
@@ -48,6 +53,9 @@ pub enum Origin {
 pub struct Status {
     /// False for errors and failed steps.
     pub ok: bool,
+    /// True when the step lost or tore data (a power failure that found
+    /// pages not on disk): not shown as a success even though it ran.
+    pub loss: bool,
     /// The text.
     pub text: String,
 }
@@ -57,12 +65,38 @@ pub struct Status {
 pub struct Workbench {
     view: View,
     origin: Origin,
-    answers: BTreeMap<usize, usize>,
+    /// The choices tried for the question before each step, in order.
+    answers: BTreeMap<usize, Vec<usize>>,
     device: String,
     viewport: Viewport,
+    /// The view follows the written pages (until the user zooms).
+    fit: bool,
+    raster: (u32, u32),
     page: Option<u64>,
     map: PageMap,
     status: Option<Status>,
+    /// Events shown of a live session's log (`None`: all of them).
+    playhead: Option<usize>,
+    /// The fold at the playhead (live sessions, when it is not the end).
+    cursor: Option<FoldCursor>,
+    /// The last crash change computed: for a page and a failure event.
+    crash_change: Option<CrashChange>,
+}
+
+/// What a failure did to one page: the bytes the guest read just before
+/// it, and what the disk holds after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrashChange {
+    /// The device.
+    pub device: String,
+    /// The page.
+    pub page: u64,
+    /// Index of the failure's event in the log.
+    pub event: usize,
+    /// The guest's view of the page just before the failure.
+    pub before: Vec<u8>,
+    /// The disk's bytes after it.
+    pub after: Vec<u8>,
 }
 
 /// What the write form holds.
@@ -158,9 +192,14 @@ impl Workbench {
             answers: BTreeMap::new(),
             device: String::new(),
             viewport: Viewport::whole(1),
+            fit: true,
+            raster: (GRID_WIDTH, GRID_HEIGHT),
             page: None,
             map: PageMap::default(),
             status: None,
+            playhead: None,
+            cursor: None,
+            crash_change: None,
         };
         w.refresh(true);
         w
@@ -195,7 +234,7 @@ impl Workbench {
         }
         if let Some(lesson) = w.current_lesson() {
             for q in lesson.questions.iter().filter(|q| q.before_step < link.step) {
-                w.answers.insert(q.before_step, q.answer);
+                w.answers.insert(q.before_step, vec![q.answer]);
             }
         }
         w.refresh(true);
@@ -271,20 +310,34 @@ impl Workbench {
     pub fn pending_question(&self) -> Option<&'static Question> {
         let lesson = self.current_lesson()?;
         let s = self.session()?;
-        lesson.question_before(s.cursor()).filter(|q| !self.answers.contains_key(&q.before_step))
+        lesson.question_before(s.cursor()).filter(|q| !self.answered_right(q))
     }
 
-    /// The answer given to the question before `step`.
+    fn answered_right(&self, q: &Question) -> bool {
+        self.answers.get(&q.before_step).is_some_and(|t| t.contains(&q.answer))
+    }
+
+    /// The last answer given to the question before `step`.
     pub fn answer(&self, step: usize) -> Option<usize> {
-        self.answers.get(&step).copied()
+        self.answers.get(&step).and_then(|t| t.last().copied())
     }
 
-    /// Answers the question before step `step`.
+    /// Every answer tried for the question before `step`, in order.
+    pub fn tried(&self, step: usize) -> &[usize] {
+        self.answers.get(&step).map_or(&[], Vec::as_slice)
+    }
+
+    /// Answers the question before step `step`. A wrong answer explains
+    /// what to look at and leaves the question open for another try; the
+    /// right one gives the reason and lets the lesson go on.
     pub fn answer_question(&mut self, step: usize, choice: usize) {
         let Some(q) = self.current_lesson().and_then(|l| l.question_before(step)) else { return };
-        self.answers.insert(step, choice);
-        let verdict = if choice == q.answer { "Right." } else { "Not quite." };
-        self.status = Some(Status { ok: choice == q.answer, text: format!("{verdict} {}", q.why) });
+        if self.answered_right(q) || choice >= q.choices.len() {
+            return;
+        }
+        self.answers.entry(step).or_default().push(choice);
+        let text = if choice == q.answer { format!("Right. {}", q.why) } else { format!("Not quite. {}", q.hint) };
+        self.status = Some(Status { ok: choice == q.answer, loss: false, text });
     }
 
     /// The selected device.
@@ -317,7 +370,7 @@ impl Workbench {
 
     /// The layout of the grid raster.
     pub fn layout(&self) -> GridLayout {
-        GridLayout::new(self.viewport.span, GRID_WIDTH, GRID_HEIGHT)
+        GridLayout::new(self.viewport.span, self.raster.0, self.raster.1)
     }
 
     /// The selected page.
@@ -332,7 +385,7 @@ impl Workbench {
 
     /// Sets a status message.
     pub fn set_status(&mut self, ok: bool, text: impl Into<String>) {
-        self.status = Some(Status { ok, text: text.into() });
+        self.status = Some(Status { ok, loss: false, text: text.into() });
     }
 
     /// The bytes of the selected page: guest view and disk.
@@ -356,15 +409,205 @@ impl Workbench {
             self.page = None;
         }
         self.map = match &self.view {
-            View::Live(s) => PageMap::of_fold(s.fold(), &self.device),
+            View::Live(s) => PageMap::of_fold(self.cursor.as_ref().map_or(s.fold(), FoldCursor::fold), &self.device),
             View::Replay(r) => r.page_map(&self.device),
         };
         let total = self.map.total_pages.max(1);
-        if reset_view || self.viewport.first + self.viewport.span > total {
-            self.viewport = Viewport::whole(total);
-        }
         if self.page.is_some_and(|p| p >= total) {
             self.page = None;
+        }
+        if reset_view {
+            self.fit = true;
+        }
+        self.update_crash_change();
+        if self.fit {
+            self.viewport = Viewport::fit(self.touched(), total, self.raster.0, self.raster.1);
+        } else if self.viewport.first + self.viewport.span > total {
+            self.viewport = Viewport::whole(total);
+        }
+    }
+
+    /// The failure event (before the playhead) that lost or tore `page` of
+    /// the selected device last.
+    fn crash_event_of(&self, page: u64) -> Option<usize> {
+        let events = &self.events()[..self.shown()];
+        events.iter().rposition(|e| {
+            e.device.as_deref() == Some(self.device.as_str())
+                && matches!(&e.kind, pmem_core::event::EventKind::Crash { lost_pages, torn_pages, .. }
+                    if lost_pages.contains(&page) || torn_pages.contains(&page))
+        })
+    }
+
+    /// Recomputes [`Workbench::crash_change`] when the selection or the
+    /// failure it shows changed (a fold of the log up to the failure, with
+    /// bytes).
+    fn update_crash_change(&mut self) {
+        let Some(page) = self.page.filter(|p| matches!(self.map.state(*p), CellState::Lost | CellState::Torn)) else {
+            self.crash_change = None;
+            return;
+        };
+        let Some(event) = self.crash_event_of(page) else {
+            self.crash_change = None;
+            return;
+        };
+        if self.crash_change.as_ref().is_some_and(|c| c.page == page && c.event == event && c.device == self.device) {
+            return;
+        }
+        let mut fold = match &self.view {
+            View::Live(s) => s.empty_byte_fold(),
+            View::Replay(_) => {
+                let mut f = PageFold::new(pmem_core::event::fold::Tracking::Bytes);
+                for (id, b) in pmem_core::event::fold::backings_of_log(self.events()) {
+                    f.set_backing(&id, b);
+                }
+                f
+            }
+        };
+        fold.advance_to(self.events(), event);
+        let before = fold.page_bytes(&self.device, page).0;
+        let after = self.page_bytes().map(|(_, _, disk)| disk).unwrap_or_default();
+        self.crash_change = Some(CrashChange { device: self.device.clone(), page, event, before, after });
+    }
+
+    /// For a selected page that a failure lost or tore: its bytes before
+    /// and after.
+    pub fn crash_change(&self) -> Option<&CrashChange> {
+        self.crash_change.as_ref().filter(|c| Some(c.page) == self.page && c.device == self.device)
+    }
+
+    /// The first and last written page and the selection, if any.
+    fn touched(&self) -> Option<(u64, u64)> {
+        let pages = self.map.pages.first().map(|f| f.0).zip(self.map.pages.last().map(|l| l.0));
+        match (pages, self.page) {
+            (Some((lo, hi)), Some(p)) => Some((lo.min(p), hi.max(p))),
+            (Some(r), None) => Some(r),
+            (None, p) => p.map(|p| (p, p)),
+        }
+    }
+
+    /// Tells the grid the size of its canvas in pixels (kept within
+    /// [`GRID_MAX`]); true when it changed.
+    pub fn set_raster(&mut self, width: u32, height: u32) -> bool {
+        let r = (width.clamp(64, GRID_MAX.0), height.clamp(64, GRID_MAX.1));
+        if r == self.raster {
+            return false;
+        }
+        self.raster = r;
+        self.refresh(false);
+        true
+    }
+
+    /// The raster size of the grid.
+    pub fn raster(&self) -> (u32, u32) {
+        self.raster
+    }
+
+    /// True while the view follows the written pages.
+    pub fn fitting(&self) -> bool {
+        self.fit
+    }
+
+    /// Fits the view to the written pages again.
+    pub fn zoom_fit(&mut self) {
+        self.fit = true;
+        self.refresh(false);
+    }
+
+    /// The whole event log of what is shown (a live session's machine, or
+    /// the replayed log).
+    pub fn events(&self) -> &[Event] {
+        match &self.view {
+            View::Live(s) => s.machine().log().events(),
+            View::Replay(r) => r.events(),
+        }
+    }
+
+    /// How many events of [`Workbench::events`] are shown (the playhead).
+    pub fn shown(&self) -> usize {
+        match &self.view {
+            View::Live(s) => self.playhead.unwrap_or(s.machine().log().events().len()),
+            View::Replay(r) => r.cursor(),
+        }
+    }
+
+    /// The diagram at the playhead, for the selected device.
+    pub fn scene(&self) -> Scene {
+        Scene::at(self.events(), self.shown(), &self.device)
+    }
+
+    /// Moves the playhead by one event. Forward past the end of the log
+    /// runs the next step (a lesson waits for its question) and shows its
+    /// first event; back goes down to the first event of the log without
+    /// running anything again. False when it could not move.
+    pub fn step_event(&mut self, forward: bool) -> bool {
+        let moved = match &mut self.view {
+            View::Replay(r) => {
+                let k = r.cursor();
+                let to = if forward { k + 1 } else { k.saturating_sub(1) };
+                r.goto(to);
+                r.cursor() != k
+            }
+            View::Live(s) => {
+                let len = s.machine().log().events().len();
+                let k = self.playhead.unwrap_or(len);
+                if forward && k >= len {
+                    return self.forward_into_step();
+                }
+                if !forward && k == 0 {
+                    return false;
+                }
+                let to = if forward { k + 1 } else { k - 1 };
+                self.show_event(to);
+                true
+            }
+        };
+        self.refresh(false);
+        moved
+    }
+
+    /// Runs the next step and puts the playhead on its first event.
+    fn forward_into_step(&mut self) -> bool {
+        let before = self.events().len();
+        if !self.forward() {
+            return false;
+        }
+        if self.events().len() > before + 1 {
+            self.show_event(before + 1);
+            self.refresh(false);
+        }
+        true
+    }
+
+    /// Shows the first `k` events of a live session's log.
+    fn show_event(&mut self, k: usize) {
+        let View::Live(s) = &self.view else { return };
+        let events = s.machine().log().events();
+        if k >= events.len() {
+            self.playhead = None;
+            self.cursor = None;
+            return;
+        }
+        let cursor = self.cursor.get_or_insert_with(|| FoldCursor::new(s.empty_fold()));
+        cursor.goto(events, k);
+        self.playhead = Some(k);
+    }
+
+    /// Back to the end of the log (before any action).
+    fn play_to_end(&mut self) {
+        self.playhead = None;
+        self.cursor = None;
+    }
+
+    /// True when the playhead is before the end of the log.
+    pub fn behind(&self) -> bool {
+        self.shown() < self.events().len()
+    }
+
+    /// The fold shown (at the playhead).
+    pub fn fold_shown(&self) -> Option<&PageFold> {
+        match &self.view {
+            View::Live(s) => Some(self.cursor.as_ref().map_or(s.fold(), FoldCursor::fold)),
+            View::Replay(r) => Some(r.state()),
         }
     }
 
@@ -376,11 +619,22 @@ impl Workbench {
     }
 
     fn report(&mut self, result: Result<(bool, String), String>) {
-        self.status = Some(match result {
-            Ok((ok, text)) => Status { ok, text },
-            Err(e) => Status { ok: false, text: e },
-        });
+        let lost_before = self.losses();
+        self.play_to_end();
         self.refresh(false);
+        self.status = Some(match result {
+            Ok((ok, text)) => Status { ok, loss: false, text },
+            Err(e) => Status { ok: false, loss: false, text: e },
+        });
+        if self.losses() > lost_before {
+            self.mark_loss();
+        }
+    }
+
+    /// Pages shown lost or torn.
+    fn losses(&self) -> u64 {
+        let c = self.map.counts();
+        c.get(CellState::Lost) + c.get(CellState::Torn)
     }
 
     /// Does a guest or operator action now (a scenario step).
@@ -460,11 +714,19 @@ impl Workbench {
     }
 
     /// One step forward (a lesson waits for its question to be answered).
+    /// With the playhead inside the log, it first shows the rest of the
+    /// step it is in.
     pub fn forward(&mut self) -> bool {
+        if matches!(self.view, View::Live(_)) && self.behind() {
+            self.play_to_end();
+            self.refresh(false);
+            return true;
+        }
         if let Some(q) = self.pending_question() {
             self.set_status(false, format!("Answer the question first: {}", q.prompt));
             return false;
         }
+        let lost_before = self.losses();
         let moved = match &mut self.view {
             View::Live(s) => {
                 let moved = s.forward();
@@ -476,7 +738,7 @@ impl Workbench {
                             Some(n) => format!("{text}\n{n}"),
                             None => text,
                         };
-                        self.status = Some(Status { ok, text });
+                        self.status = Some(Status { ok, loss: false, text });
                     }
                 }
                 moved
@@ -488,13 +750,43 @@ impl Workbench {
                 k > before
             }
         };
+        if moved && self.current_lesson().is_some() {
+            self.focus_on_written_page();
+        }
         self.refresh(false);
+        if moved && self.losses() > lost_before {
+            self.mark_loss();
+        }
         moved
+    }
+
+    /// The status of a step that lost or tore data: not a success.
+    fn mark_loss(&mut self) {
+        if let Some(st) = &mut self.status {
+            if st.ok {
+                st.text = format!("Data lost: {}", st.text.strip_prefix("ok").unwrap_or(&st.text).trim_start());
+                st.ok = false;
+                st.loss = true;
+            }
+        }
+    }
+
+    /// In a lesson, selects the first page the step just run wrote, so the
+    /// grid and the bytes show what its note talks about.
+    fn focus_on_written_page(&mut self) {
+        let Some(s) = self.session() else { return };
+        let Some(step) = s.cursor().checked_sub(1).and_then(|i| s.step(i)) else { return };
+        if let Op::Write { device, offset, .. } = &step.op {
+            let (device, page) = (device.clone(), offset.0 / PAGE_SIZE);
+            self.select_device(&device);
+            self.page = Some(page);
+        }
     }
 
     /// One step back: a replay from the seed (or, for a log, back one
     /// landmark).
     pub fn back(&mut self) -> bool {
+        self.play_to_end();
         let moved = match &mut self.view {
             View::Live(s) => s.back(),
             View::Replay(r) => {
@@ -512,6 +804,7 @@ impl Workbench {
 
     /// Jumps to position `k`.
     pub fn goto(&mut self, k: usize) {
+        self.play_to_end();
         let lesson = self.current_lesson();
         match &mut self.view {
             View::Live(s) => {
@@ -521,7 +814,7 @@ impl Workbench {
                     l.questions.iter().find(|q| {
                         q.before_step >= s.cursor()
                             && q.before_step < target
-                            && !self.answers.contains_key(&q.before_step)
+                            && !self.answers.get(&q.before_step).is_some_and(|t| t.contains(&q.answer))
                     })
                 });
                 if let Some(q) = blocking {
@@ -558,7 +851,10 @@ impl Workbench {
             return;
         }
         self.page = Some(page);
-        if !self.viewport.range().contains(&page) {
+        self.update_crash_change();
+        if self.fit {
+            self.viewport = Viewport::fit(self.touched(), total, self.raster.0, self.raster.1);
+        } else if !self.viewport.range().contains(&page) {
             self.viewport =
                 self.viewport.pan(page as i64 - self.viewport.first as i64 - (self.viewport.span / 2) as i64, total);
         }
@@ -573,18 +869,34 @@ impl Workbench {
 
     /// Zooms in around the selected page (or the middle).
     pub fn zoom_in(&mut self) {
-        let center = self.page.unwrap_or(self.viewport.first + self.viewport.span / 2);
+        self.fit = false;
+        let center = self.zoom_center();
         self.viewport = self.viewport.zoom_in(center, self.map.total_pages.max(1));
     }
 
     /// Zooms out.
     pub fn zoom_out(&mut self) {
-        let center = self.page.unwrap_or(self.viewport.first + self.viewport.span / 2);
+        self.fit = false;
+        let center = self.zoom_center();
         self.viewport = self.viewport.zoom_out(center, self.map.total_pages.max(1));
+    }
+
+    /// What zooming keeps in the middle: the selected page, else the
+    /// middle of the written pages in view, else the middle of the view.
+    fn zoom_center(&self) -> u64 {
+        if let Some(p) = self.page {
+            return p;
+        }
+        let in_view = self.map.in_range(self.viewport.range());
+        match (in_view.first(), in_view.last()) {
+            (Some(a), Some(b)) => a.0 + (b.0 - a.0) / 2,
+            _ => self.viewport.first + self.viewport.span / 2,
+        }
     }
 
     /// Shows the whole device.
     pub fn zoom_all(&mut self) {
+        self.fit = false;
         self.viewport = Viewport::whole(self.map.total_pages.max(1));
     }
 
@@ -687,6 +999,73 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_page_shows_its_bytes_before_and_after_the_failure() {
+        let mut w = Workbench::playground();
+        w.write_page(4, "precious");
+        w.crash(CrashKind::PowerFailure);
+        let st = w.status().unwrap();
+        assert!(st.loss && !st.ok, "a power failure that lost data is not a success: {st:?}");
+        w.select_page(4);
+        let c = w.crash_change().expect("page 4 was lost");
+        assert!(c.before.starts_with(b"precious"), "{:?}", &c.before[..8]);
+        assert!(c.after.iter().all(|b| *b == 0));
+        w.select_page(5);
+        assert!(w.crash_change().is_none(), "page 5 was never written");
+        // A power failure that finds everything on disk is fine.
+        let mut w = Workbench::playground();
+        w.write_page(1, "a");
+        w.device_op(FSYNC);
+        w.crash(CrashKind::PowerFailure);
+        assert!(w.status().unwrap().ok && !w.status().unwrap().loss);
+    }
+
+    #[test]
+    fn events_step_one_at_a_time_forward_and_back() {
+        let mut w = Workbench::playground();
+        w.write_page(0, "a");
+        let before = w.events().len();
+        w.device_op(FSYNC);
+        let end = w.events().len();
+        assert!(end - before >= 9);
+        // Back through the flush, event by event, without running anything.
+        let mut stages = vec![w.scene().stage];
+        while w.shown() > before {
+            assert!(w.step_event(false));
+            stages.push(w.scene().stage);
+        }
+        assert_eq!(w.position(), (2, 2), "the steps stay run");
+        assert_eq!(w.map().state(0), CellState::Dirty, "before the flush the page is dirty");
+        while w.shown() < end {
+            assert!(w.step_event(true));
+        }
+        assert_eq!(w.map().state(0), CellState::Clean);
+        assert!(!w.behind());
+        // At the end, forward runs nothing more (no step left).
+        assert!(!w.step_event(true));
+        stages.retain(Option::is_some);
+        stages.dedup();
+        assert_eq!(stages.len(), 9, "{stages:?}");
+    }
+
+    #[test]
+    fn a_wrong_answer_allows_another_try() {
+        let mut w = Workbench::lesson("why-fsync").unwrap();
+        w.forward();
+        w.forward();
+        let q = w.pending_question().unwrap();
+        let wrong = (q.answer + 1) % q.choices.len();
+        w.answer_question(q.before_step, wrong);
+        assert!(!w.status().unwrap().ok);
+        assert_eq!(w.status().unwrap().text, format!("Not quite. {}", q.hint));
+        assert!(w.pending_question().is_some(), "still open");
+        assert!(!w.forward());
+        w.answer_question(q.before_step, q.answer);
+        assert!(w.pending_question().is_none());
+        assert_eq!(w.tried(q.before_step), [wrong, q.answer]);
+        assert!(w.forward());
+    }
+
+    #[test]
     fn a_link_reopens_the_same_state() {
         let mut w = Workbench::playground();
         w.write_page(3, "a");
@@ -715,6 +1094,7 @@ mod tests {
         assert!(w.status().unwrap().ok);
         assert!(w.forward());
         assert_eq!(w.map().state(0), CellState::Lost);
+        assert!(w.status().unwrap().loss, "the lesson's power failure lost data: {:?}", w.status());
         // goto stops at the next unanswered question.
         w.goto(100);
         assert_eq!(w.position().0, 6);
@@ -806,5 +1186,28 @@ mod tests {
         assert_eq!(w.page_at(f64::from(x) + 1.0, f64::from(y) + 1.0), Some(101));
         w.zoom_all();
         assert_eq!(w.viewport().span, w.map().total_pages);
+    }
+
+    #[test]
+    fn the_view_fits_the_written_page_and_zoom_keeps_the_selection_centred() {
+        let mut w = Workbench::playground();
+        w.write_page(5000, "x");
+        assert!(w.fitting());
+        let l = w.layout();
+        assert!(l.cell_px >= crate::grid::MIN_FIT_CELL_PX && w.viewport().range().contains(&5000), "{l:?}");
+        w.select_page(5000);
+        for _ in 0..3 {
+            w.zoom_in();
+            let vp = w.viewport();
+            let mid = (vp.first + vp.span / 2) as i64;
+            assert!((mid - 5000).abs() <= 1, "the selection stays in the middle: {vp:?}");
+        }
+        assert!(!w.fitting(), "zooming stops the fitting");
+        w.zoom_fit();
+        assert!(w.fitting() && w.layout().cell_px >= crate::grid::MIN_FIT_CELL_PX);
+        // A larger canvas keeps cells of 8 px and shows more pages.
+        let before = w.viewport().span;
+        assert!(w.set_raster(1600, 800));
+        assert!(w.viewport().span > before && w.layout().cell_px >= crate::grid::MIN_FIT_CELL_PX);
     }
 }

@@ -142,7 +142,7 @@ impl Component for BenchPage {
                     draw_whole_device(&mut self.renderer, &map, GRID_WIDTH, GRID_HEIGHT);
                     let t2 = now_ms();
                     if let Some(c) = self.canvas.cast::<HtmlCanvasElement>() {
-                        canvas::put(&c, self.renderer.rgba());
+                        canvas::put(&c, self.renderer.rgba(), GRID_WIDTH, GRID_HEIGHT);
                     }
                     let t3 = now_ms();
                     self.sim_ms.push(t1 - t0);
@@ -163,7 +163,7 @@ impl Component for BenchPage {
                     let t = now_ms();
                     draw_whole_device(&mut self.renderer, &map, GRID_WIDTH, GRID_HEIGHT);
                     if let Some(c) = self.canvas.cast::<HtmlCanvasElement>() {
-                        canvas::put(&c, self.renderer.rgba());
+                        canvas::put(&c, self.renderer.rgba(), GRID_WIDTH, GRID_HEIGHT);
                     }
                     self.worst_ms.push(now_ms() - t);
                 }

@@ -2,11 +2,15 @@
 //! [`Workbench`](crate::workbench::Workbench) and draws what it exposes.
 //! Only this module (compiled for wasm32 only) knows about yew and the DOM.
 
+mod anim;
 mod bench;
 mod canvas;
+mod diagram_view;
 mod dom;
 mod views;
 
+use crate::diagram::{trail, Place};
+use crate::disclosure::Level;
 use crate::explorer::{workloads, ExplorerRun};
 use crate::link::{Link, Source as LinkSource};
 use crate::session::ModeChoice;
@@ -17,12 +21,17 @@ use pmem_core::event::CrashKind;
 use pmem_core::host::TearGranularity;
 use yew::prelude::*;
 
-/// Simulated time one tick of "play" lets pass, by speed setting.
-pub const SPEEDS: [(u64, &str); 4] =
-    [(100, "0.1 s per tick"), (1_000, "1 s per tick"), (5_000, "5 s per tick"), (30_000, "30 s per tick")];
+/// Play's speeds: events shown per tick, and the simulated time a tick
+/// lets pass once every step has run.
+pub const SPEEDS: [(usize, u64, &str); 4] = [
+    (1, 100, "1 event per tick (then 0.1 s per tick)"),
+    (4, 1_000, "4 events per tick (then 1 s)"),
+    (16, 5_000, "16 events per tick (then 5 s)"),
+    (64, 30_000, "64 events per tick (then 30 s)"),
+];
 
 /// Real time between ticks while playing.
-pub const TICK_MS: u32 = 700;
+pub const TICK_MS: u32 = 600;
 
 /// What a file picker loads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,10 +95,25 @@ pub enum Msg {
     SetSpeed(usize),
     /// A play tick.
     Tick,
-    /// Step back (replay from the seed).
+    /// One event back.
     Back,
-    /// Step forward.
+    /// One event forward (the next step when the log is shown to its end).
     Forward,
+    /// The step before (replay from the seed).
+    StepBack,
+    /// The whole next step.
+    StepForward,
+    /// Beginner's write: the data into the selected page, or the page
+    /// after the last one written.
+    QuickWrite,
+    /// Fit the grid to the written pages.
+    ZoomFit,
+    /// The canvas changed size.
+    Resized,
+    /// Show the beginner or the expert view.
+    SetLevel(Level),
+    /// The answer to "leave the lesson?": do the action, or stay.
+    ConfirmLeave(bool),
     /// Jump to a position.
     Goto(usize),
     /// Select a device.
@@ -152,10 +176,46 @@ pub struct App {
     workload: String,
     explorer: Option<Result<ExplorerRun, String>>,
     point: Option<usize>,
+    /// The images of the point shown (checked once, when it is chosen).
+    point_images: Option<(usize, crate::explorer::PointImages)>,
     canvas: NodeRef,
     renderer: crate::grid::GridRenderer,
     last_fragment: String,
     _hash_listener: Option<gloo::events::EventListener>,
+    _resize_listener: Option<gloo::events::EventListener>,
+    level: Level,
+    /// An action that would leave the lesson, waiting for the user's yes.
+    confirm: Option<Box<Msg>>,
+    /// The element to focus after the next render.
+    focus: Option<&'static str>,
+    animator: anim::Animator,
+    /// Where the token travels after the next render.
+    travel: Vec<Place>,
+    /// The canvas's size must be read again (reading it forces a layout,
+    /// so only after a resize or a change of view).
+    remeasure: bool,
+    /// What the canvas shows now (drawn again only when it changes).
+    drawn: Option<canvas::Drawn>,
+}
+
+/// True for the messages that change the scenario (and so leave a lesson).
+fn leaves_lesson(msg: &Msg) -> bool {
+    match msg {
+        Msg::Write
+        | Msg::WriteSelected
+        | Msg::QuickWrite
+        | Msg::Flush { .. }
+        | Msg::MapSync
+        | Msg::Wait
+        | Msg::Crash(_)
+        | Msg::InjectFsyncError
+        | Msg::SetMode(_)
+        | Msg::Hotplug
+        | Msg::Unplug
+        | Msg::GridClick(_, _, true) => true,
+        Msg::GridKey(e) => matches!(e.key().as_str(), "Enter" | " "),
+        _ => false,
+    }
 }
 
 impl App {
@@ -177,8 +237,14 @@ impl App {
     /// Writes the state into the URL (replaceState: no history entry per
     /// step).
     fn sync_url(&mut self) {
-        let Some(link) = self.bench.link() else { return };
-        let frag = link.to_fragment();
+        let frag = match self.bench.link() {
+            Some(link) => link.to_fragment(),
+            None => String::new(),
+        };
+        let frag = self.level.with_fragment(&frag);
+        if frag.is_empty() {
+            return;
+        }
         if frag != self.last_fragment {
             dom::replace_fragment(&frag);
             self.last_fragment = frag;
@@ -190,7 +256,11 @@ impl App {
         if frag.trim_start_matches('#') == self.last_fragment {
             return;
         }
-        match Link::parse(&frag) {
+        let (level, rest) = Level::split_fragment(&frag);
+        if let Some(level) = level {
+            self.level = level;
+        }
+        match Link::parse(&rest) {
             Ok(Some(link)) if link.source != LinkSource::Bench => self.open(Workbench::from_link(&link)),
             Ok(_) => {}
             Err(e) => self.bench.set_status(false, e),
@@ -199,40 +269,9 @@ impl App {
     }
 }
 
-impl Component for App {
-    type Message = Msg;
-    type Properties = ();
-
-    fn create(ctx: &Context<Self>) -> Self {
-        let link = ctx.link().clone();
-        let listener = web_sys::window()
-            .map(|w| gloo::events::EventListener::new(&w, "hashchange", move |_| link.send_message(Msg::HashChanged)));
-        let mut app = App {
-            bench: Workbench::playground(),
-            form: WriteForm { offset: "0".into(), length: String::new(), data: "hello".into() },
-            blocking: true,
-            wait_ms: "35000".into(),
-            seed_text: "1".into(),
-            hot_size: "4G".into(),
-            hot_mode: ModeChoice::VirtioPmem,
-            speed: 1,
-            playing: None,
-            io_text: String::new(),
-            reader: None,
-            workload: "wal-missing-barrier".into(),
-            explorer: None,
-            point: None,
-            canvas: NodeRef::default(),
-            renderer: crate::grid::GridRenderer::new(),
-            last_fragment: String::new(),
-            _hash_listener: listener,
-        };
-        app.load_fragment();
-        app.sync_url();
-        app
-    }
-
-    fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
+impl App {
+    /// Does what `msg` asks; false when nothing needs drawing again.
+    fn handle(&mut self, ctx: &Context<App>, msg: Msg) -> bool {
         let b = &mut self.bench;
         match msg {
             Msg::SetOffset(v) => self.form.offset = v,
@@ -281,27 +320,16 @@ impl Component for App {
                 } else {
                     let link = ctx.link().clone();
                     self.playing = Some(Interval::new(TICK_MS, move || link.send_message(Msg::Tick)));
+                    self.tick();
                 }
             }
             Msg::SetSpeed(i) => self.speed = i.min(SPEEDS.len() - 1),
-            Msg::Tick => {
-                let (pos, len) = b.position();
-                if b.pending_question().is_some() {
-                    self.playing = None;
-                    b.forward(); // Says why it stopped.
-                } else if pos < len {
-                    b.forward();
-                } else if b.session().is_some() {
-                    b.wait(SPEEDS[self.speed].0);
-                } else {
-                    self.playing = None;
-                }
-            }
+            Msg::Tick => self.tick(),
             Msg::Back => {
-                b.back();
+                b.step_event(false);
             }
             Msg::Forward => {
-                b.forward();
+                b.step_event(true);
             }
             Msg::Goto(k) => b.goto(k),
             Msg::SelectDevice(id) => b.select_device(&id),
@@ -372,7 +400,11 @@ impl Component for App {
                 b.select_page(p);
                 self.form.offset = (p * pmem_core::memory::PAGE_SIZE).to_string();
             }
-            Msg::OpenLesson(id) => self.open(Workbench::lesson(id)),
+            Msg::OpenLesson(id) => {
+                self.open(Workbench::lesson(id));
+                dom::close_details("lessons");
+                self.focus = Some("lesson-h");
+            }
             Msg::Answer(step, choice) => b.answer_question(step, choice),
             Msg::Playground => self.open(Ok(Workbench::playground())),
             Msg::HashChanged => self.load_fragment(),
@@ -436,20 +468,185 @@ impl Component for App {
                 let (seed, tear) = b.session().map_or((1, TearGranularity::default()), |s| (s.seed(), s.tear()));
                 let run = ExplorerRun::run(&self.workload, seed, tear);
                 self.point = run.as_ref().ok().and_then(|r| r.counterexample().map(|c| c.0));
+                self.point_images = run.as_ref().ok().zip(self.point).map(|(r, p)| (p, r.images(p, 64)));
                 self.explorer = Some(run);
             }
-            Msg::ShowPoint(i) => self.point = Some(i),
+            Msg::ShowPoint(i) => {
+                self.point = Some(i);
+                self.point_images = match &self.explorer {
+                    Some(Ok(run)) => Some((i, run.images(i, 64))),
+                    _ => None,
+                };
+            }
+            Msg::StepBack => {
+                b.back();
+            }
+            Msg::StepForward => {
+                b.forward();
+            }
+            Msg::QuickWrite => {
+                let page = b.page().or_else(|| b.map().pages.last().map(|p| p.0 + 1)).unwrap_or(0);
+                let page = page.min(b.map().total_pages.saturating_sub(1));
+                b.write_page(page, &self.form.data);
+                self.form.offset = (page * pmem_core::memory::PAGE_SIZE).to_string();
+            }
+            Msg::ZoomFit => b.zoom_fit(),
+            Msg::Resized => {
+                self.remeasure = !self.measure();
+            }
+            Msg::SetLevel(l) => {
+                self.level = l;
+                self.remeasure = true;
+            }
+            Msg::ConfirmLeave(yes) => {
+                let msg = self.confirm.take();
+                if let (true, Some(m)) = (yes, msg) {
+                    return self.handle(ctx, *m);
+                }
+                self.focus = Some("lesson-h");
+            }
         }
-        self.sync_url();
         true
+    }
+
+    /// One tick of Play: the next events at the chosen speed; once the log
+    /// and the steps are shown to the end, simulated time passes (not in a
+    /// lesson, which stops there, nor at a question).
+    fn tick(&mut self) {
+        let (per_tick, wait_ms, _) = SPEEDS[self.speed];
+        let b = &mut self.bench;
+        for _ in 0..per_tick {
+            if b.pending_question().is_some() && !b.behind() {
+                self.playing = None;
+                b.forward(); // Says why it stopped.
+                return;
+            }
+            if !b.step_event(true) {
+                break;
+            }
+        }
+        let (pos, len) = b.position();
+        if b.behind() || pos < len {
+            return;
+        }
+        if b.session().is_some() && b.current_lesson().is_none() {
+            b.wait(wait_ms);
+        } else {
+            self.playing = None;
+        }
+    }
+
+    /// Reads the canvas's size into the grid's raster; true when it changed.
+    fn measure(&mut self) -> bool {
+        let Some(c) = self.canvas.cast::<web_sys::HtmlCanvasElement>() else { return false };
+        let (w, h) = (c.client_width(), c.client_height());
+        w > 0 && h > 0 && self.bench.set_raster(w as u32, h as u32)
+    }
+
+    /// After a message: where the token travels, and where focus goes when
+    /// a question appears or is answered.
+    fn after(&mut self, before: (usize, usize), asking: bool) {
+        let b = &self.bench;
+        let (shown, len) = (b.shown(), b.events().len());
+        let dev = b.device().to_string();
+        self.travel = if shown > before.0 && shown.saturating_sub(before.0) <= 64 || len > before.1 {
+            let from = if len > before.1 && shown == len { before.1 } else { before.0 };
+            let mut t = trail(b.events(), from, shown, &dev, 12);
+            if let Some(p) = crate::diagram::Scene::at(b.events(), from, &dev).place {
+                if t.first() != Some(&p) {
+                    t.insert(0, p);
+                }
+            }
+            t
+        } else {
+            Vec::new()
+        };
+        let now_asking = b.pending_question().is_some() && !b.behind();
+        if now_asking && !asking {
+            self.focus = Some("lesson-question");
+        } else if asking && b.pending_question().is_none() {
+            self.focus = Some("lesson-next");
+        }
+    }
+}
+
+impl Component for App {
+    type Message = Msg;
+    type Properties = ();
+
+    fn create(ctx: &Context<Self>) -> Self {
+        let link = ctx.link().clone();
+        let listener = web_sys::window()
+            .map(|w| gloo::events::EventListener::new(&w, "hashchange", move |_| link.send_message(Msg::HashChanged)));
+        let link = ctx.link().clone();
+        let resize = web_sys::window()
+            .map(|w| gloo::events::EventListener::new(&w, "resize", move |_| link.send_message(Msg::Resized)));
+        let mut app = App {
+            bench: Workbench::playground(),
+            form: WriteForm { offset: "0".into(), length: String::new(), data: "hello".into() },
+            blocking: true,
+            wait_ms: "35000".into(),
+            seed_text: "1".into(),
+            hot_size: "4G".into(),
+            hot_mode: ModeChoice::VirtioPmem,
+            speed: 1,
+            playing: None,
+            io_text: String::new(),
+            reader: None,
+            workload: "wal-missing-barrier".into(),
+            explorer: None,
+            point: None,
+            point_images: None,
+            canvas: NodeRef::default(),
+            renderer: crate::grid::GridRenderer::new(),
+            last_fragment: String::new(),
+            _hash_listener: listener,
+            _resize_listener: resize,
+            level: Level::Beginner,
+            confirm: None,
+            focus: None,
+            animator: anim::Animator::default(),
+            travel: Vec::new(),
+            remeasure: true,
+            drawn: None,
+        };
+        app.load_fragment();
+        app.sync_url();
+        app
+    }
+
+    fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
+        if self.confirm.is_none() && self.bench.current_lesson().is_some() && leaves_lesson(&msg) {
+            self.confirm = Some(Box::new(msg));
+            self.focus = Some("btn-stay");
+            return true;
+        }
+        let before = (self.bench.shown(), self.bench.events().len());
+        let asking = self.bench.pending_question().is_some();
+        let redraw = self.handle(ctx, msg);
+        self.after(before, asking);
+        self.sync_url();
+        redraw
     }
 
     fn view(&self, ctx: &Context<Self>) -> Html {
         views::page(self, ctx)
     }
 
-    fn rendered(&mut self, _ctx: &Context<Self>, _first_render: bool) {
-        canvas::draw(&self.canvas, &mut self.renderer, &self.bench);
+    fn rendered(&mut self, ctx: &Context<Self>, _first_render: bool) {
+        if std::mem::take(&mut self.remeasure) && self.measure() {
+            // The grid's raster follows the canvas: draw again at its size.
+            ctx.link().send_message(Msg::Resized);
+        }
+        canvas::draw(&self.canvas, &mut self.renderer, &self.bench, &mut self.drawn);
+        if !self.travel.is_empty() {
+            let points = std::mem::take(&mut self.travel).into_iter().map(Place::anchor).collect();
+            let max = if self.playing.is_some() { f64::from(TICK_MS) * 0.8 } else { anim::MAX_TRAVEL_MS };
+            self.animator.travel(points, max);
+        }
+        if let Some(id) = self.focus.take() {
+            dom::focus(id);
+        }
     }
 }
 
