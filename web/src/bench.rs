@@ -151,7 +151,11 @@ pub fn every_page_touched() -> PageMap {
     use crate::palette::CellState;
     let total = STORM_DEVICE / PAGE_SIZE;
     let states = [CellState::Clean, CellState::Dirty, CellState::Writeback, CellState::OnDisk];
-    PageMap { total_pages: total, pages: (0..total).map(|p| (p, states[(p % 7 % 4) as usize])).collect() }
+    PageMap {
+        total_pages: total,
+        pages: (0..total).map(|p| (p, states[(p % 7 % 4) as usize])).collect(),
+        folio_pages: 1,
+    }
 }
 
 /// Actions of the session workload.

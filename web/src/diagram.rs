@@ -171,7 +171,7 @@ impl Token {
             Host(
                 HostEvent::WritebackStarted { page, .. }
                 | HostEvent::WritebackFinished { page, .. }
-                | HostEvent::PageDirtied { page },
+                | HostEvent::PageDirtied { page, .. },
             ) => Token::Page(*page),
             Crash { .. } => Token::Crash,
             Notified | Device(_) => Token::Other,

@@ -22,6 +22,9 @@ pub struct PageMap {
     /// `(page, state)` for every page that is not [`CellState::Untouched`],
     /// sorted by page, each page once.
     pub pages: Vec<(u64, CellState)>,
+    /// Pages per host folio of the device's backing file (1: folios are
+    /// pages).
+    pub folio_pages: u64,
 }
 
 impl PageMap {
@@ -31,7 +34,7 @@ impl PageMap {
     pub fn of_fold(fold: &PageFold, id: &str) -> PageMap {
         let size = fold.devices().find(|d| d.0 == id).map_or(0, |d| d.1);
         let pages = fold.pages(id).map(|(p, s)| (p, CellState::from_status(s))).collect();
-        PageMap { total_pages: size / PAGE_SIZE, pages }
+        PageMap { total_pages: size / PAGE_SIZE, pages, folio_pages: fold.folio_pages(id) }
     }
 
     /// The state of one page.
@@ -164,11 +167,10 @@ impl Viewport {
 }
 
 /// Host pages per host folio: the unit in which the host page cache
-/// dirties and writes back the backing file (1 = every page on its own).
-/// The host model does not report folios yet, so this is 1; once it does,
-/// this is the one place to read it from.
-pub fn folio_pages(_map: &PageMap) -> u64 {
-    1
+/// dirties and writes back the backing file (1 = every page on its own), as
+/// the log's `device_added` event recorded it.
+pub fn folio_pages(map: &PageMap) -> u64 {
+    map.folio_pages.max(1)
 }
 
 /// How a viewport is laid out on a raster of `width` × `height` pixels.
@@ -497,6 +499,7 @@ mod tests {
         let map = PageMap {
             total_pages: total,
             pages: vec![(10, CellState::Clean), (11, CellState::Lost), (total - 1, CellState::Dirty)],
+            folio_pages: 1,
         };
         let vp = Viewport::whole(total);
         let layout = GridLayout::new(vp.span, 768, 384);
@@ -567,8 +570,11 @@ mod tests {
 
     #[test]
     fn loss_is_drawn_on_the_cell_and_folios_get_boundaries() {
-        let map =
-            PageMap { total_pages: 64, pages: vec![(1, CellState::Lost), (2, CellState::Torn), (3, CellState::Dirty)] };
+        let map = PageMap {
+            total_pages: 64,
+            pages: vec![(1, CellState::Lost), (2, CellState::Torn), (3, CellState::Dirty)],
+            folio_pages: 1,
+        };
         let vp = Viewport::whole(64);
         let layout = GridLayout::new(64, 768, 384);
         assert!(layout.cell_px >= 6);

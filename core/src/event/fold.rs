@@ -155,6 +155,7 @@ impl PendingStore {
 #[derive(Clone, Debug)]
 struct DeviceFold {
     size: u64,
+    folio_pages: u64,
     backing: BackingMode,
     pages: BTreeMap<u64, PageRec>,
     pending: Option<PendingStore>,
@@ -241,11 +242,17 @@ impl PageFold {
             }
         }
         let Some(id) = &event.device else { return };
-        if let EventKind::DeviceAdded { size, .. } = &event.kind {
+        if let EventKind::DeviceAdded { size, folio_pages, .. } = &event.kind {
             if !self.devices.contains_key(id) {
                 let backing = self.backings.get(id).copied().unwrap_or_default();
-                self.devices
-                    .insert(id.clone(), DeviceFold { size: *size, backing, pages: BTreeMap::new(), pending: None });
+                let dev = DeviceFold {
+                    size: *size,
+                    folio_pages: *folio_pages,
+                    backing,
+                    pages: BTreeMap::new(),
+                    pending: None,
+                };
+                self.devices.insert(id.clone(), dev);
                 self.order.push(id.clone());
             }
             return;
@@ -258,6 +265,12 @@ impl PageFold {
     /// The devices, in the order the log adds them, with their sizes.
     pub fn devices(&self) -> impl Iterator<Item = (&str, u64)> {
         self.order.iter().filter_map(|id| self.devices.get(id).map(|d| (id.as_str(), d.size)))
+    }
+
+    /// Pages per host folio of device `id`'s backing file, as its
+    /// `device_added` event says (1 for a device the log never added).
+    pub fn folio_pages(&self, id: &str) -> u64 {
+        self.devices.get(id).map_or(1, |d| d.folio_pages)
     }
 
     /// Every page of device `id` that has a status, sorted by page.
