@@ -4,6 +4,7 @@ use crate::device::{FailureStatus, Vmm};
 use crate::guest::DriverPersonality;
 use crate::host::{BackingMode, PageCacheConfig, TearGranularity};
 use crate::memory::GuestAddress;
+use super::device_memory::DeviceMemoryConfig;
 use serde::{Deserialize, Serialize};
 
 /// Knobs of a simulated machine, with documented defaults.
@@ -28,6 +29,9 @@ pub struct SimConfig {
     pub host: PageCacheConfig,
     /// How pages under writeback tear on a power failure (default 512 B).
     pub tear: TearGranularity,
+    /// Where memory devices go: the machine type, `slots` and `maxmem`
+    /// (default: a pc machine with no `maxmem` limit).
+    pub device_memory: DeviceMemoryConfig,
 }
 
 impl Default for SimConfig {
@@ -41,6 +45,7 @@ impl Default for SimConfig {
             sync_latency_ns: 2_000_000,
             host: PageCacheConfig::default(),
             tear: TearGranularity::default(),
+            device_memory: DeviceMemoryConfig::default(),
         }
     }
 }
@@ -84,8 +89,12 @@ pub struct DeviceSpec {
     pub id: String,
     /// Size in bytes (a non-zero multiple of 4096).
     pub size: u64,
-    /// Guest-physical start; placed above everything else when `None`.
+    /// Guest-physical start (QEMU's `memaddr`); placed first-fit in the
+    /// device-memory region when `None`.
     pub start: Option<GuestAddress>,
+    /// The backend's `align=`; `None`: its 4 KiB pages.
+    #[serde(default)]
+    pub align: Option<u64>,
     /// Offer VIRTIO_PMEM_F_SHMEM_REGION.
     pub shmem_region: bool,
     /// Offer VIRTIO_F_INDIRECT_DESC.
@@ -115,6 +124,7 @@ impl DeviceSpec {
             id: id.to_string(),
             size,
             start: None,
+            align: None,
             shmem_region: false,
             indirect_desc: true,
             readonly: false,

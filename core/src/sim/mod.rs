@@ -12,8 +12,10 @@
 //! event log, natively and in wasm.
 
 mod config;
+pub mod device_memory;
 
 pub use config::{DeviceMode, DeviceSpec, SimConfig};
+pub use device_memory::{DeviceMemory, DeviceMemoryConfig, MachineType, MemoryOptions, PlacementError};
 
 use crate::device::{DeviceError, DeviceEvent, PmemConfig, PmemDevice};
 use crate::durability::{DurabilityModel, Retention};
@@ -27,10 +29,6 @@ use crate::rng::SimRng;
 use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// Alignment of pmem regions placed automatically (QEMU aligns memory
-/// devices to the backend's page size or 2 MiB hugepages; we take 2 MiB).
-pub const REGION_ALIGN: u64 = 2 << 20;
 
 /// Errors of machine-level operations (user or scenario mistakes).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -65,6 +63,9 @@ pub enum MachineError {
     /// The device needs a reset before it processes requests again.
     #[error("device '{0}' needs a reset")]
     NeedsReset(String),
+    /// QEMU refuses the device's place in guest-physical memory.
+    #[error("{0}")]
+    Placement(#[from] PlacementError),
     /// Device configuration error.
     #[error("{0}")]
     Device(#[from] DeviceError),
@@ -235,13 +236,9 @@ impl Machine {
             return Err(MachineError::DuplicateId(spec.id));
         }
         let size = backend.size();
-        let start = match spec.start {
-            Some(s) => s,
-            None => {
-                let top = self.mem.top().max(self.cfg.ram_size);
-                GuestAddress(top.div_ceil(REGION_ALIGN) * REGION_ALIGN)
-            }
-        };
+        // The size first (the device's own message), then the place.
+        PmemConfig::new(&spec.id, GuestAddress(0), size).validate()?;
+        let start = GuestAddress(self.place(&spec, size)?);
         let mut pc = PmemConfig::new(&spec.id, start, size);
         pc.shmem_region = spec.shmem_region;
         pc.readonly = spec.readonly;
@@ -277,6 +274,25 @@ impl Machine {
             ],
         );
         Ok(())
+    }
+
+    /// The device-memory region, as QEMU lays it out for this machine.
+    pub fn device_memory(&self) -> DeviceMemory {
+        DeviceMemory::of(self.cfg.ram_size, &self.cfg.device_memory)
+    }
+
+    /// Where a new device of `size` bytes goes (QEMU's placement rule).
+    fn place(&self, spec: &DeviceSpec, size: u64) -> Result<u64, PlacementError> {
+        let plugged: Vec<device_memory::PlacedDevice<'_>> = self
+            .slots
+            .iter()
+            .map(|s| {
+                let c = s.device.config();
+                device_memory::PlacedDevice { id: &c.id, start: c.start.0, size: c.size }
+            })
+            .collect();
+        let align = spec.align.unwrap_or(0).max(device_memory::FILE_PAGE_ALIGN);
+        self.device_memory().place(&plugged, spec.start.map(|a| a.0), align, size)
     }
 
     /// Tries to remove a device: always refused (QEMU refuses `device_del`
