@@ -14,7 +14,7 @@ use pmem_core::device::FailureStatus;
 use pmem_core::event::Event;
 use pmem_core::guest::FlushResult;
 use pmem_core::memory::GuestAddress;
-use pmem_core::sim::{DeviceSnapshot, DeviceSpec, Machine, MachineError, SimConfig, REGION_ALIGN};
+use pmem_core::sim::{DeviceMemoryConfig, DeviceSnapshot, DeviceSpec, Machine, MachineError, SimConfig};
 use pmem_core::size::human_size;
 
 /// Steps a guest command may run the machine for before giving up.
@@ -105,10 +105,11 @@ impl std::fmt::Debug for Vm {
 }
 
 impl Vm {
-    /// A guest with `ram_size` bytes of RAM, a 128-entry queue per device
-    /// (as QEMU), and no devices.
-    pub fn new(ram_size: u64) -> Vm {
-        Vm::with_sim_config(SimConfig { ram_size, queue_size: 128, ..SimConfig::default() })
+    /// A guest with `ram_size` bytes of RAM, QEMU's device memory as
+    /// `device_memory` says (`-machine`, `-m …,slots=,maxmem=`), a
+    /// 128-entry queue per device (as QEMU), and no devices.
+    pub fn new(ram_size: u64, device_memory: DeviceMemoryConfig) -> Vm {
+        Vm::with_sim_config(SimConfig { ram_size, queue_size: 128, device_memory, ..SimConfig::default() })
     }
 
     /// A guest with an explicit simulation configuration.
@@ -120,7 +121,7 @@ impl Vm {
     /// (as QEMU does). On failure the guest is dropped, and with it the
     /// files this call created. Returns the notes the objects produced.
     pub fn from_config(cfg: &QemuConfig) -> Result<(Vm, Vec<String>), VmError> {
-        let mut vm = Vm::new(cfg.ram_size);
+        let mut vm = Vm::new(cfg.memory.ram_size, cfg.device_memory());
         let mut notes = Vec::new();
         for o in &cfg.objects {
             notes.extend(vm.object_add(o.clone())?);
@@ -212,9 +213,11 @@ impl Vm {
             return Err(VmError::Refused(format!("can't use already busy memdev: {}", cfg.memdev)));
         }
         let obj = self.objects[oi].cfg.clone();
-        let start = self.place(&cfg, &obj)?;
+        // The machine places it, by QEMU's rules (`memaddr`, `align`, `maxmem`).
         let mut spec = DeviceSpec::new(&cfg.id, obj.size);
-        spec.start = Some(GuestAddress(start));
+        spec.start = cfg.memaddr.map(GuestAddress);
+        spec.align = obj.align;
+        spec.indirect_desc = cfg.indirect_desc;
         spec.readonly = obj.readonly;
         spec.failure_status = FailureStatus::Qemu;
         (spec.vmm, spec.driver) = (Some(super::config::VMM), Some(super::config::DRIVER));
@@ -232,48 +235,6 @@ impl Vm {
         self.objects[oi].used_by = Some(cfg.id.clone());
         self.devices.push(DeviceSlot { cfg, probe });
         Ok(())
-    }
-
-    /// Where a new device's region goes: `memaddr` if given (aligned to the
-    /// backend's `align`, else to its 4 KiB pages, as QEMU asks of file
-    /// backends; and free), else above everything, aligned to `align`
-    /// (default 2 MiB).
-    fn place(&self, dev: &VirtioPmemPci, obj: &MemoryBackendFile) -> Result<u64, VmError> {
-        let regions = self.machine.memory().regions();
-        let start = match dev.memaddr {
-            Some(a) => {
-                let align = obj.align.unwrap_or(4096);
-                if !a.is_multiple_of(align) {
-                    return Err(VmError::Refused(format!(
-                        "device '{}': memaddr {a:#x} is not aligned to the backend's {} alignment",
-                        dev.id,
-                        human_size(align)
-                    )));
-                }
-                a
-            }
-            None => {
-                let align = obj.align.unwrap_or(REGION_ALIGN);
-                let top = regions.iter().map(|r| r.start.0.saturating_add(r.size)).max().unwrap_or(0);
-                top.div_ceil(align)
-                    .checked_mul(align)
-                    .ok_or_else(|| VmError::Refused(format!("device '{}': no guest-physical room left", dev.id)))?
-            }
-        };
-        let end = start.checked_add(obj.size).ok_or_else(|| {
-            VmError::Refused(format!("device '{}': memaddr {start:#x} + size overflows 64 bits", dev.id))
-        })?;
-        if let Some(r) = regions.iter().find(|r| start < r.start.0 + r.size && r.start.0 < end) {
-            return Err(VmError::Refused(format!(
-                "device '{}': region {start:#x}-{:#x} overlaps '{}' at {:#x}-{:#x}",
-                dev.id,
-                end - 1,
-                r.name,
-                r.start.0,
-                r.start.0 + r.size - 1
-            )));
-        }
-        Ok(start)
     }
 
     /// `device_del ID`: always refused for an existing device (virtio-pmem
