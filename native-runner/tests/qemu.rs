@@ -281,3 +281,23 @@ fn a_whole_real_command_line_is_taken_with_a_note_per_option_not_modelled() {
     assert_eq!(&std::fs::read(dir.join("virtio_pmem.img")).unwrap()[..5], b"hello");
     cleanup(&dir);
 }
+
+#[test]
+fn readonly_stores_are_dropped_as_qemu_drops_them_and_the_file_is_untouched() {
+    let dir = disk_dir("readonly");
+    let before: Vec<u8> = (0..8192u32).map(|i| (i * 5 % 251) as u8).collect();
+    std::fs::write(dir.join("ro.img"), &before).unwrap();
+    let obj = "memory-backend-file,id=m,share=on,readonly=on,mem-path=ro.img,size=8K";
+    let o = pmemlab(
+        &dir,
+        &["qemu", "-m", MEM, "-object", obj, "-device", "virtio-pmem-pci,memdev=m,id=nv1"],
+        "write nv1 0 lost\nread nv1 0 4\nfsync nv1\n",
+    );
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains("nv1: store of 4 bytes at 0x0 dropped: the backend is readonly=on"), "{out}");
+    assert!(out.contains(r#"nv1 0x0+4: "\x00\x05\n\x0f""#), "the guest reads the file's bytes back: {out}");
+    assert!(out.contains("fsync nv1: ok"), "{out}");
+    assert_eq!(std::fs::read(dir.join("ro.img")).unwrap(), before);
+    cleanup(&dir);
+}

@@ -1,10 +1,10 @@
 //! Configuration of a simulated machine and its devices.
 
+use super::device_memory::DeviceMemoryConfig;
 use crate::device::{FailureStatus, Vmm};
 use crate::guest::DriverPersonality;
 use crate::host::{BackingMode, PageCacheConfig, TearGranularity};
 use crate::memory::GuestAddress;
-use super::device_memory::DeviceMemoryConfig;
 use serde::{Deserialize, Serialize};
 
 /// Knobs of a simulated machine, with documented defaults.

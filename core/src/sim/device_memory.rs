@@ -313,7 +313,9 @@ impl DeviceMemory {
                 }
                 addr
             }
-            None => align_up(self.base, align).filter(|s| s.checked_add(size).is_some()).ok_or(PlacementError::TooBig)?,
+            None => {
+                align_up(self.base, align).filter(|s| s.checked_add(size).is_some()).ok_or(PlacementError::TooBig)?
+            }
         };
         let mut sorted = plugged.to_vec();
         sorted.sort_by_key(|d| d.start);

@@ -312,7 +312,9 @@ impl Machine {
         }
     }
 
-    /// The guest stores `data` at `offset` of the device's region (DAX).
+    /// The guest stores `data` at `offset` of the device's region (DAX). On
+    /// a `readonly=on` device the store is dropped, as QEMU drops it: `Ok`,
+    /// and a [`EventKind::StoreDropped`] in the log.
     pub fn guest_write(&mut self, id: &str, offset: u64, data: &[u8]) -> Result<(), MachineError> {
         let dev = self.index(id)?;
         let addr = self.region(dev, offset, data.len() as u64)?;
@@ -322,9 +324,15 @@ impl Machine {
         // old content of the pages.
         // One copy of the stored bytes, shared by the event log and (for a
         // whole-page store) the durability model's new version.
+        if self.slots[dev].device.config().readonly {
+            // QEMU maps a readonly=on backend read-only: a guest store is
+            // ignored (TCG: measured by the oracle; KVM: the write exits to
+            // QEMU's memory dispatch, which drops writes to read-only RAM).
+            self.record(dev, vec![EventKind::StoreDropped { offset, len: data.len() as u64 }]);
+            return Ok(());
+        }
         let payload: std::sync::Arc<[u8]> = std::sync::Arc::from(data);
-        let readonly = self.slots[dev].device.config().readonly;
-        if let Some(b) = self.mem.backend(id).filter(|_| !readonly) {
+        if let Some(b) = self.mem.backend(id) {
             self.slots[dev].durability.record_write_shared(offset, &payload, &mut |page, buf| {
                 if b.read_at(page * crate::memory::PAGE_SIZE, buf).is_err() {
                     buf.fill(0);

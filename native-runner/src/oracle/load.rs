@@ -9,7 +9,8 @@ use super::agent::StepReport;
 use super::compare::Quantity;
 use super::real::RealStep;
 use pmem_core::guest::FlushResult;
-use pmem_core::scenario::{Scenario, MAX_ACTIONS_PER_STEP};
+use pmem_core::scenario::MAX_ACTIONS_PER_STEP;
+use pmem_core::sim::Machine;
 
 /// Bytes each flusher writes before each fsync.
 pub const CHUNK: u64 = 64 << 10;
@@ -53,11 +54,10 @@ pub struct ModelLoad {
     pub after_ok: Option<bool>,
 }
 
-/// Runs the load on a fresh machine of the scenario: in each round every
-/// process stores its chunk and issues its flush, then the machine runs
-/// until idle (the processes wait for their flushes).
-pub fn run_model(scenario: &Scenario, load: &Load) -> ModelLoad {
-    let mut m = scenario.build_machine();
+/// Runs the load on `m`, a fresh machine of the scenario: in each round
+/// every process stores its chunk and issues its flush, then the machine
+/// runs until idle (the processes wait for their flushes).
+pub fn run_model(mut m: Machine, load: &Load) -> ModelLoad {
     let Some(dev) = m.device_ids().first().cloned() else { return ModelLoad::default() };
     let mut out = ModelLoad::default();
     let mut failed = vec![false; load.processes as usize];

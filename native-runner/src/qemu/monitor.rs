@@ -434,6 +434,9 @@ fn guest_write(vm: &mut Vm, rest: &str) -> Reply {
         .and_then(|off| parse_data(data).map(|d| (off, d)))
         .and_then(|(off, d)| vm.write(id, off, &d).map(|()| (off, d.len())).map_err(|e| e.to_string()));
     match result {
+        Ok((off, len)) if vm.device(id).is_ok_and(|d| d.snapshot.config.readonly) => Reply::text(format!(
+            "{id}: store of {len} bytes at {off:#x} dropped: the backend is readonly=on (QEMU maps the file read-only and ignores the write; the guest is not told)"
+        )),
         Ok((off, len)) => {
             let share = vm.device(id).map(|d| d.probe.info().share).unwrap_or(true);
             Reply::text(format!(
