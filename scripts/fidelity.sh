@@ -82,11 +82,14 @@ jobs+=("seed-one-device-maxmem-2G|$runs/scenarios/seed-one-device.json|")
 jobs+=("readonly|$runs/scenarios/readonly.json|")
 jobs+=("flushers-300-serialized|examples/scenarios/fsync-then-crash.json|--flushers 300")
 jobs+=("flushers-300-unserialized|examples/scenarios/fsync-then-crash.json|--flushers 300 --driver unserialized")
-# A slow host disk (each QEMU fsync waits 200 ms first): the unserialized
-# driver fills the queue and hangs; the serialized one is only slow.
-slow="--flushers 300 --flush-count 3 --host-fsync-delay 200"
-jobs+=("slow-disk-300-serialized|examples/scenarios/fsync-then-crash.json|$slow --flushers-wait 240")
-jobs+=("slow-disk-300-unserialized|examples/scenarios/fsync-then-crash.json|$slow --flushers-wait 30 --driver unserialized")
+# A slow host disk (each QEMU fsync waits first): the unserialized driver
+# fills the queue and hangs; the serialized one is only slow. The old
+# driver's run waits 1 s per fsync: with 200 ms the queue filled in 2 of 3
+# runs (104 in flight at most in the third, on a loaded machine); with 1 s
+# QEMU's 64 worker threads finish at most 64 fsyncs a second.
+slow="--flushers 300 --flush-count 3"
+jobs+=("slow-disk-300-serialized|examples/scenarios/fsync-then-crash.json|$slow --host-fsync-delay 200 --flushers-wait 240")
+jobs+=("slow-disk-300-unserialized|examples/scenarios/fsync-then-crash.json|$slow --host-fsync-delay 1000 --flushers-wait 30 --driver unserialized")
 
 for j in "${jobs[@]}"; do
     IFS='|' read -r name scenario opts <<<"$j"
