@@ -161,13 +161,7 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
     })?;
     let kernel = kernel::find(args.kernel.as_deref())?;
     let agent = agent::build(&kernel::oracle_dir())?;
-    let slow_fsync = match args.host_fsync_delay {
-        None => None,
-        Some(ms) if ms.is_finite() && (0.0..=10_000.0).contains(&ms) => {
-            Some((agent::build_slow_fsync(&kernel::oracle_dir())?, (ms * 1000.0) as u64))
-        }
-        Some(ms) => return Err(OracleError::Usage(format!("--host-fsync-delay {ms}: give 0 to 10000 milliseconds"))),
-    };
+    let slow_fsync = slow_fsync(args.host_fsync_delay)?;
     let dir = run_dir()?;
     let initrd = dir.path().join("initrd.cpio");
     write_initramfs(&initrd, &agent, &kernel, &plan, real_machine.driver)?;
@@ -223,6 +217,17 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
         compared: report::COMPARED.to_vec(),
         not_compared: report::NOT_COMPARED.to_vec(),
     })
+}
+
+/// The slow-disk shim and its delay in µs, for `--host-fsync-delay MS`.
+fn slow_fsync(delay_ms: Option<f64>) -> Result<Option<(PathBuf, u64)>, OracleError> {
+    match delay_ms {
+        None => Ok(None),
+        Some(ms) if ms.is_finite() && (0.0..=10_000.0).contains(&ms) => {
+            Ok(Some((agent::build_slow_fsync(&kernel::oracle_dir())?, (ms * 1000.0) as u64)))
+        }
+        Some(ms) => Err(OracleError::Usage(format!("--host-fsync-delay {ms}: give 0 to 10000 milliseconds"))),
+    }
 }
 
 /// One backing file per device (hot-plugged ones included), in `dir`.
