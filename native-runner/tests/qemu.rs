@@ -301,3 +301,40 @@ fn readonly_stores_are_dropped_as_qemu_drops_them_and_the_file_is_untouched() {
     assert_eq!(std::fs::read(dir.join("ro.img")).unwrap(), before);
     cleanup(&dir);
 }
+
+#[test]
+fn q35_moves_the_device_memory_and_a_hotplug_past_maxmem_is_refused_with_qemus_message() {
+    let dir = disk_dir("q35");
+    let script = "\
+info memory-devices
+object_add memory-backend-file,id=mem2,share=on,mem-path=b.img,size=2M
+device_add virtio-pmem-pci,id=nv2,memdev=mem2
+device_add virtio-pmem-pci,id=nv2,memdev=mem2,bus=rp1
+";
+    let args = [
+        "qemu",
+        "-machine",
+        "q35",
+        "-m",
+        "3G,slots=1,maxmem=3074M",
+        "-device",
+        "pcie-root-port,id=rp1,slot=1",
+        "-object",
+        OBJ1,
+        "-device",
+        DEV1,
+    ];
+    let o = pmemlab(&dir, &args, script);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    // q35 puts 2 GiB of the 3 GiB below 4 GiB: the region starts at 5 GiB.
+    assert!(out.contains("\"nv1\"\n  memaddr: 0x140000000\n"), "{out}");
+    // Measured on QEMU 7.2.22 over QMP: q35's root bus takes no hot-plug;
+    // into a root port, the device does not fit.
+    assert!(out.contains("Error: Bus 'pcie.0' does not support hotplugging"), "{out}");
+    assert!(
+        out.contains("Error: not enough space, currently 0x100000 in use of total space for memory devices 0x200000"),
+        "{out}"
+    );
+    cleanup(&dir);
+}

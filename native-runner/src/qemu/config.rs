@@ -33,7 +33,7 @@ pub const DEFAULT_RAM: u64 = 128 << 20;
 /// Options of `memory-backend-file` that pmemlab understands.
 pub const BACKEND_OPTIONS: &str = "id, mem-path, size, share, readonly, pmem, align, resize";
 /// Options of `virtio-pmem-pci` that pmemlab understands.
-pub const DEVICE_OPTIONS: &str = "id, memdev, memaddr, indirect_desc";
+pub const DEVICE_OPTIONS: &str = "id, memdev, memaddr, indirect_desc, bus";
 
 /// Options of an option string, each with why it does not change the
 /// answer (noted) or does (refused).
@@ -63,7 +63,6 @@ const BACKEND_REFUSED: Reasons = &[(
 const DEVICE_NOTED: Reasons = &[
     ("event_idx", "QEMU pops each flush before the guest's kick returns, so event suppression never changed a kick (REAL-QEMU.md)"),
     ("packed", "the model draws a split ring; a packed ring carries the same one request per flush"),
-    ("bus", "PCI topology"),
     ("addr", "PCI topology"),
     ("multifunction", "PCI topology"),
     ("acpi-index", "PCI topology"),
@@ -201,6 +200,9 @@ pub struct VirtioPmemPci {
     pub memaddr: Option<u64>,
     /// `indirect_desc=` (default on): offer VIRTIO_F_INDIRECT_DESC.
     pub indirect_desc: bool,
+    /// `bus=`: the PCI bus (not modelled, but on q35 only a device given a
+    /// bus, a root port, can be hot-plugged).
+    pub bus: Option<String>,
     /// Notes on the properties taken but not modelled.
     pub notes: Vec<String>,
 }
@@ -377,7 +379,7 @@ impl VirtioPmemPci {
         let notes = check_keys(
             what,
             &opts,
-            &["id", "memdev", "memaddr", "indirect_desc"],
+            &["id", "memdev", "memaddr", "indirect_desc", "bus"],
             (DEVICE_NOTED, &[]),
             DEVICE_OPTIONS,
         )?;
@@ -406,7 +408,14 @@ impl VirtioPmemPci {
             .get_bool("indirect_desc")
             .map_err(|source| ConfigError::Opts { what: what.clone(), source })?
             .unwrap_or(true);
-        Ok(VirtioPmemPci { id, memdev: memdev.to_string(), memaddr, indirect_desc, notes })
+        let bus = opts.get("bus").map(str::to_string);
+        let mut notes = notes;
+        if let Some(b) = &bus {
+            notes.push(format!(
+                "{what}: bus={b} is not modelled (PCI topology; on q35 it is what lets a device be hot-plugged)"
+            ));
+        }
+        Ok(VirtioPmemPci { id, memdev: memdev.to_string(), memaddr, indirect_desc, bus, notes })
     }
 }
 
@@ -596,6 +605,7 @@ mod tests {
                 memdev: "mem2".into(),
                 memaddr: Some(0x2_0000_0000),
                 indirect_desc: true,
+                bus: None,
                 notes: Vec::new()
             }
         );

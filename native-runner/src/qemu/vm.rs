@@ -14,7 +14,7 @@ use pmem_core::device::FailureStatus;
 use pmem_core::event::Event;
 use pmem_core::guest::FlushResult;
 use pmem_core::memory::GuestAddress;
-use pmem_core::sim::{DeviceMemoryConfig, DeviceSnapshot, DeviceSpec, Machine, MachineError, SimConfig};
+use pmem_core::sim::{DeviceMemoryConfig, DeviceSnapshot, DeviceSpec, Machine, MachineError, MachineType, SimConfig};
 use pmem_core::size::human_size;
 
 /// Steps a guest command may run the machine for before giving up.
@@ -93,6 +93,8 @@ pub struct Vm {
     objects: Vec<ObjectSlot>,
     devices: Vec<DeviceSlot>,
     created: CreatedFiles,
+    /// The guest runs: a `device_add` is a hot-plug.
+    running: bool,
 }
 
 impl std::fmt::Debug for Vm {
@@ -114,7 +116,13 @@ impl Vm {
 
     /// A guest with an explicit simulation configuration.
     pub fn with_sim_config(cfg: SimConfig) -> Vm {
-        Vm { machine: Machine::new(cfg), objects: Vec::new(), devices: Vec::new(), created: CreatedFiles::new() }
+        Vm {
+            machine: Machine::new(cfg),
+            objects: Vec::new(),
+            devices: Vec::new(),
+            created: CreatedFiles::new(),
+            running: true,
+        }
     }
 
     /// Builds the guest of a command line: every object, then every device
@@ -122,6 +130,7 @@ impl Vm {
     /// files this call created. Returns the notes the objects produced.
     pub fn from_config(cfg: &QemuConfig) -> Result<(Vm, Vec<String>), VmError> {
         let mut vm = Vm::new(cfg.memory.ram_size, cfg.device_memory());
+        vm.running = false;
         let mut notes = Vec::new();
         for o in &cfg.objects {
             notes.extend(vm.object_add(o.clone())?);
@@ -129,6 +138,7 @@ impl Vm {
         for d in &cfg.devices {
             vm.device_add(d.clone())?;
         }
+        vm.running = true;
         Ok((vm, notes))
     }
 
@@ -202,6 +212,12 @@ impl Vm {
     pub fn device_add(&mut self, cfg: VirtioPmemPci) -> Result<(), VmError> {
         if self.devices.iter().any(|d| d.cfg.id == cfg.id) {
             return Err(VmError::Refused(format!("Duplicate device ID '{}'", cfg.id)));
+        }
+        if self.running && cfg.bus.is_none() && self.machine.config().device_memory.machine == MachineType::Q35 {
+            // qdev_device_add: q35's root bus is not hot-pluggable.
+            return Err(VmError::Refused(
+                "Bus 'pcie.0' does not support hotplugging (q35: hot-plug into a root port, -device pcie-root-port,id=rp1 on the command line and bus=rp1 here)".into(),
+            ));
         }
         let Some(oi) = self.objects.iter().position(|o| o.cfg.id == cfg.memdev) else {
             return Err(VmError::Refused(format!(
