@@ -3,8 +3,10 @@
 //!
 //! The one owner of the rule: the simulated [`super::Machine`] places every
 //! device through [`DeviceMemory::place`], so scenarios, `pmemlab qemu` and
-//! the web agree with QEMU. The rules are QEMU 7.2's (Debian 7.2.22, checked
-//! against `query-memory-devices` of the real binary); file and function:
+//! the web agree with QEMU. The rules are QEMU 7.2's, each message and case
+//! checked against Debian's 7.2.22 binary (its strings, and
+//! `query-memory-devices` or its exit message; see `docs/qemu.md`); file and
+//! function:
 //!
 //! - `hw/core/machine.c` `machine_set_mem`: `-m SIZE,slots=N,maxmem=MAX`
 //!   ([`MemoryOptions::parse`]): `maxmem` at least the RAM; `slots` need a
