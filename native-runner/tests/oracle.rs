@@ -102,6 +102,22 @@ fn a_step_the_real_system_cannot_do_is_refused_before_boot() {
     // A bad --timeout.
     let o = oracle(&dir, &[example("fsync-then-crash.json").to_str().unwrap(), "--timeout", "0"], &[]);
     assert_user_error(&o, "--timeout 0");
+    // A VMM other than QEMU; a driver the guest cannot load for every device.
+    let ch = dir.join("ch.json");
+    std::fs::write(&ch, r#"{"version":1,"devices":[{"id":"nv1","size":"1M","vmm":"cloud-hypervisor"}],"steps":[]}"#)
+        .unwrap();
+    assert_user_error(&oracle(&dir, &[ch.to_str().unwrap()], &[]), "the real system is QEMU 7.2");
+    let two = dir.join("two.json");
+    std::fs::write(
+        &two,
+        r#"{"version":1,"devices":[{"id":"a","size":"1M","driver":"linux-concurrent"},
+            {"id":"b","size":"1M","driver":"linux-serialized"}],"steps":[]}"#,
+    )
+    .unwrap();
+    assert_user_error(&oracle(&dir, &[two.to_str().unwrap()], &[]), "one nd_virtio for every device");
+    // A -m QEMU refuses.
+    let o = oracle(&dir, &[example("fsync-then-crash.json").to_str().unwrap(), "--maxmem", "100M"], &[]);
+    assert_user_error(&o, "must be at least the initial memory size");
     cleanup(&dir);
 }
 
