@@ -105,6 +105,14 @@ pub enum EventKind {
         /// The bytes.
         data: HexBytes,
     },
+    /// A guest store to a `readonly=on` device, dropped as QEMU drops it:
+    /// the guest is not told, nothing changes.
+    StoreDropped {
+        /// Offset in the region.
+        offset: u64,
+        /// Bytes the guest tried to store.
+        len: u64,
+    },
     /// A page-level event of the host page cache.
     Host(HostEvent),
     /// A failure was injected.
@@ -248,6 +256,10 @@ impl fmt::Display for EventKind {
             }
             UnplugRefused { reason } => write!(f, "unplug refused: {reason}"),
             GuestWrite { offset, len, .. } => write!(f, "guest stores {len} bytes at offset {offset:#x}"),
+            StoreDropped { offset, len } => write!(
+                f,
+                "guest store of {len} bytes at offset {offset:#x} dropped: the device is readonly=on (QEMU maps the file read-only and ignores the write; the guest is not told)"
+            ),
             Host(h) => match h {
                 HostEvent::PageDirtied { page, pages } => write!(f, "host {} dirty", Pages(*page, *pages)),
                 HostEvent::WritebackStarted { page, pages, reason, until } => {

@@ -142,7 +142,7 @@ enum Command {
     },
     /// Start a guest from QEMU's arguments and open a monitor prompt.
     ///
-    /// For example `pmemlab qemu -object
+    /// For example `pmemlab qemu -m 512M,slots=2,maxmem=8G -object
     /// memory-backend-file,id=mem1,share=on,mem-path=./virtio_pmem.img,size=4G
     /// -device virtio-pmem-pci,memdev=mem1,id=nv1`; the monitor reads stdin
     /// (type `help` there). `pmemlab qemu --help` lists the options.
@@ -321,11 +321,15 @@ fn finish(status: Status) -> ExitCode {
 }
 
 const QEMU_USAGE: &str = "\
-usage: pmemlab qemu [-m SIZE] (-object memory-backend-file,… -device virtio-pmem-pci,…)…
+usage: pmemlab qemu -m SIZE,maxmem=MAX[,slots=N] [-machine pc|q35] (-object memory-backend-file,… -device virtio-pmem-pci,…)…
 
   -object memory-backend-file,id=ID,mem-path=FILE,size=SIZE[,share=on][,readonly=on][,pmem=on][,align=SIZE][,resize=on]
-  -device virtio-pmem-pci,id=ID,memdev=ID[,memaddr=ADDR]
-  -m SIZE   guest RAM (MiB unless suffixed; default 128M)
+  -device virtio-pmem-pci,id=ID,memdev=ID[,memaddr=ADDR][,indirect_desc=off]
+  -m SIZE,maxmem=MAX[,slots=N]   guest RAM (MiB unless suffixed; default 128M) and room for the
+            devices: without maxmem QEMU refuses every virtio-pmem device; devices go first-fit
+            above 4 GiB (plus the RAM above 4 GiB), as QEMU 7.2 places them
+  Any other QEMU 7.2 option is taken with a one-line note, or refused when it would change
+  the answer (the refusal says why). See docs/qemu.md.
 
 SIZE takes QEMU's suffixes K, M, G, T (powers of 1024). share defaults to off, as in QEMU:
 guest stores then never reach the file. An existing FILE must have exactly SIZE bytes

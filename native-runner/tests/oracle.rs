@@ -102,6 +102,22 @@ fn a_step_the_real_system_cannot_do_is_refused_before_boot() {
     // A bad --timeout.
     let o = oracle(&dir, &[example("fsync-then-crash.json").to_str().unwrap(), "--timeout", "0"], &[]);
     assert_user_error(&o, "--timeout 0");
+    // A VMM other than QEMU; a driver the guest cannot load for every device.
+    let ch = dir.join("ch.json");
+    std::fs::write(&ch, r#"{"version":1,"devices":[{"id":"nv1","size":"1M","vmm":"cloud-hypervisor"}],"steps":[]}"#)
+        .unwrap();
+    assert_user_error(&oracle(&dir, &[ch.to_str().unwrap()], &[]), "the real system is QEMU 7.2");
+    let two = dir.join("two.json");
+    std::fs::write(
+        &two,
+        r#"{"version":1,"devices":[{"id":"a","size":"1M","driver":"linux-concurrent"},
+            {"id":"b","size":"1M","driver":"linux-serialized"}],"steps":[]}"#,
+    )
+    .unwrap();
+    assert_user_error(&oracle(&dir, &[two.to_str().unwrap()], &[]), "one nd_virtio for every device");
+    // A -m QEMU refuses.
+    let o = oracle(&dir, &[example("fsync-then-crash.json").to_str().unwrap(), "--maxmem", "100M"], &[]);
+    assert_user_error(&o, "must be at least the initial memory size");
     cleanup(&dir);
 }
 
@@ -172,7 +188,8 @@ fn fsync_then_crash_on_real_qemu_agrees_on_flushes_data_and_dirty_pages() {
     }
     let dir = disk_dir("oracle-real");
     let o = oracle(&dir, &[example("fsync-then-crash.json").to_str().unwrap(), "--json"], &[]);
-    assert!(matches!(o.status.code(), Some(0 | 1)), "exit code {:?}; stderr: {}", o.status.code(), stderr(&o));
+    // Every compared quantity agrees (exit 0).
+    assert_eq!(o.status.code(), Some(0), "stdout: {}\nstderr: {}", stdout(&o), stderr(&o));
     let r: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON report");
     // Step 1 is the fsync: exactly one flush request reached QEMU, on both sides.
     let flush = quantity(&r, 1, "flush requests");
@@ -190,9 +207,39 @@ fn fsync_then_crash_on_real_qemu_agrees_on_flushes_data_and_dirty_pages() {
     assert_eq!(quantity(&r, 6, "data read")[0]["real"], "\"balance=100\"");
     assert_eq!(quantity(&r, 7, "data read")[0]["real"], "10 zero bytes");
     // QEMU places the device at 4 GiB with -m 512M,slots=2,maxmem=2G.
+    // The model places it there too.
     let memaddr = quantity(&r, 0, "memaddr");
     assert!(memaddr[0]["real"].as_str().unwrap().starts_with("0x100000000 "), "{memaddr:?}");
+    assert_eq!(memaddr[0]["model"], memaddr[0]["real"], "{memaddr:?}");
+    // The page counts in 2 MiB folios stand in for the model's folio knob.
+    assert!(quantity(&r, 0, "dirty pages (2 MiB")[0]["waits_for"].as_str().is_some_and(|w| w.contains("folio")));
     assert_eq!(r["boots"], 2, "one boot, and one after the power failure");
+    assert_eq!(qemu_left(&dir), "");
+    cleanup(&dir);
+}
+
+#[test]
+fn a_device_qemu_refuses_at_start_is_refused_by_the_model_with_the_same_message() {
+    if let Some(why) = no_real_qemu() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = disk_dir("oracle-refused");
+    let scenario = dir.join("big.json");
+    std::fs::write(
+        &scenario,
+        r#"{ "version": 1, "devices": [ { "id": "nv1", "size": "4G" } ],
+             "steps": [ { "op": "write", "device": "nv1", "offset": 0, "text": "x" } ] }"#,
+    )
+    .unwrap();
+    // The seed's 4G device does not fit in maxmem=2G: QEMU exits at once.
+    let o = oracle(&dir, &[scenario.to_str().unwrap(), "--json"], &[]);
+    assert_eq!(o.status.code(), Some(0), "stdout: {}\nstderr: {}", stdout(&o), stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON report");
+    let q = quantity(&r, 0, "refusal at start");
+    assert_eq!(q[0]["model"], "not enough space, currently 0x0 in use of total space for memory devices 0x60000000");
+    assert_eq!(q[0]["agree"], true);
+    assert!(r["steps"][0]["real"].as_str().unwrap().contains("qemu-system-x86_64: -device virtio-pmem-pci"));
     assert_eq!(qemu_left(&dir), "");
     cleanup(&dir);
 }

@@ -123,7 +123,7 @@ pub fn place_of(e: &Event, device: &str) -> Option<Place> {
     }
     use EventKind::*;
     Some(match &e.kind {
-        GuestWrite { .. } => Place::Dax,
+        GuestWrite { .. } | StoreDropped { .. } => Place::Dax,
         GuestRead { .. } | FlushRequested { .. } | FlushReturned { .. } | FlushWoken { .. } | MapSync { .. } => {
             Place::App
         }

@@ -285,6 +285,11 @@ impl<P: DevicePlug> ScenarioRunner<P> {
             Op::Write { device, offset, data } => {
                 let bytes = data.bytes();
                 match m.guest_write(device, offset.0, &bytes) {
+                    Ok(()) if m.device_snapshot(device).is_ok_and(|d| d.config.readonly) => Exec::Done(format!(
+                        "store of {} at {:#x} dropped: readonly=on (QEMU ignores it; the guest is not told)",
+                        show_bytes(&bytes),
+                        offset.0
+                    )),
                     Ok(()) => Exec::Done(format!("stored {} at {:#x}", show_bytes(&bytes), offset.0)),
                     Err(e) => Exec::Failed(e.to_string()),
                 }

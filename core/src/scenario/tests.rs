@@ -571,11 +571,18 @@ fn run_until_idle_lets_background_writeback_finish() {
 }
 
 #[test]
-fn readonly_devices_refuse_guest_stores() {
+fn readonly_devices_drop_guest_stores_as_qemu_does() {
     let text = r#"{ "version": 1, "devices": [ { "id": "ro", "size": "4K", "readonly": true } ],
-                   "steps": [ { "op": "write", "device": "ro", "offset": 0, "text": "x", "expect_error": "read-only" } ] }"#;
+                   "steps": [ { "op": "write", "device": "ro", "offset": 0, "text": "x" },
+                              { "op": "expect_data", "device": "ro", "offset": 0, "hex": "00" },
+                              { "op": "fsync", "device": "ro" },
+                              { "op": "expect_flush", "device": "ro", "result": "ok" } ] }"#;
     let run = Scenario::parse(text).unwrap().run();
     assert!(run.passed(), "{}", report(&run));
+    assert!(run.outcomes[0].detail.contains("dropped: readonly=on"), "{}", run.outcomes[0].detail);
+    // A negative control: expecting the store fails.
+    let wrong = text.replace(r#""hex": "00""#, r#""text": "x""#);
+    assert!(!Scenario::parse(&wrong).unwrap().run().passed());
 }
 
 #[test]

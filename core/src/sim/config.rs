@@ -1,5 +1,6 @@
 //! Configuration of a simulated machine and its devices.
 
+use super::device_memory::DeviceMemoryConfig;
 use crate::device::{FailureStatus, Vmm};
 use crate::event::LogRetention;
 use crate::guest::DriverPersonality;
@@ -31,6 +32,9 @@ pub struct SimConfig {
     pub tear: TearGranularity,
     /// How much of the event log the machine keeps (default: all of it).
     pub log: LogRetention,
+    /// Where memory devices go: the machine type, `slots` and `maxmem`
+    /// (default: a pc machine with no `maxmem` limit).
+    pub device_memory: DeviceMemoryConfig,
 }
 
 impl Default for SimConfig {
@@ -45,6 +49,7 @@ impl Default for SimConfig {
             host: PageCacheConfig::default(),
             tear: TearGranularity::default(),
             log: LogRetention::All,
+            device_memory: DeviceMemoryConfig::default(),
         }
     }
 }
@@ -88,8 +93,12 @@ pub struct DeviceSpec {
     pub id: String,
     /// Size in bytes (a non-zero multiple of 4096).
     pub size: u64,
-    /// Guest-physical start; placed above everything else when `None`.
+    /// Guest-physical start (QEMU's `memaddr`); placed first-fit in the
+    /// device-memory region when `None`.
     pub start: Option<GuestAddress>,
+    /// The backend's `align=`; `None`: its 4 KiB pages.
+    #[serde(default)]
+    pub align: Option<u64>,
     /// Offer VIRTIO_PMEM_F_SHMEM_REGION.
     pub shmem_region: bool,
     /// Offer VIRTIO_F_INDIRECT_DESC.
@@ -119,6 +128,7 @@ impl DeviceSpec {
             id: id.to_string(),
             size,
             start: None,
+            align: None,
             shmem_region: false,
             indirect_desc: true,
             readonly: false,

@@ -12,8 +12,10 @@
 //! event log, natively and in wasm.
 
 mod config;
+pub mod device_memory;
 
 pub use config::{DeviceMode, DeviceSpec, SimConfig};
+pub use device_memory::{DeviceMemory, DeviceMemoryConfig, MachineType, MemoryOptions, PlacementError};
 
 use crate::device::{DeviceError, DeviceEvent, PmemConfig, PmemDevice};
 use crate::durability::{DurabilityModel, Retention};
@@ -27,10 +29,6 @@ use crate::rng::SimRng;
 use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// Alignment of pmem regions placed automatically (QEMU aligns memory
-/// devices to the backend's page size or 2 MiB hugepages; we take 2 MiB).
-pub const REGION_ALIGN: u64 = 2 << 20;
 
 /// Errors of machine-level operations (user or scenario mistakes).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -65,6 +63,9 @@ pub enum MachineError {
     /// The device needs a reset before it processes requests again.
     #[error("device '{0}' needs a reset")]
     NeedsReset(String),
+    /// QEMU refuses the device's place in guest-physical memory.
+    #[error("{0}")]
+    Placement(#[from] PlacementError),
     /// Device configuration error.
     #[error("{0}")]
     Device(#[from] DeviceError),
@@ -240,13 +241,9 @@ impl Machine {
         }
         let size = backend.size();
         let folio_pages = backend.folio_pages();
-        let start = match spec.start {
-            Some(s) => s,
-            None => {
-                let top = self.mem.top().max(self.cfg.ram_size);
-                GuestAddress(top.div_ceil(REGION_ALIGN) * REGION_ALIGN)
-            }
-        };
+        // The size first (the device's own message), then the place.
+        PmemConfig::new(&spec.id, GuestAddress(0), size).validate()?;
+        let start = GuestAddress(self.place(&spec, size)?);
         let mut pc = PmemConfig::new(&spec.id, start, size);
         pc.shmem_region = spec.shmem_region;
         pc.readonly = spec.readonly;
@@ -285,6 +282,25 @@ impl Machine {
         Ok(())
     }
 
+    /// The device-memory region, as QEMU lays it out for this machine.
+    pub fn device_memory(&self) -> DeviceMemory {
+        DeviceMemory::of(self.cfg.ram_size, &self.cfg.device_memory)
+    }
+
+    /// Where a new device of `size` bytes goes (QEMU's placement rule).
+    fn place(&self, spec: &DeviceSpec, size: u64) -> Result<u64, PlacementError> {
+        let plugged: Vec<device_memory::PlacedDevice<'_>> = self
+            .slots
+            .iter()
+            .map(|s| {
+                let c = s.device.config();
+                device_memory::PlacedDevice { id: &c.id, start: c.start.0, size: c.size }
+            })
+            .collect();
+        let align = spec.align.unwrap_or(0).max(device_memory::FILE_PAGE_ALIGN);
+        self.device_memory().place(&plugged, spec.start.map(|a| a.0), align, size)
+    }
+
     /// Tries to remove a device: always refused (QEMU refuses `device_del`
     /// of virtio-pmem). The refusal is logged.
     pub fn remove_device(&mut self, id: &str) -> Result<(), MachineError> {
@@ -302,7 +318,9 @@ impl Machine {
         }
     }
 
-    /// The guest stores `data` at `offset` of the device's region (DAX).
+    /// The guest stores `data` at `offset` of the device's region (DAX). On
+    /// a `readonly=on` device the store is dropped, as QEMU drops it: `Ok`,
+    /// and a [`EventKind::StoreDropped`] in the log.
     pub fn guest_write(&mut self, id: &str, offset: u64, data: &[u8]) -> Result<(), MachineError> {
         let dev = self.index(id)?;
         let addr = self.region(dev, offset, data.len() as u64)?;
@@ -312,9 +330,15 @@ impl Machine {
         // old content of the pages.
         // One copy of the stored bytes, shared by the event log and (for a
         // whole-page store) the durability model's new version.
+        if self.slots[dev].device.config().readonly {
+            // QEMU maps a readonly=on backend read-only: a guest store is
+            // ignored (TCG: measured by the oracle; KVM: the write exits to
+            // QEMU's memory dispatch, which drops writes to read-only RAM).
+            self.record(dev, vec![EventKind::StoreDropped { offset, len: data.len() as u64 }]);
+            return Ok(());
+        }
         let payload: std::sync::Arc<[u8]> = std::sync::Arc::from(data);
-        let readonly = self.slots[dev].device.config().readonly;
-        if let Some(b) = self.mem.backend(id).filter(|_| !readonly) {
+        if let Some(b) = self.mem.backend(id) {
             self.slots[dev].durability.record_write_shared(offset, &payload, &mut |page, buf| {
                 if b.read_at(page * crate::memory::PAGE_SIZE, buf).is_err() {
                     buf.fill(0);

@@ -24,20 +24,46 @@ pub struct Quantity {
     pub compared: bool,
     /// Whether they agree (true when not compared).
     pub agree: bool,
+    /// What the model side still waits for, when the comparison stands in
+    /// for it (the oracle, not the model, applies the host folio).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waits_for: Option<&'static str>,
 }
 
 impl Quantity {
     /// A compared quantity (agreeing when both texts are equal).
     pub fn compared(name: &str, device: Option<&str>, model: String, real: String) -> Quantity {
         let agree = model == real;
-        Quantity { name: name.into(), device: device.map(Into::into), model, real, compared: true, agree }
+        Quantity {
+            name: name.into(),
+            device: device.map(Into::into),
+            model,
+            real,
+            compared: true,
+            agree,
+            waits_for: None,
+        }
     }
 
     /// A quantity shown, not compared.
     pub fn shown(name: &str, device: Option<&str>, model: String, real: String) -> Quantity {
-        Quantity { name: name.into(), device: device.map(Into::into), model, real, compared: false, agree: true }
+        Quantity {
+            name: name.into(),
+            device: device.map(Into::into),
+            model,
+            real,
+            compared: false,
+            agree: true,
+            waits_for: None,
+        }
     }
 }
+
+/// What the 2 MiB-folio page counts wait for: until the model has a host
+/// folio of its own, the oracle counts the model's 4 KiB pages in whole
+/// folios.
+pub const FOLIO_KNOB: &str =
+    "the model's host folio knob (the oracle counts the model's 4 KiB pages in whole 2 MiB folios until then)";
 
 /// What the comparison needs besides the two sides.
 pub struct Context<'a> {
@@ -84,9 +110,14 @@ fn result(q: &mut Vec<Quantity>, ctx: &mut Context<'_>, step: &Step, model: &Mod
                 Some(Err(msg)) => {
                     quantity.agree = !model_ok;
                     // The model quotes QEMU's refusal: `… (QEMU: "text")`.
-                    let quoted = model.outcome.detail.split("(QEMU: \"").nth(1).and_then(|r| r.split("\")").next());
                     let real_msg = msg.trim().trim_end_matches('.').to_string();
-                    Some(Quantity::compared("QEMU's refusal", None, quoted.unwrap_or("none").to_string(), real_msg))
+                    // The model quotes QEMU's refusal (`… (QEMU: "text")`), or
+                    // is QEMU's message itself (a placement refusal).
+                    let detail = &model.outcome.detail;
+                    let quoted = detail.split("(QEMU: \"").nth(1).and_then(|r| r.split("\")").next());
+                    let own = detail.contains(&real_msg).then_some(real_msg.as_str());
+                    let said = quoted.or(own).unwrap_or("none").to_string();
+                    Some(Quantity::compared("QEMU's refusal", None, said, real_msg))
                 }
                 _ => None,
             };
@@ -175,8 +206,12 @@ fn pages(q: &mut Vec<Quantity>, ctx: &Context<'_>, model: &ModelStep, real: &Rea
             HostFolios::Small => format!("{what} pages"),
             HostFolios::Huge => format!("{what} pages (2 MiB folios)"),
         };
-        q.push(Quantity::compared(&label("dirty"), id, dirty.to_string(), cs.dirty.to_string()));
-        q.push(Quantity::compared(&label("writeback"), id, writeback.to_string(), cs.writeback.to_string()));
+        let waits = (ctx.folios == HostFolios::Huge).then_some(FOLIO_KNOB);
+        for (what, m, r) in [("dirty", dirty, cs.dirty), ("writeback", writeback, cs.writeback)] {
+            let mut quantity = Quantity::compared(&label(what), id, m.to_string(), r.to_string());
+            quantity.waits_for = waits;
+            q.push(quantity);
+        }
         q.push(Quantity::shown("cached pages", id, d.cached.to_string(), cs.cached.to_string()));
         if dirty != d.dirty {
             q.push(Quantity::shown("dirty pages (model, 4 KiB)", id, d.dirty.to_string(), "-".into()));

@@ -15,7 +15,9 @@
 //! - [`kernel`], [`agent`], [`initramfs`]: what boots;
 //! - [`qemu`], [`qmp`]: the process and its monitor;
 //! - [`probe`]: the host's view of a backing file;
-//! - [`real`] and [`model_side`]: the two sides of a step;
+//! - [`real`] and [`model_side`]: the two sides of a step; [`machine`]: the
+//!   real machine as the model side is told it (QEMU's placement of the
+//!   oracle's `-m`, QEMU's host side, the guest's nd_virtio);
 //! - [`compare`] and [`report`]: the verdict.
 //!
 //! Exit code 0 when every compared quantity agrees, 1 when one does not, 2
@@ -30,6 +32,7 @@ mod error;
 pub mod initramfs;
 pub mod kernel;
 pub mod load;
+pub mod machine;
 pub mod model_side;
 pub mod plan;
 pub mod probe;
@@ -97,8 +100,10 @@ pub struct OracleArgs {
     pub host_fsync_delay: Option<f64>,
     /// The guest's nd_virtio: serialized (as Debian ships it: flush_lock)
     /// or unserialized (the lock calls patched out: the older driver).
-    #[arg(long, value_enum, default_value = "serialized")]
-    pub driver: driver::Driver,
+    /// Default: the scenario devices' `driver` (linux-serialized or
+    /// linux-concurrent), else serialized. The model side runs the same.
+    #[arg(long, value_enum)]
+    pub driver: Option<driver::Driver>,
     /// The uncompressed guest kernel (default: the one
     /// scripts/ensure-qemu.sh cached).
     #[arg(long, value_name = "VMLINUX")]
@@ -142,9 +147,8 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         return Err(OracleError::Usage(format!("--timeout {}: give a number of seconds above 0", args.timeout)));
     }
-    pmem_core::size::parse_size(&args.maxmem)
-        .map_err(|e| OracleError::Usage(format!("--maxmem {}: {e}", args.maxmem)))?;
     let scenario = crate::run::load_scenario(&args.scenario)?;
+    let real_machine = machine::RealMachine::new(&scenario, &args.maxmem, args.driver)?;
     let mut plan = Plan::new(&scenario)?;
     let load = load_of(args, &scenario)?;
     if let Some(l) = &load {
@@ -157,16 +161,10 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
     })?;
     let kernel = kernel::find(args.kernel.as_deref())?;
     let agent = agent::build(&kernel::oracle_dir())?;
-    let slow_fsync = match args.host_fsync_delay {
-        None => None,
-        Some(ms) if ms.is_finite() && (0.0..=10_000.0).contains(&ms) => {
-            Some((agent::build_slow_fsync(&kernel::oracle_dir())?, (ms * 1000.0) as u64))
-        }
-        Some(ms) => return Err(OracleError::Usage(format!("--host-fsync-delay {ms}: give 0 to 10000 milliseconds"))),
-    };
+    let slow_fsync = slow_fsync(args.host_fsync_delay)?;
     let dir = run_dir()?;
     let initrd = dir.path().join("initrd.cpio");
-    write_initramfs(&initrd, &agent, &kernel, &plan, args.driver)?;
+    write_initramfs(&initrd, &agent, &kernel, &plan, real_machine.driver)?;
     let pages = tracked_pages(&scenario);
     let files = create_files(dir.path(), &plan, &pages, args.host_folios)?;
     let launch = qemu::Launch {
@@ -177,14 +175,22 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
         start: 0,
         qmp: dir.path().join("qmp.sock"),
         log_dir: dir.path().to_path_buf(),
-        maxmem: args.maxmem.clone(),
+        memory: machine::memory_option(&args.maxmem),
         slow_fsync,
     };
     let mut session = Session::new(launch, plan.clone(), files, Duration::from_secs_f64(args.timeout));
-    session.boot(0)?;
-    let mut steps = run_steps(&scenario, &plan, &pages, &mut session, args.host_folios)?;
-    if let Some(l) = &load {
-        steps.push(load_step(&scenario, l, &mut session, scenario.steps().len())?);
+    let mut steps = match (real_machine.runner(&scenario), session.boot(0)) {
+        (Ok(runner), Ok(())) => run_steps(runner, &plan, &pages, &mut session, args.host_folios)?,
+        // Both refuse to start: compare the refusals.
+        (Err(model), Err(OracleError::Guest(real))) if real.contains("before the guest booted") => {
+            vec![refused_at_start(model.to_string(), real)]
+        }
+        (Err(model), Ok(())) => vec![refused_at_start(model.to_string(), "QEMU started".into())],
+        (_, Err(e)) => return Err(e),
+    };
+    let booted = steps.first().is_none_or(|s| s.op != "start");
+    if let Some(l) = load.as_ref().filter(|_| booted) {
+        steps.push(load_step(&scenario, &real_machine, l, &mut session, scenario.steps().len())?);
     }
     let last = session.trace_now();
     let (after_last_step, powered_off) = session.finish(last);
@@ -204,13 +210,24 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
         wall_seconds: started.elapsed().as_secs_f64(),
         after_last_step,
         powered_off,
-        driver: args.driver,
+        driver: real_machine.driver,
         host_fsync_delay_ms: args.host_fsync_delay,
         guest_devices,
         steps,
         compared: report::COMPARED.to_vec(),
         not_compared: report::NOT_COMPARED.to_vec(),
     })
+}
+
+/// The slow-disk shim and its delay in µs, for `--host-fsync-delay MS`.
+fn slow_fsync(delay_ms: Option<f64>) -> Result<Option<(PathBuf, u64)>, OracleError> {
+    match delay_ms {
+        None => Ok(None),
+        Some(ms) if ms.is_finite() && (0.0..=10_000.0).contains(&ms) => {
+            Ok(Some((agent::build_slow_fsync(&kernel::oracle_dir())?, (ms * 1000.0) as u64)))
+        }
+        Some(ms) => Err(OracleError::Usage(format!("--host-fsync-delay {ms}: give 0 to 10000 milliseconds"))),
+    }
 }
 
 /// One backing file per device (hot-plugged ones included), in `dir`.
@@ -243,14 +260,28 @@ fn run_dir() -> Result<tempfile::TempDir, OracleError> {
         .map_err(OracleError::io(format!("cannot create a directory in {}", base.display())))
 }
 
+/// The one row of a run that never started: the model's refusal of a
+/// device against the message QEMU exited with.
+fn refused_at_start(model: String, real: String) -> StepRow {
+    // QEMU prints `qemu-system-x86_64: -device …: MESSAGE`.
+    let shown = if real.ends_with(&model) { model.clone() } else { real.clone() };
+    StepRow {
+        index: 0,
+        op: "start".into(),
+        model: format!("the machine refuses a device: {model}"),
+        real,
+        quantities: vec![compare::Quantity::compared("refusal at start", None, model, shown)],
+    }
+}
+
 fn run_steps(
-    scenario: &Scenario,
+    mut runner: pmem_core::scenario::ScenarioRunner<machine::QemuPlug>,
     plan: &Plan,
     pages: &BTreeMap<String, BTreeSet<u64>>,
     session: &mut Session,
     folios: HostFolios,
 ) -> Result<Vec<StepRow>, OracleError> {
-    let mut runner = scenario.runner();
+    let scenario = runner.scenario().clone();
     let (mut real_flush, mut model_flush) = (BTreeMap::new(), BTreeMap::new());
     let mut rows = Vec::new();
     for (i, step) in scenario.steps().iter().enumerate() {
@@ -317,15 +348,24 @@ fn load_of(args: &OracleArgs, scenario: &Scenario) -> Result<Option<load::Load>,
     Ok(Some(load::Load { processes, rounds: args.flush_count, wait_s: args.flushers_wait, stride }))
 }
 
-fn load_step(scenario: &Scenario, l: &load::Load, session: &mut Session, index: usize) -> Result<StepRow, OracleError> {
-    let model = load::run_model(scenario, l);
+fn load_step(
+    scenario: &Scenario,
+    real_machine: &machine::RealMachine,
+    l: &load::Load,
+    session: &mut Session,
+    index: usize,
+) -> Result<StepRow, OracleError> {
+    let m = real_machine.machine(scenario).map_err(|e| OracleError::Guest(format!("the model's machine: {e}")))?;
+    let model = load::run_model(m, l);
     let real = session.step(index)?;
     Ok(StepRow {
         index,
         op: "flushers".into(),
         model: format!(
-            "{} processes x {} rounds of 64 KiB pwrite + fsync on a fresh model machine",
-            l.processes, l.rounds
+            "{} processes x {} rounds of 64 KiB pwrite + fsync on a fresh model machine (QEMU's host side, {} driver)",
+            l.processes,
+            l.rounds,
+            real_machine.driver.personality()
         ),
         real: real.note.clone(),
         quantities: load::compare(&model, &real),

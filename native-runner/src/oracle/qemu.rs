@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Guest RAM and memory-device slots, as in the seed; `maxmem` (what lets
-/// QEMU place virtio-pmem at all) is [`Launch::maxmem`], 2G by default.
+/// QEMU place virtio-pmem at all) comes from `--maxmem` (2G by default):
+/// [`super::machine::memory_option`].
 pub const MEMORY: &str = "512M,slots=2";
 
 /// A backing file on QEMU's command line.
@@ -56,8 +57,8 @@ pub struct Launch {
     pub qmp: PathBuf,
     /// Where the console and stderr are copied.
     pub log_dir: PathBuf,
-    /// `maxmem=` of `-m` (RAM plus room for the memory devices), as given.
-    pub maxmem: String,
+    /// The value of `-m` (RAM, slots and `maxmem`).
+    pub memory: String,
     /// A slow host disk: the shim preloaded into QEMU and its delay (µs).
     pub slow_fsync: Option<(PathBuf, u64)>,
 }
@@ -242,7 +243,7 @@ impl Drop for Qemu {
 
 fn command(l: &Launch) -> Command {
     let mut c = Command::new(&l.qemu);
-    c.args(["-accel", "tcg", "-nographic", "-no-reboot", "-m"]).arg(format!("{MEMORY},maxmem={}", l.maxmem));
+    c.args(["-accel", "tcg", "-nographic", "-no-reboot", "-m"]).arg(&l.memory);
     c.arg("-kernel").arg(&l.vmlinux).arg("-initrd").arg(&l.initrd);
     c.arg("-append").arg(format!(
         "console=ttyS0 quiet panic=-1 pmemlab.start={} pmemlab.ndev={}",
@@ -329,5 +330,39 @@ fn count_trace(st: &mut Stderr, line: String) {
         st.counts.responses += 1;
     } else if st.other.len() < 20 {
         st.other.push(line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oracles_command_line_is_one_pmemlab_qemu_takes_whole() {
+        let file = |id: &str, share| BackingFile {
+            id: id.into(),
+            path: format!("/tmp/{id}.img").into(),
+            size: 1 << 20,
+            share,
+            readonly: !share,
+        };
+        let l = Launch {
+            qemu: "qemu-system-x86_64".into(),
+            vmlinux: "vmlinux".into(),
+            initrd: "initrd.cpio".into(),
+            devices: vec![file("nv1", true), file("nv2", false)],
+            start: 0,
+            qmp: "/tmp/qmp.sock".into(),
+            log_dir: "/tmp".into(),
+            memory: super::super::machine::memory_option("2G"),
+            slow_fsync: None,
+        };
+        let args: Vec<String> = command(&l).get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let cfg = crate::qemu::QemuConfig::from_args(&args).unwrap();
+        assert_eq!((cfg.objects.len(), cfg.devices.len()), (2, 2));
+        assert_eq!(cfg.memory.maxmem, Some(2 << 30));
+        assert!(cfg.objects[1].readonly && !cfg.objects[1].share);
+        // -accel, -nographic, -no-reboot, -kernel, -initrd, -append, -trace, -qmp.
+        assert_eq!(cfg.notes.len(), 8, "{:#?}", cfg.notes);
     }
 }

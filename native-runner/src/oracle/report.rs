@@ -113,12 +113,11 @@ impl Report {
                     Some(d) => format!("{} [{d}]", q.name),
                     None => q.name.clone(),
                 };
-                let verdict = if !q.compared {
-                    "shown"
-                } else if q.agree {
-                    "agree"
-                } else {
-                    "DISAGREE"
+                let verdict = match (q.compared, q.agree, q.waits_for.is_some()) {
+                    (false, _, _) => "shown",
+                    (true, true, false) => "agree",
+                    (true, true, true) => "agree (waits for the folio knob)",
+                    (true, false, _) => "DISAGREE",
                 };
                 let _ = writeln!(s, "  {:<42} {:<28} {:<28} {verdict}", name, q.model, q.real);
             }

@@ -1,4 +1,5 @@
-//! The QEMU objects and devices pmemlab models, read from QEMU's own syntax.
+//! The QEMU objects and devices pmemlab models, read from QEMU's own syntax,
+//! and the whole command line around them.
 //!
 //! - `-object memory-backend-file,id=ID,mem-path=FILE,size=SIZE[,share=on]
 //!   [,readonly=on][,pmem=on][,align=SIZE][,resize=on]` →
@@ -6,17 +7,24 @@
 //!   never reach the file). `resize=on` is pmemlab's own: permission to
 //!   change the size of an existing file (QEMU refuses a smaller file and
 //!   maps the start of a larger one; pmemlab refuses both unless asked).
-//! - `-device virtio-pmem-pci,id=ID,memdev=ID[,memaddr=ADDR]` →
-//!   [`VirtioPmemPci`]. pmemlab needs the `id` (the monitor's commands name
-//!   devices by it); QEMU would make one up.
-//! - `-m SIZE`: guest RAM (MiB unless suffixed; default 128M as QEMU).
+//!   Other memory backends (`memory-backend-ram`, `-memfd`) are guest RAM:
+//!   taken with a note, refused as a virtio-pmem device's `memdev`.
+//! - `-device virtio-pmem-pci,id=ID,memdev=ID[,memaddr=ADDR]
+//!   [,indirect_desc=on|off]` → [`VirtioPmemPci`]. pmemlab needs the `id`
+//!   (the monitor's commands name devices by it); QEMU would make one up.
+//! - `-m [size=]SIZE[,slots=N][,maxmem=SIZE]` →
+//!   [`pmem_core::sim::MemoryOptions`]: RAM (MiB unless suffixed; default
+//!   128M as QEMU) and the room for memory devices (without `maxmem` QEMU
+//!   refuses every virtio-pmem device, and so does pmemlab).
+//! - `-machine pc|q35|…` and every other QEMU 7.2 option: [`super::cmdline`].
 //!
-//! Real QEMU options that pmemlab does not model (`prealloc`, `bus`, …) are
-//! refused by name, so a command line never means something else here than
-//! in QEMU without saying so.
+//! A QEMU option that would change the answer is refused with the reason;
+//! one that would not is taken with a one-line note.
 
+use super::cmdline::{self, Other};
 use super::opts::{Opts, OptsError};
-use pmem_core::size::{parse_size, parse_size_mib, SizeError};
+use pmem_core::sim::{DeviceMemoryConfig, MachineType, MemoryOptions};
+use pmem_core::size::{parse_size, SizeError};
 use std::path::PathBuf;
 
 /// QEMU's default guest RAM (`-m` absent): 128 MiB.
@@ -25,25 +33,68 @@ pub const DEFAULT_RAM: u64 = 128 << 20;
 /// Options of `memory-backend-file` that pmemlab understands.
 pub const BACKEND_OPTIONS: &str = "id, mem-path, size, share, readonly, pmem, align, resize";
 /// Options of `virtio-pmem-pci` that pmemlab understands.
-pub const DEVICE_OPTIONS: &str = "id, memdev, memaddr";
+pub const DEVICE_OPTIONS: &str = "id, memdev, memaddr, indirect_desc, bus";
 
-const BACKEND_UNMODELLED: &[&str] = &[
-    "discard-data",
-    "dump",
-    "merge",
-    "prealloc",
-    "prealloc-threads",
-    "prealloc-context",
-    "host-nodes",
-    "policy",
-    "reserve",
-    "offset",
-    "rom",
-    "x-use-canonical-path-for-ramblock-id",
+/// Options of an option string, each with why it does not change the
+/// answer (noted) or does (refused).
+type Reasons = &'static [(&'static str, &'static str)];
+
+/// QEMU 7.2's other `memory-backend-file` options, with why pmemlab takes
+/// them with a note.
+const BACKEND_NOTED: Reasons = &[
+    ("prealloc", "QEMU writes every page of the file when it starts, so the host's page cache starts with the whole file dirty; pmemlab starts clean: dirty-page counts differ until the first flush, what is durable does not"),
+    ("prealloc-threads", "threads for prealloc"),
+    ("prealloc-context", "threads for prealloc"),
+    ("dump", "core dumps are not modelled"),
+    ("merge", "KSM merging does not change the file's content"),
+    ("host-nodes", "NUMA placement of the host's pages does not change their content"),
+    ("policy", "NUMA placement of the host's pages does not change their content"),
+    ("reserve", "swap reservation does not change the file's content"),
+    ("x-use-canonical-path-for-ramblock-id", "a migration naming detail"),
 ];
 
-const DEVICE_UNMODELLED: &[&str] =
-    &["bus", "addr", "multifunction", "rombar", "romfile", "disable-legacy", "disable-modern", "ats", "iommu_platform"];
+/// QEMU 7.2's `memory-backend-file` options refused, with why.
+const BACKEND_REFUSED: Reasons = &[(
+    "discard-data",
+    "QEMU throws the file's pages away when it exits, so nothing the guest wrote is kept; pmemlab does not model that",
+)];
+
+/// QEMU 7.2's other `virtio-pmem-pci` properties, taken with a note.
+const DEVICE_NOTED: Reasons = &[
+    ("event_idx", "QEMU pops each flush before the guest's kick returns, so event suppression never changed a kick (REAL-QEMU.md)"),
+    ("packed", "the model draws a split ring; a packed ring carries the same one request per flush"),
+    ("addr", "PCI topology"),
+    ("multifunction", "PCI topology"),
+    ("acpi-index", "PCI topology"),
+    ("aer", "PCI error reporting"),
+    ("rombar", "option ROM"),
+    ("romfile", "option ROM"),
+    ("romsize", "option ROM"),
+    ("disable-legacy", "virtio transport version"),
+    ("disable-modern", "virtio transport version"),
+    ("modern-pio-notify", "how the guest notifies, not what the device does"),
+    ("page-per-vq", "how the guest notifies, not what the device does"),
+    ("ats", "IOMMU"),
+    ("iommu_platform", "IOMMU"),
+    ("any_layout", "Linux sends the same two buffers either way"),
+    ("notify_on_empty", "virtio-pmem's queue has no such notification"),
+    ("queue_reset", "Linux's nd_virtio never resets the queue"),
+    ("failover_pair_id", "networking failover"),
+    ("migrate-extra", "migration"),
+    ("use-disabled-flag", "migration"),
+    ("use-started", "migration"),
+    ("virtio-pci-bus-master-bug-migration", "migration"),
+    ("x-ats-page-aligned", "IOMMU"),
+    ("x-disable-legacy-check", "virtio transport version"),
+    ("x-disable-pcie", "PCI topology"),
+    ("x-ignore-backend-features", "migration"),
+    ("x-pcie-deverr-init", "PCI topology"),
+    ("x-pcie-extcap-init", "PCI topology"),
+    ("x-pcie-flr-init", "PCI topology"),
+    ("x-pcie-lnkctl-init", "PCI topology"),
+    ("x-pcie-lnksta-dllla", "PCI topology"),
+    ("x-pcie-pm-init", "PCI topology"),
+];
 
 /// Why a QEMU argument is refused: one sentence naming the problem.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -92,15 +143,15 @@ pub enum ConfigError {
         /// What is accepted.
         accepted: &'static str,
     },
-    /// A real QEMU option that pmemlab does not model.
-    #[error("{what}: option '{key}' is a QEMU option pmemlab does not model; drop it (accepted: {accepted})")]
+    /// A real QEMU option that would change the answer.
+    #[error("{what}: {key} is refused: {why}")]
     Unmodelled {
         /// The argument.
         what: String,
-        /// The key.
+        /// The key and value.
         key: String,
-        /// What is accepted.
-        accepted: &'static str,
+        /// Why it would change the answer.
+        why: &'static str,
     },
     /// A bad value.
     #[error("{what}: {problem}")]
@@ -134,6 +185,8 @@ pub struct MemoryBackendFile {
     pub align: Option<u64>,
     /// pmemlab's `resize=on`.
     pub resize: bool,
+    /// Notes on the options taken but not modelled.
+    pub notes: Vec<String>,
 }
 
 /// `-device virtio-pmem-pci,…`.
@@ -145,6 +198,13 @@ pub struct VirtioPmemPci {
     pub memdev: String,
     /// Guest-physical address of the region (`memaddr=`), if fixed.
     pub memaddr: Option<u64>,
+    /// `indirect_desc=` (default on): offer VIRTIO_F_INDIRECT_DESC.
+    pub indirect_desc: bool,
+    /// `bus=`: the PCI bus (not modelled, but on q35 only a device given a
+    /// bus, a root port, can be hot-plugged).
+    pub bus: Option<String>,
+    /// Notes on the properties taken but not modelled.
+    pub notes: Vec<String>,
 }
 
 /// The host side a `virtio-pmem-pci` device of a command line reproduces:
@@ -159,12 +219,19 @@ pub const DRIVER: pmem_core::guest::DriverPersonality = pmem_core::guest::Driver
 /// A whole QEMU command line, as far as pmemlab models it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QemuConfig {
-    /// Guest RAM in bytes.
-    pub ram_size: u64,
+    /// `-m`: guest RAM, `slots`, `maxmem`.
+    pub memory: MemoryOptions,
+    /// `-machine`: the machine type.
+    pub machine: MachineType,
     /// Memory backends, in order.
     pub objects: Vec<MemoryBackendFile>,
     /// Devices, in order.
     pub devices: Vec<VirtioPmemPci>,
+    /// Ids of the other memory backends (guest RAM: `memory-backend-ram`,
+    /// `memory-backend-memfd`).
+    pub ram_backends: Vec<String>,
+    /// One line per option taken but not modelled.
+    pub notes: Vec<String>,
 }
 
 /// QEMU's rule for ids: a letter, then letters, digits, `-`, `.`, `_`.
@@ -174,25 +241,31 @@ pub fn valid_id(id: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
 }
 
+/// Checks the keys of an option string: `known` are read, `noted` taken
+/// with a note (returned), `refused` refused with their reason, any other
+/// key is one QEMU 7.2 does not have.
 fn check_keys(
     what: &str,
     opts: &Opts,
     known: &[&str],
-    unmodelled: &[&str],
+    (noted, refused): (Reasons, Reasons),
     accepted: &'static str,
-) -> Result<(), ConfigError> {
-    for (k, _) in &opts.pairs {
+) -> Result<Vec<String>, ConfigError> {
+    let mut notes = Vec::new();
+    for (k, v) in &opts.pairs {
         if known.contains(&k.as_str()) {
             continue;
         }
         let what = what.to_string();
-        return Err(if unmodelled.contains(&k.as_str()) {
-            ConfigError::Unmodelled { what, key: k.clone(), accepted }
+        if let Some((_, why)) = noted.iter().find(|(n, _)| n == k) {
+            notes.push(format!("{what}: {k}={v} is not modelled ({why})"));
+        } else if let Some((_, why)) = refused.iter().find(|(n, _)| n == k) {
+            return Err(ConfigError::Unmodelled { what, key: format!("{k}={v}"), why });
         } else {
-            ConfigError::Unknown { what, key: k.clone(), accepted }
-        });
+            return Err(ConfigError::Unknown { what, key: k.clone(), accepted });
+        }
     }
-    Ok(())
+    Ok(notes)
 }
 
 fn id_of(what: &str, opts: &Opts, why: &'static str) -> Result<String, ConfigError> {
@@ -221,11 +294,11 @@ impl MemoryBackendFile {
                 })
             }
         }
-        check_keys(
+        let notes = check_keys(
             what,
             &opts,
             &["id", "mem-path", "size", "share", "readonly", "pmem", "align", "resize"],
-            BACKEND_UNMODELLED,
+            (BACKEND_NOTED, BACKEND_REFUSED),
             BACKEND_OPTIONS,
         )?;
         let id = id_of(what, &opts, "every object needs an id")?;
@@ -274,6 +347,7 @@ impl MemoryBackendFile {
             resize: opts.get_bool("resize").map_err(opts_err)?.unwrap_or(false),
             align,
             id,
+            notes,
         })
     }
 }
@@ -302,7 +376,13 @@ impl VirtioPmemPci {
             }
         }
         let what = "virtio-pmem-pci";
-        check_keys(what, &opts, &["id", "memdev", "memaddr"], DEVICE_UNMODELLED, DEVICE_OPTIONS)?;
+        let notes = check_keys(
+            what,
+            &opts,
+            &["id", "memdev", "memaddr", "indirect_desc", "bus"],
+            (DEVICE_NOTED, &[]),
+            DEVICE_OPTIONS,
+        )?;
         let id = id_of(what, &opts, "pmemlab names devices by id in the monitor")?;
         let what = format!("virtio-pmem-pci '{id}'");
         let memdev = opts.get("memdev").ok_or(ConfigError::Missing {
@@ -324,43 +404,132 @@ impl VirtioPmemPci {
                 Some(a)
             }
         };
-        Ok(VirtioPmemPci { id, memdev: memdev.to_string(), memaddr })
+        let indirect_desc = opts
+            .get_bool("indirect_desc")
+            .map_err(|source| ConfigError::Opts { what: what.clone(), source })?
+            .unwrap_or(true);
+        let bus = opts.get("bus").map(str::to_string);
+        let mut notes = notes;
+        if let Some(b) = &bus {
+            notes.push(format!(
+                "{what}: bus={b} is not modelled (PCI topology; on q35 it is what lets a device be hot-plugged)"
+            ));
+        }
+        Ok(VirtioPmemPci { id, memdev: memdev.to_string(), memaddr, indirect_desc, bus, notes })
     }
 }
 
 impl QemuConfig {
     /// Reads a QEMU command line (the arguments after `pmemlab qemu`), and
-    /// checks it as a whole: unique ids, every device's memdev exists and is
-    /// used once.
+    /// checks it as a whole: the `-m` and `-machine` rules, unique ids,
+    /// every device's memdev exists and is used once.
     pub fn from_args(args: &[String]) -> Result<QemuConfig, ConfigError> {
-        let mut cfg = QemuConfig { ram_size: DEFAULT_RAM, objects: Vec::new(), devices: Vec::new() };
+        let mut cfg = QemuConfig {
+            memory: MemoryOptions { ram_size: DEFAULT_RAM, slots: None, maxmem: None },
+            machine: MachineType::default(),
+            objects: Vec::new(),
+            devices: Vec::new(),
+            ram_backends: Vec::new(),
+            notes: Vec::new(),
+        };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             let flag = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-'));
             let Some(flag) = flag.filter(|f| !f.is_empty()) else {
                 return Err(ConfigError::Argument(format!(
-                    "unexpected argument '{arg}': pmemlab qemu takes -object, -device and -m options"
+                    "unexpected argument '{arg}': QEMU's options start with '-' (a disk image goes after -drive file=)"
                 )));
             };
-            let mut value = || it.next().ok_or_else(|| ConfigError::Argument(format!("option '{arg}' needs a value")));
+            if cmdline::is_flag(flag) {
+                cfg.take(cmdline::other_option(flag, None)?);
+                continue;
+            }
+            let Some(value) = it.next() else {
+                if !matches!(flag, "object" | "device" | "m" | "machine" | "M") {
+                    // An option QEMU does not have is named as such.
+                    cmdline::other_option(flag, None)?;
+                }
+                return Err(ConfigError::Argument(format!("option '{arg}' needs a value")));
+            };
             match flag {
-                "object" => cfg.objects.push(MemoryBackendFile::parse(value()?)?),
-                "device" => cfg.devices.push(VirtioPmemPci::parse(value()?)?),
+                "object" => cfg.object(value)?,
+                "device" => cfg.device(value)?,
                 "m" => {
-                    let v = value()?;
-                    let text = v.strip_prefix("size=").unwrap_or(v);
-                    cfg.ram_size = parse_size_mib(text)
-                        .map_err(|source| ConfigError::Size { what: "-m".into(), key: "size", source })?;
+                    cfg.memory = MemoryOptions::parse(value).map_err(ConfigError::Argument)?;
                 }
-                other => {
-                    return Err(ConfigError::Argument(format!(
-                        "option '-{other}' is not modelled: pmemlab qemu takes -object memory-backend-file,…, -device virtio-pmem-pci,… and -m"
-                    )))
-                }
+                other => cfg.take(cmdline::other_option(other, Some(value))?),
             }
         }
         cfg.check()?;
         Ok(cfg)
+    }
+
+    fn take(&mut self, other: Other) {
+        match other {
+            Other::Note(n) => self.notes.push(n),
+            Other::Machine(kind, notes) => {
+                self.machine = kind;
+                self.notes.extend(notes);
+            }
+        }
+    }
+
+    /// `-object TYPE,…`: a file backend is modelled; guest-RAM backends and
+    /// other objects are taken with a note.
+    fn object(&mut self, value: &str) -> Result<(), ConfigError> {
+        let opts = Opts::parse(value).map_err(|source| ConfigError::Opts { what: "-object".into(), source })?;
+        match opts.kind.as_deref() {
+            Some("memory-backend-file") | None => {
+                let o = MemoryBackendFile::parse(value)?;
+                self.notes.extend(o.notes.iter().cloned());
+                self.objects.push(o);
+            }
+            Some(kind @ ("memory-backend-ram" | "memory-backend-memfd")) => {
+                let id = opts.get("id").unwrap_or_default().to_string();
+                self.notes
+                    .push(format!("-object {kind},id={id}: guest RAM is not modelled (it holds no virtio-pmem data)"));
+                self.ram_backends.push(id);
+            }
+            Some(kind) if kind.starts_with("memory-backend") => return Err(ConfigError::ObjectType(kind.into())),
+            Some(kind) => {
+                self.notes.push(format!("-object {kind}: not modelled; it does not touch the virtio-pmem device"))
+            }
+        }
+        Ok(())
+    }
+
+    /// `-device TYPE,…`: virtio-pmem-pci is modelled; other memory devices
+    /// are refused (they take room in the device memory, or are NVDIMMs);
+    /// any other device is taken with a note.
+    fn device(&mut self, value: &str) -> Result<(), ConfigError> {
+        let opts = Opts::parse(value).map_err(|source| ConfigError::Opts { what: "-device".into(), source })?;
+        match opts.kind.as_deref() {
+            Some("virtio-pmem-pci" | "nvdimm" | "virtio-pmem") | None => {
+                let d = VirtioPmemPci::parse(value)?;
+                self.notes.extend(d.notes.iter().cloned());
+                self.devices.push(d);
+            }
+            Some(kind @ ("pc-dimm" | "virtio-mem-pci" | "virtio-mem")) => {
+                return Err(ConfigError::DeviceType(format!(
+                    "device type '{kind}' is refused: it takes room in the device memory, which moves the virtio-pmem devices; pmemlab models virtio-pmem-pci only"
+                )))
+            }
+            Some(kind) => self.notes.push(format!(
+                "-device {kind}: not modelled; it does not touch the virtio-pmem device"
+            )),
+        }
+        Ok(())
+    }
+
+    /// The machine's device-memory settings (checked when read).
+    pub fn device_memory(&self) -> DeviceMemoryConfig {
+        // `from_args` checked them; an unchecked config keeps QEMU's
+        // "no maxmem".
+        self.memory.config(self.machine).unwrap_or(DeviceMemoryConfig {
+            machine: self.machine,
+            slots: 0,
+            maxmem: Some(self.memory.ram_size),
+        })
     }
 
     /// Cross-checks: unique object ids, unique device ids, every memdev
@@ -374,6 +543,12 @@ impl QemuConfig {
         for (i, d) in self.devices.iter().enumerate() {
             if self.devices[..i].iter().any(|p| p.id == d.id) {
                 return Err(ConfigError::Argument(format!("Duplicate device ID '{}'", d.id)));
+            }
+            if self.ram_backends.contains(&d.memdev) {
+                return Err(ConfigError::Argument(format!(
+                    "device '{}': memdev '{}' is guest RAM (memory-backend-ram/-memfd): refused, since a virtio-pmem device is only persistent on a memory-backend-file",
+                    d.id, d.memdev
+                )));
             }
             if !self.objects.iter().any(|o| o.id == d.memdev) {
                 return Err(ConfigError::Argument(format!(
@@ -412,10 +587,11 @@ mod tests {
             "--device",
             "virtio-pmem-pci,id=nv2,memdev=mem2,memaddr=0x200000000",
             "-m",
-            "2G",
+            "2G,slots=2,maxmem=16G",
         ]))
         .unwrap();
-        assert_eq!(cfg.ram_size, 2 << 30);
+        assert_eq!(cfg.memory.ram_size, 2 << 30);
+        assert_eq!(cfg.device_memory().maxmem, Some(16 << 30));
         assert_eq!(cfg.objects.len(), 2);
         let m1 = &cfg.objects[0];
         assert_eq!((m1.id.as_str(), m1.size, m1.share, m1.readonly), ("mem1", 4 << 30, true, false));
@@ -424,7 +600,14 @@ mod tests {
         assert_eq!(m2.align, Some(2 << 20));
         assert_eq!(
             cfg.devices[1],
-            VirtioPmemPci { id: "nv2".into(), memdev: "mem2".into(), memaddr: Some(0x2_0000_0000) }
+            VirtioPmemPci {
+                id: "nv2".into(),
+                memdev: "mem2".into(),
+                memaddr: Some(0x2_0000_0000),
+                indirect_desc: true,
+                bus: None,
+                notes: Vec::new()
+            }
         );
         // share defaults to off, as in QEMU.
         let o = MemoryBackendFile::parse("memory-backend-file,id=m,mem-path=x,size=4K").unwrap();
@@ -435,7 +618,10 @@ mod tests {
     fn every_mistake_is_one_line_naming_it() {
         let cases: &[(&[&str], &str)] = &[
             (&["-object", "memory-backend-file,id=m,mem-path=x,size=4Q"], "size='4Q' is not a size"),
-            (&["-object", "memory-backend-file,id=m,mem-path=x,size=4G,prealloc=on"], "'prealloc' is a QEMU option"),
+            (
+                &["-object", "memory-backend-file,id=m,mem-path=x,size=4G,discard-data=on"],
+                "discard-data=on is refused: QEMU throws",
+            ),
             (&["-object", "memory-backend-file,id=m,mem-path=x,size=4G,colour=red"], "unknown option 'colour'"),
             (&["-object", "memory-backend-file,mem-path=x,size=4G"], "'id' is missing"),
             (&["-object", "memory-backend-file,id=m,size=4G"], "'mem-path' is missing"),
@@ -444,16 +630,23 @@ mod tests {
             (&["-object", "memory-backend-file,id=m,mem-path=x,size=4K,align=3K"], "power of two"),
             (&["-object", "memory-backend-file,id=m,mem-path=x,size=5000"], "not a multiple of 4096"),
             (&["-object", "memory-backend-file,id=m,mem-path=x,size=0"], "cannot be empty"),
-            (&["-object", "memory-backend-ram,id=m,size=4K"], "object type 'memory-backend-ram'"),
+            (&["-object", "memory-backend-epc,id=m,size=4K"], "object type 'memory-backend-epc'"),
+            (
+                &["-object", "memory-backend-ram,id=m,size=4K", "-device", "virtio-pmem-pci,id=n,memdev=m"],
+                "memdev 'm' is guest RAM",
+            ),
             (&["-device", "virtio-pmem-pci,id=nv1"], "'memdev' is missing"),
             (&["-device", "virtio-pmem-pci,memdev=m"], "'id' is missing"),
             (&["-device", "nvdimm,memdev=m,id=n"], "'nvdimm' is not modelled"),
-            (&["-device", "virtio-pmem-pci,id=n,memdev=m,bus=pci.0"], "'bus' is a QEMU option"),
+            (&["-device", "virtio-pmem-pci,id=n,memdev=m,ioeventfd=on"], "unknown option 'ioeventfd'"),
             (&["-device", "virtio-pmem-pci,id=n,memdev=nope"], "memdev 'nope' is not defined"),
-            (&["-enable-kvm"], "option '-enable-kvm' is not modelled"),
+            (&["-incoming", "tcp:0:4444"], "option '-incoming' is refused"),
+            (&["-frobnicate"], "not one pmemlab knows"),
+            (&["-m", "512M,slots=2"], "slots specified but no max-size"),
             (&["-object"], "needs a value"),
             (&["disk.img"], "unexpected argument 'disk.img'"),
             (&["-m", "lots"], "-m: size='lots'"),
+            (&["-machine", "microvm"], "pmemlab models the pc (i440FX) and q35 machines"),
         ];
         for (a, want) in cases {
             let e = QemuConfig::from_args(&args(a)).unwrap_err().to_string();
@@ -481,5 +674,46 @@ mod tests {
             "virtio-pmem-pci,id=b,memdev=m",
         ]);
         assert!(QemuConfig::from_args(&busy).unwrap_err().to_string().contains("can't use already busy memdev: m"));
+    }
+
+    #[test]
+    fn a_whole_real_command_line_is_taken_with_one_note_per_option_not_modelled() {
+        // The seed's command line as REAL-QEMU.md runs it, plus the usual rest.
+        let line = "-machine pc,accel=kvm -enable-kvm -accel tcg -smp 2 -cpu host -m 512M,slots=2,maxmem=2G \
+            -nographic -no-reboot -serial mon:stdio -kernel vmlinux -initrd initrd.cpio \
+            -append console=ttyS0 -drive file=disk.img,if=virtio,format=raw \
+            -netdev user,id=n0 -device virtio-net-pci,netdev=n0 -name vm,debug-threads=on \
+            -object memory-backend-ram,id=ram0,size=512M \
+            -object memory-backend-file,id=mem1,share=on,mem-path=./virtio_pmem.img,size=1G,prealloc=on \
+            -device virtio-pmem-pci,memdev=mem1,id=nv1,event_idx=off,indirect_desc=off";
+        let a: Vec<String> = line.split_whitespace().filter(|w| *w != "\\").map(String::from).collect();
+        let cfg = QemuConfig::from_args(&a).unwrap();
+        assert_eq!(cfg.memory.maxmem, Some(2 << 30));
+        assert_eq!((cfg.objects.len(), cfg.devices.len()), (1, 1));
+        assert!(!cfg.devices[0].indirect_desc);
+        for want in [
+            "-machine accel=kvm",
+            "-enable-kvm",
+            "-accel tcg",
+            "-smp 2",
+            "-cpu host",
+            "-nographic",
+            "-no-reboot",
+            "-serial mon:stdio",
+            "-kernel vmlinux",
+            "-initrd",
+            "-append",
+            "-drive",
+            "-netdev",
+            "-device virtio-net-pci",
+            "-name",
+            "memory-backend-ram,id=ram0",
+            "prealloc=on is not modelled",
+            "event_idx=off is not modelled",
+        ] {
+            assert_eq!(cfg.notes.iter().filter(|n| n.contains(want)).count(), 1, "{want}: {:#?}", cfg.notes);
+        }
+        assert!(cfg.notes.iter().all(|n| !n.contains('\n')));
+        assert_eq!(cfg.notes.len(), 18, "{:#?}", cfg.notes);
     }
 }

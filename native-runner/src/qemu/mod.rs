@@ -15,6 +15,8 @@
 //! - sizes follow QEMU's suffix rules, in [`pmem_core::size`];
 //! - [`opts`]: QEMU's `key=value,…` option strings;
 //! - [`config`]: the `-object` / `-device` / `-m` arguments pmemlab models;
+//! - [`cmdline`]: every other QEMU option, taken with a note or refused
+//!   with the reason;
 //! - [`vm`]: the machine with its memory backends and devices;
 //! - [`monitor`]: the prompt (QEMU's HMP commands, plus guest commands).
 //!
@@ -24,6 +26,7 @@
 //! backing files it created (on the command line or with `object_add`) are
 //! removed again ([`crate::created::CreatedFiles`]).
 
+pub mod cmdline;
 pub mod config;
 pub mod monitor;
 pub mod opts;
@@ -52,6 +55,9 @@ pub enum QemuError {
 /// then runs the monitor on stdin/stdout.
 pub fn run(args: &[String]) -> Result<(), QemuError> {
     let cfg = QemuConfig::from_args(args)?;
+    for n in &cfg.notes {
+        eprintln!("pmemlab: note: {n}");
+    }
     let (mut vm, notes) = Vm::from_config(&cfg)?;
     for n in notes {
         eprintln!("pmemlab: note: {n}");

@@ -26,7 +26,7 @@ pub const HELP: &str = "\
 object_add memory-backend-file,id=ID,mem-path=FILE,size=SIZE[,share=on][,readonly=on][,pmem=on][,align=SIZE][,resize=on]
                           add a memory backend (opens FILE, or creates it)
 object_del ID             remove a memory backend no device uses (the file stays)
-device_add virtio-pmem-pci,id=ID,memdev=ID[,memaddr=ADDR]
+device_add virtio-pmem-pci,id=ID,memdev=ID[,memaddr=ADDR][,indirect_desc=off]
                           hot-plug a virtio-pmem device on a memory backend
 device_del ID             refused: virtio-pmem cannot be hot-unplugged
 info memdev               the memory backends
@@ -159,8 +159,11 @@ fn object_add(vm: &mut Vm, args: &str) -> Reply {
         Ok(c) => c,
         Err(e) => return Reply::error(e),
     };
+    let parse_notes = cfg.notes.clone();
     match vm.object_add(cfg) {
-        Ok(notes) => Reply::text(notes.iter().map(|n| format!("note: {n}")).collect::<Vec<_>>().join("\n")),
+        Ok(notes) => {
+            Reply::text(parse_notes.iter().chain(&notes).map(|n| format!("note: {n}")).collect::<Vec<_>>().join("\n"))
+        }
         Err(e) => Reply::error(e),
     }
 }
@@ -174,10 +177,11 @@ fn device_add(vm: &mut Vm, args: &str) -> Reply {
         Err(e) => return Reply::error(e),
     };
     let id = cfg.id.clone();
+    let notes: String = cfg.notes.iter().map(|n| format!("\nnote: {n}")).collect();
     match vm.device_add(cfg) {
         Ok(()) => match vm.device(&id) {
             Ok(d) => Reply::text(format!(
-                "{id}: virtio-pmem-pci plugged at {:#x}, {} ({})",
+                "{id}: virtio-pmem-pci plugged at {:#x}, {} ({}){notes}",
                 d.snapshot.config.start.0,
                 human_size(d.snapshot.config.size),
                 d.probe.info().path.display()
@@ -430,6 +434,9 @@ fn guest_write(vm: &mut Vm, rest: &str) -> Reply {
         .and_then(|off| parse_data(data).map(|d| (off, d)))
         .and_then(|(off, d)| vm.write(id, off, &d).map(|()| (off, d.len())).map_err(|e| e.to_string()));
     match result {
+        Ok((off, len)) if vm.device(id).is_ok_and(|d| d.snapshot.config.readonly) => Reply::text(format!(
+            "{id}: store of {len} bytes at {off:#x} dropped: the backend is readonly=on (QEMU maps the file read-only and ignores the write; the guest is not told)"
+        )),
         Ok((off, len)) => {
             let share = vm.device(id).map(|d| d.probe.info().share).unwrap_or(true);
             Reply::text(format!(
@@ -554,9 +561,14 @@ mod tests {
         assert!(parse_data("").is_err());
     }
 
+    /// `-m 128M,slots=2,maxmem=2G`: room for devices.
+    fn seed_memory() -> pmem_core::sim::DeviceMemoryConfig {
+        pmem_core::sim::MemoryOptions::parse("128M,slots=2,maxmem=2G").unwrap().config(Default::default()).unwrap()
+    }
+
     #[test]
     fn bad_lines_get_an_error_and_never_panic() {
-        let mut vm = Vm::new(128 << 20);
+        let mut vm = Vm::new(128 << 20, seed_memory());
         for line in [
             "bogus",
             "info",
@@ -628,7 +640,7 @@ mod tests {
             std::fs::create_dir_all(&dir).unwrap();
             let path = dir.join("img");
             let _ = std::fs::remove_file(&path);
-            let mut vm = Vm::new(128 << 20);
+            let mut vm = Vm::new(128 << 20, seed_memory());
             let obj = format!("memory-backend-file,id=mem1,share=on,mem-path={},size=64K", path.display());
             vm.object_add(MemoryBackendFile::parse(&obj).unwrap()).unwrap();
             vm.device_add(VirtioPmemPci::parse("virtio-pmem-pci,id=nv1,memdev=mem1").unwrap()).unwrap();

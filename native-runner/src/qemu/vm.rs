@@ -14,7 +14,7 @@ use pmem_core::device::FailureStatus;
 use pmem_core::event::Event;
 use pmem_core::guest::FlushResult;
 use pmem_core::memory::GuestAddress;
-use pmem_core::sim::{DeviceSnapshot, DeviceSpec, Machine, MachineError, SimConfig, REGION_ALIGN};
+use pmem_core::sim::{DeviceMemoryConfig, DeviceSnapshot, DeviceSpec, Machine, MachineError, MachineType, SimConfig};
 use pmem_core::size::human_size;
 
 /// Steps a guest command may run the machine for before giving up.
@@ -93,6 +93,8 @@ pub struct Vm {
     objects: Vec<ObjectSlot>,
     devices: Vec<DeviceSlot>,
     created: CreatedFiles,
+    /// The guest runs: a `device_add` is a hot-plug.
+    running: bool,
 }
 
 impl std::fmt::Debug for Vm {
@@ -105,22 +107,30 @@ impl std::fmt::Debug for Vm {
 }
 
 impl Vm {
-    /// A guest with `ram_size` bytes of RAM, a 128-entry queue per device
-    /// (as QEMU), and no devices.
-    pub fn new(ram_size: u64) -> Vm {
-        Vm::with_sim_config(SimConfig { ram_size, queue_size: 128, ..SimConfig::default() })
+    /// A guest with `ram_size` bytes of RAM, QEMU's device memory as
+    /// `device_memory` says (`-machine`, `-m …,slots=,maxmem=`), a
+    /// 128-entry queue per device (as QEMU), and no devices.
+    pub fn new(ram_size: u64, device_memory: DeviceMemoryConfig) -> Vm {
+        Vm::with_sim_config(SimConfig { ram_size, queue_size: 128, device_memory, ..SimConfig::default() })
     }
 
     /// A guest with an explicit simulation configuration.
     pub fn with_sim_config(cfg: SimConfig) -> Vm {
-        Vm { machine: Machine::new(cfg), objects: Vec::new(), devices: Vec::new(), created: CreatedFiles::new() }
+        Vm {
+            machine: Machine::new(cfg),
+            objects: Vec::new(),
+            devices: Vec::new(),
+            created: CreatedFiles::new(),
+            running: true,
+        }
     }
 
     /// Builds the guest of a command line: every object, then every device
     /// (as QEMU does). On failure the guest is dropped, and with it the
     /// files this call created. Returns the notes the objects produced.
     pub fn from_config(cfg: &QemuConfig) -> Result<(Vm, Vec<String>), VmError> {
-        let mut vm = Vm::new(cfg.ram_size);
+        let mut vm = Vm::new(cfg.memory.ram_size, cfg.device_memory());
+        vm.running = false;
         let mut notes = Vec::new();
         for o in &cfg.objects {
             notes.extend(vm.object_add(o.clone())?);
@@ -128,6 +138,7 @@ impl Vm {
         for d in &cfg.devices {
             vm.device_add(d.clone())?;
         }
+        vm.running = true;
         Ok((vm, notes))
     }
 
@@ -202,6 +213,12 @@ impl Vm {
         if self.devices.iter().any(|d| d.cfg.id == cfg.id) {
             return Err(VmError::Refused(format!("Duplicate device ID '{}'", cfg.id)));
         }
+        if self.running && cfg.bus.is_none() && self.machine.config().device_memory.machine == MachineType::Q35 {
+            // qdev_device_add: q35's root bus is not hot-pluggable.
+            return Err(VmError::Refused(
+                "Bus 'pcie.0' does not support hotplugging (q35: hot-plug into a root port, -device pcie-root-port,id=rp1 on the command line and bus=rp1 here)".into(),
+            ));
+        }
         let Some(oi) = self.objects.iter().position(|o| o.cfg.id == cfg.memdev) else {
             return Err(VmError::Refused(format!(
                 "device '{}': memdev '{}' is not defined (QEMU: Property 'virtio-pmem-pci.memdev' can't find value '{}')",
@@ -212,9 +229,11 @@ impl Vm {
             return Err(VmError::Refused(format!("can't use already busy memdev: {}", cfg.memdev)));
         }
         let obj = self.objects[oi].cfg.clone();
-        let start = self.place(&cfg, &obj)?;
+        // The machine places it, by QEMU's rules (`memaddr`, `align`, `maxmem`).
         let mut spec = DeviceSpec::new(&cfg.id, obj.size);
-        spec.start = Some(GuestAddress(start));
+        spec.start = cfg.memaddr.map(GuestAddress);
+        spec.align = obj.align;
+        spec.indirect_desc = cfg.indirect_desc;
         spec.readonly = obj.readonly;
         spec.failure_status = FailureStatus::Qemu;
         (spec.vmm, spec.driver) = (Some(super::config::VMM), Some(super::config::DRIVER));
@@ -232,48 +251,6 @@ impl Vm {
         self.objects[oi].used_by = Some(cfg.id.clone());
         self.devices.push(DeviceSlot { cfg, probe });
         Ok(())
-    }
-
-    /// Where a new device's region goes: `memaddr` if given (aligned to the
-    /// backend's `align`, else to its 4 KiB pages, as QEMU asks of file
-    /// backends; and free), else above everything, aligned to `align`
-    /// (default 2 MiB).
-    fn place(&self, dev: &VirtioPmemPci, obj: &MemoryBackendFile) -> Result<u64, VmError> {
-        let regions = self.machine.memory().regions();
-        let start = match dev.memaddr {
-            Some(a) => {
-                let align = obj.align.unwrap_or(4096);
-                if !a.is_multiple_of(align) {
-                    return Err(VmError::Refused(format!(
-                        "device '{}': memaddr {a:#x} is not aligned to the backend's {} alignment",
-                        dev.id,
-                        human_size(align)
-                    )));
-                }
-                a
-            }
-            None => {
-                let align = obj.align.unwrap_or(REGION_ALIGN);
-                let top = regions.iter().map(|r| r.start.0.saturating_add(r.size)).max().unwrap_or(0);
-                top.div_ceil(align)
-                    .checked_mul(align)
-                    .ok_or_else(|| VmError::Refused(format!("device '{}': no guest-physical room left", dev.id)))?
-            }
-        };
-        let end = start.checked_add(obj.size).ok_or_else(|| {
-            VmError::Refused(format!("device '{}': memaddr {start:#x} + size overflows 64 bits", dev.id))
-        })?;
-        if let Some(r) = regions.iter().find(|r| start < r.start.0 + r.size && r.start.0 < end) {
-            return Err(VmError::Refused(format!(
-                "device '{}': region {start:#x}-{:#x} overlaps '{}' at {:#x}-{:#x}",
-                dev.id,
-                end - 1,
-                r.name,
-                r.start.0,
-                r.start.0 + r.size - 1
-            )));
-        }
-        Ok(start)
     }
 
     /// `device_del ID`: always refused for an existing device (virtio-pmem
