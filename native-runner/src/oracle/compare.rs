@@ -24,46 +24,20 @@ pub struct Quantity {
     pub compared: bool,
     /// Whether they agree (true when not compared).
     pub agree: bool,
-    /// What the model side still waits for, when the comparison stands in
-    /// for it (the oracle, not the model, applies the host folio).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub waits_for: Option<&'static str>,
 }
 
 impl Quantity {
     /// A compared quantity (agreeing when both texts are equal).
     pub fn compared(name: &str, device: Option<&str>, model: String, real: String) -> Quantity {
         let agree = model == real;
-        Quantity {
-            name: name.into(),
-            device: device.map(Into::into),
-            model,
-            real,
-            compared: true,
-            agree,
-            waits_for: None,
-        }
+        Quantity { name: name.into(), device: device.map(Into::into), model, real, compared: true, agree }
     }
 
     /// A quantity shown, not compared.
     pub fn shown(name: &str, device: Option<&str>, model: String, real: String) -> Quantity {
-        Quantity {
-            name: name.into(),
-            device: device.map(Into::into),
-            model,
-            real,
-            compared: false,
-            agree: true,
-            waits_for: None,
-        }
+        Quantity { name: name.into(), device: device.map(Into::into), model, real, compared: false, agree: true }
     }
 }
-
-/// What the 2 MiB-folio page counts wait for: until the model has a host
-/// folio of its own, the oracle counts the model's 4 KiB pages in whole
-/// folios.
-pub const FOLIO_KNOB: &str =
-    "the model's host folio knob (the oracle counts the model's 4 KiB pages in whole 2 MiB folios until then)";
 
 /// What the comparison needs besides the two sides.
 pub struct Context<'a> {
@@ -199,18 +173,18 @@ fn pages(q: &mut Vec<Quantity>, ctx: &Context<'_>, model: &ModelStep, real: &Rea
         let Some(cs) = real.files.get(i).copied().flatten() else { continue };
         let file_pages = d.size / PAGE;
         let shared = ctx.plan.devices[i].share;
-        let folio = |pages: &[u64]| if shared { folio_pages(pages.iter().copied(), ctx.folios, file_pages) } else { 0 };
-        let (dirty, writeback) = (folio(&d.dirty_pages), folio(&d.writeback_pages));
+        // The model runs with the host's folio size: its own counts (whole
+        // folios with 2 MiB folios) are compared.
+        let count = |pages: &[u64]| if shared { pages.len() as u64 } else { 0 };
+        let (dirty, writeback) = (count(&d.dirty_pages), count(&d.writeback_pages));
+        debug_assert!(!shared || dirty == folio_pages(d.dirty_pages.iter().copied(), ctx.folios, file_pages));
         let id = Some(d.id.as_str());
         let label = |what: &str| match ctx.folios {
             HostFolios::Small => format!("{what} pages"),
             HostFolios::Huge => format!("{what} pages (2 MiB folios)"),
         };
-        let waits = (ctx.folios == HostFolios::Huge).then_some(FOLIO_KNOB);
         for (what, m, r) in [("dirty", dirty, cs.dirty), ("writeback", writeback, cs.writeback)] {
-            let mut quantity = Quantity::compared(&label(what), id, m.to_string(), r.to_string());
-            quantity.waits_for = waits;
-            q.push(quantity);
+            q.push(Quantity::compared(&label(what), id, m.to_string(), r.to_string()));
         }
         q.push(Quantity::shown("cached pages", id, d.cached.to_string(), cs.cached.to_string()));
         if dirty != d.dirty {

@@ -148,6 +148,10 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
         return Err(OracleError::Usage(format!("--timeout {}: give a number of seconds above 0", args.timeout)));
     }
     let scenario = crate::run::load_scenario(&args.scenario)?;
+    // The model's host folio is the host's, as --host-folios sets it up.
+    let mut model = scenario.model().clone();
+    model.host_folio = pmem_core::scenario::ByteSize(args.host_folios.pages() * probe::PAGE);
+    let scenario = scenario.with_model(model).map_err(|e| OracleError::Usage(e.to_string()))?;
     let real_machine = machine::RealMachine::new(&scenario, &args.maxmem, args.driver)?;
     let mut plan = Plan::new(&scenario)?;
     let load = load_of(args, &scenario)?;

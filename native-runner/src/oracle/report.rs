@@ -113,11 +113,10 @@ impl Report {
                     Some(d) => format!("{} [{d}]", q.name),
                     None => q.name.clone(),
                 };
-                let verdict = match (q.compared, q.agree, q.waits_for.is_some()) {
-                    (false, _, _) => "shown",
-                    (true, true, false) => "agree",
-                    (true, true, true) => "agree (waits for the folio knob)",
-                    (true, false, _) => "DISAGREE",
+                let verdict = match (q.compared, q.agree) {
+                    (false, _) => "shown",
+                    (true, true) => "agree",
+                    (true, false) => "DISAGREE",
                 };
                 let _ = writeln!(s, "  {:<42} {:<28} {:<28} {verdict}", name, q.model, q.real);
             }
