@@ -39,6 +39,7 @@ pub mod command;
 pub mod engine;
 pub mod html;
 pub mod options;
+pub mod server;
 pub mod state;
 pub mod summary;
 pub mod target;
@@ -47,18 +48,19 @@ use crate::created::CreatedFiles;
 use crate::output::{check_writable, write_file, OutputError, OutputFile};
 use crate::report::Reporter;
 use crate::run::RunError;
-use command::CommandChecker;
+use command::{CommandChecker, ImageFiles};
 use engine::{Engine, Observer, Stop};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub use options::{parse_shard, ExploreOptions};
 use pmem_core::crash::{CampaignConfig, CampaignReport, ConfigRequest, ImageView};
+use server::ServerChecker;
 use state::{check_resume, load_state, save_state};
 pub use state::{StateFile, STATE_FORMAT};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 pub use summary::{describe_pages, describe_point, ExploreReport, ExploreSummary};
-use target::{scenario_target, workload_target, BuiltinChecker, CheckerSet, Target};
+use target::{scenario_target, workload_target, BuiltinChecker, CheckerSet, Target, TargetInfo};
 
 /// Set by Ctrl-C (see [`install_interrupt_handler`]).
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -66,9 +68,10 @@ pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 extern "C" fn on_interrupt(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
     // SAFETY: signal(2) is async-signal-safe; restoring the default action
-    // makes a second Ctrl-C end the process at once.
+    // makes a second Ctrl-C (or SIGTERM) end the process at once.
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::signal(libc::SIGTERM, libc::SIG_DFL);
     }
 }
 
@@ -81,6 +84,8 @@ pub fn install_interrupt_handler() {
     // the whole program.
     unsafe {
         libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+        // SIGTERM too: the checker servers are ended before pmemlab is.
+        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
     }
 }
 
@@ -239,7 +244,13 @@ fn resolve_target(
 ) -> Result<(Target, Option<BuiltinChecker>), ExploreError> {
     let scenario = opts.scenario.clone().or_else(|| resumed.and_then(|s| s.target.scenario.clone()));
     let workload = opts.workload.clone().or_else(|| resumed.and_then(|s| s.target.workload.clone()));
-    let checker_cmd = opts.checker.clone().or_else(|| resumed.and_then(|s| s.target.checker.clone()));
+    let saved = |f: fn(&TargetInfo) -> Option<String>| resumed.and_then(|s| f(&s.target));
+    // A checker given now replaces neither kind of saved one: the resume
+    // check says which differs.
+    let given = opts.checker.is_some() || opts.checker_server.is_some();
+    let checker_cmd = opts.checker.clone().or_else(|| if given { None } else { saved(|t| t.checker.clone()) });
+    let server_cmd =
+        opts.checker_server.clone().or_else(|| if given { None } else { saved(|t| t.checker_server.clone()) });
     let device = opts.device.clone().or_else(|| resumed.map(|s| s.target.device.clone()));
     // The seed the saved run played with (the campaign's own seed is in
     // its config, see `campaign_config`).
@@ -252,10 +263,11 @@ fn resolve_target(
         }
         (None, None) => return Err(ExploreError::Usage("nothing to explore".into())),
     };
-    if scenario.is_some() && checker_cmd.is_none() {
-        return Err(ExploreError::Usage("a scenario needs --checker CMD".into()));
+    if scenario.is_some() && checker_cmd.is_none() && server_cmd.is_none() {
+        return Err(ExploreError::Usage("a scenario needs --checker CMD or --checker-server CMD".into()));
     }
     target.info.checker = checker_cmd;
+    target.info.checker_server = server_cmd;
     Ok((target, builtin))
 }
 
@@ -283,40 +295,57 @@ fn campaign_config(opts: &ExploreOptions, resumed: Option<&StateFile>, target: &
     request.fresh(&CampaignConfig::default())
 }
 
-/// Who judges the images: the user's command (with the directory its
-/// image files go to), or a workload's built-in checker.
+/// Who judges the images: the user's command or checker server (with the
+/// directory their image files go to), or a workload's built-in checker.
+/// (Servers go before the directory: a field drops in order.)
 enum Checkers {
     Command { checker: CommandChecker, _dir: Option<tempfile::TempDir> },
+    Server { checker: ServerChecker, _dir: Option<tempfile::TempDir> },
     Builtin(BuiltinChecker),
 }
 
 impl Checkers {
     fn new(opts: &ExploreOptions, target: &Target, builtin: Option<BuiltinChecker>) -> Result<Checkers, ExploreError> {
-        let cmd = match (&target.info.checker, builtin) {
-            (Some(cmd), _) => cmd,
-            (None, Some(b)) => return Ok(Checkers::Builtin(b)),
-            (None, None) => return Err(ExploreError::Usage("no checker".into())),
+        let info = &target.info;
+        let (cmd, server) = match (&info.checker, &info.checker_server, builtin) {
+            (Some(cmd), _, _) => (cmd, false),
+            (None, Some(cmd), _) => (cmd, true),
+            (None, None, Some(b)) => return Ok(Checkers::Builtin(b)),
+            (None, None, None) => return Err(ExploreError::Usage("no checker".into())),
         };
-        let (dir, guard) = match &opts.image_dir {
-            Some(d) => (d.clone(), None),
-            None => {
-                let t = tempfile::Builder::new().prefix("pmemlab-explore-").tempdir().map_err(|e| {
-                    ExploreError::Usage(format!("cannot create a temporary directory for crash images: {e}"))
-                })?;
-                (t.path().to_path_buf(), Some(t))
-            }
-        };
+        let (dir, guard) = image_dir(opts)?;
         let pages: Vec<u64> = target.history.pages().collect();
-        let checker = CommandChecker::new(cmd, &dir, &target.info.device, pages, target.info.size, opts.timeout());
+        if server {
+            let files = ImageFiles::new(&dir, &info.device, pages, info.size);
+            let checker =
+                ServerChecker::new(cmd, files, opts.timeout(), &INTERRUPTED).map_err(ExploreError::Checker)?;
+            return Ok(Checkers::Server { checker, _dir: guard });
+        }
+        let checker = CommandChecker::new(cmd, &dir, &info.device, pages, info.size, opts.timeout());
         Ok(Checkers::Command { checker, _dir: guard })
     }
 
     fn set(&self) -> &dyn CheckerSet {
         match self {
             Checkers::Command { checker, .. } => checker,
+            Checkers::Server { checker, .. } => checker,
             Checkers::Builtin(b) => b,
         }
     }
+}
+
+/// The directory crash-image files go to: `--image-dir`, else a new
+/// temporary one (removed when the guard drops).
+fn image_dir(opts: &ExploreOptions) -> Result<(PathBuf, Option<tempfile::TempDir>), ExploreError> {
+    Ok(match &opts.image_dir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let t = tempfile::Builder::new().prefix("pmemlab-explore-").tempdir().map_err(|e| {
+                ExploreError::Usage(format!("cannot create a temporary directory for crash images: {e}"))
+            })?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    })
 }
 
 /// What one run of the engine did.
@@ -342,7 +371,8 @@ fn run_engine(
         max_states: opts.max_states.map(|m| report.checked.saturating_add(m)),
         ..state.config.clone()
     };
-    let batch = if target.info.checker.is_some() { (jobs * 8).max(16) } else { 4096 };
+    let external = target.info.checker.is_some() || target.info.checker_server.is_some();
+    let batch = if external { (jobs * 8).max(16) } else { 4096 };
     let engine = Engine::new(&target.history, run_cfg, jobs, batch);
     let from = engine
         .campaign()
