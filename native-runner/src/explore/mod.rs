@@ -59,7 +59,7 @@ pub use state::{StateFile, STATE_FORMAT};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-pub use summary::{describe_pages, describe_point, ExploreReport, ExploreSummary};
+pub use summary::{describe_pages, describe_point, ExploreReport, ExploreSummary, RUN_FIELDS};
 use target::{scenario_target, workload_target, BuiltinChecker, CheckerSet, Target, TargetInfo};
 
 /// Set by Ctrl-C (see [`install_interrupt_handler`]).
@@ -208,6 +208,7 @@ pub fn explore(opts: &ExploreOptions, rep: &mut Reporter<'_>) -> Result<ExploreE
         elapsed_s: state.elapsed_ms as f64 / 1000.0,
         states_per_s: if ran.secs > 0.0 { ran.checked_now as f64 / ran.secs } else { 0.0 },
         counterexample_image,
+        shards_merged: None,
         notes: target.notes.clone(),
     };
     if let Some(p) = &opts.html {
