@@ -1,7 +1,7 @@
 //! `pmemlab explore`: a crash-consistency campaign.
 //!
 //! ```text
-//! pmemlab explore SCENARIO --checker CMD [--device ID] [--seed N] [--max-states N]
+//! pmemlab explore SCENARIO (--checker CMD | --checker-server CMD) [--device ID] [--seed N] [--max-states N]
 //!                 [--shard I/N] [--state FILE | --resume FILE] [--jobs N]
 //!                 [--json] [--html REPORT.html] [--tear 8B|64B|512B|4KiB]
 //! pmemlab explore --workload NAME [...]
@@ -17,7 +17,9 @@
 //!    granularity — and the [`engine`] checks them in parallel: with a
 //!    command ([`command`]: the image written to a new temporary file, its
 //!    path as the last argument and in `PMEMLAB_IMAGE`; exit 0 =
-//!    consistent) or with the workload's built-in checker.
+//!    consistent), with a persistent checker server per job ([`server`]:
+//!    one JSON line per image in, `ok` or `fail: REASON` out), or with the
+//!    workload's built-in checker.
 //! 3. The first violation is shrunk (by re-running the checker) to a
 //!    minimal counterexample; the report goes to stdout (text, or `--json`)
 //!    and to a self-contained HTML file (`--html`, see [`html`]).

@@ -182,13 +182,14 @@ impl ServerChecker {
         }
     }
 
-    /// Kills a broken server and words what happened (its exit status and
-    /// the last line it wrote on stderr); the fatal cases stop the campaign.
+    /// Kills a broken server (dropping it kills its process group) and
+    /// words what happened (its exit status and the last line it wrote on
+    /// stderr); the fatal cases stop the campaign.
     fn bury(&self, mut server: Server, why: String) -> String {
         let first = server.answered == 0;
         let status = wait_briefly(&mut server.child);
-        kill_group(&mut server.child);
         let said = last_line(&server.stderr);
+        drop(server);
         let mut msg = why;
         use std::os::unix::process::ExitStatusExt;
         match status.map(|s| (s.code(), s.signal())) {
