@@ -364,7 +364,7 @@ fn spawn(req: &SpawnRequest) -> Spawned {
 }
 
 impl Drop for ServerChecker {
-    /// Ends every server: closes their stdin, gives them [`GRACE`] to exit,
+    /// Ends every server: closes their stdin, gives them 0.2 s to exit,
     /// then kills their process groups.
     fn drop(&mut self) {
         let mut idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
