@@ -22,9 +22,9 @@
 //! No server outlives pmemlab: they are killed when the campaign ends, on
 //! an error, on Ctrl-C or SIGTERM (the campaign stops, see
 //! [`super::install_interrupt_handler`]); and should pmemlab itself be
-//! killed, the shell running each server gets SIGKILL from the kernel
-//! (`PR_SET_PDEATHSIG`, set by the one thread that starts servers) and the
-//! server reads end-of-file on its stdin.
+//! killed, the shell leading each server's process group gets SIGTERM from
+//! the kernel (`PR_SET_PDEATHSIG`, armed by the one thread that starts
+//! servers) and kills its whole group (see `watched`).
 
 use super::command::{kill_group, last_line, ImageFacts, ImageFiles};
 use super::target::CheckerSet;
@@ -330,13 +330,26 @@ impl Spawner {
     }
 }
 
+/// The shell script that runs a server's `command`: the shell leads the
+/// server's process group and, on SIGTERM (what the kernel sends it when
+/// pmemlab dies, see [`spawn`]), kills the whole group — the server and
+/// whatever it started. The command gets the shell's stdin (through fd 3:
+/// an asynchronous list's own stdin is /dev/null), the shell lets go of
+/// stdin and stdout (so a server closing its stdout is seen), and exits
+/// with the command's status (127: not found).
+fn watched(command: &str) -> String {
+    format!(
+        "trap 'kill -KILL 0' TERM; exec 3<&0; {{ {command}\n}} <&3 3<&- & exec 3<&- 0</dev/null 1>/dev/null; wait $!"
+    )
+}
+
 fn spawn(req: &SpawnRequest) -> Spawned {
     use std::os::unix::process::CommandExt;
     let stderr = std::fs::File::create(&req.stderr)?;
     let mut cmd = Command::new("/bin/sh");
     cmd.process_group(0)
         .arg("-c")
-        .arg(&req.command)
+        .arg(watched(&req.command))
         .envs(req.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -347,7 +360,7 @@ fn spawn(req: &SpawnRequest) -> Spawned {
     unsafe {
         let parent = libc::getpid();
         cmd.pre_exec(move || {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
             if libc::getppid() != parent {
                 // pmemlab ended before the signal was armed.
                 libc::_exit(1);
