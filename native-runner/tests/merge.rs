@@ -1,5 +1,5 @@
-//! `pmemlab merge`: shards of a campaign run through GNU parallel and
-//! merged equal one run of it, byte for byte in the JSON's results (every
+//! `pmemlab merge`: shards of a campaign run through GNU parallel (directly,
+//! and by the recipe in examples/scale-out/) and merged equal one run of it, byte for byte in the JSON's results (every
 //! field but `RUN_FIELDS`); shards of two campaigns, a missing shard, a
 //! shard twice or of another count are refused.
 
@@ -89,6 +89,18 @@ fn four_shards_through_gnu_parallel_merge_into_the_single_run() {
             std::fs::read_to_string(dir.join(&merged)).unwrap().trim()
         );
     }
+    // The GNU parallel recipe of examples/scale-out/ does the same.
+    let recipe = examples().join("scale-out/parallel.sh");
+    let o = Command::new(&recipe)
+        .args(["4", "recipe", "--"])
+        .args(&campaigns[1].1)
+        .env("PMEMLAB", env!("CARGO_BIN_EXE_pmemlab"))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "the recipe: {}", stderr(&o));
+    assert_eq!(results(&dir.join("recipe/report.json")), results(&dir.join("commit-single.json")));
+    assert!(dir.join("recipe/report.html").exists());
     let in_place = ["inplace-shard0.json", "inplace-shard1.json", "inplace-shard2.json", "inplace-shard3.json"];
     let refuse = |args: &[&str], want: &str| {
         let mut a = vec!["merge"];
