@@ -79,6 +79,10 @@ pub enum EventKind {
         size: u64,
         /// Added while the machine was running.
         hotplug: bool,
+        /// Pages per host folio of its backing file (1, and left out of the
+        /// JSON, unless the host page cache uses larger folios).
+        #[serde(default = "one_page", skip_serializing_if = "is_one_page")]
+        folio_pages: u64,
     },
     /// The driver negotiated features.
     FeaturesNegotiated {
@@ -232,8 +236,12 @@ impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use EventKind::*;
         match self {
-            DeviceAdded { start, size, hotplug } => {
-                write!(f, "device {} at {start}, {size} bytes", if *hotplug { "hot-plugged" } else { "added" })
+            DeviceAdded { start, size, hotplug, folio_pages } => {
+                write!(f, "device {} at {start}, {size} bytes", if *hotplug { "hot-plugged" } else { "added" })?;
+                if *folio_pages > 1 {
+                    write!(f, " (host folios of {} KiB)", folio_pages * 4)?;
+                }
+                Ok(())
             }
             FeaturesNegotiated { offered, accepted } => {
                 write!(f, "features negotiated: offered {offered:#x}, accepted {accepted:#x}")
@@ -241,17 +249,21 @@ impl fmt::Display for EventKind {
             UnplugRefused { reason } => write!(f, "unplug refused: {reason}"),
             GuestWrite { offset, len, .. } => write!(f, "guest stores {len} bytes at offset {offset:#x}"),
             Host(h) => match h {
-                HostEvent::PageDirtied { page } => write!(f, "host page {page} dirty"),
-                HostEvent::WritebackStarted { page, reason, until } => {
-                    write!(f, "host page {page} under writeback ({reason:?}) until {until}")
+                HostEvent::PageDirtied { page, pages } => write!(f, "host {} dirty", Pages(*page, *pages)),
+                HostEvent::WritebackStarted { page, pages, reason, until } => {
+                    write!(f, "host {} under writeback ({reason:?}) until {until}", Pages(*page, *pages))
                 }
-                HostEvent::WritebackFinished { page, ok: true } => write!(f, "host page {page} written to disk"),
-                HostEvent::WritebackFinished { page, ok: false } => {
-                    write!(f, "host page {page} write FAILED (EIO); page marked clean anyway")
+                HostEvent::WritebackFinished { page, pages, ok: true } => {
+                    write!(f, "host {} written to disk", Pages(*page, *pages))
                 }
-                HostEvent::PageEvicted { page, lost: false } => write!(f, "host page {page} evicted"),
-                HostEvent::PageEvicted { page, lost: true } => {
-                    write!(f, "host page {page} evicted: its data never reached disk and is lost")
+                HostEvent::WritebackFinished { page, pages, ok: false } => {
+                    write!(f, "host {} write FAILED (EIO); marked clean anyway", Pages(*page, *pages))
+                }
+                HostEvent::PageEvicted { page, pages, lost: false } => {
+                    write!(f, "host {} evicted", Pages(*page, *pages))
+                }
+                HostEvent::PageEvicted { page, pages, lost: true } => {
+                    write!(f, "host {} evicted: its data never reached disk and is lost", Pages(*page, *pages))
                 }
                 HostEvent::WriterThrottled { dirty } => {
                     write!(f, "writer throttled: {dirty} dirty pages above dirty_ratio")
@@ -298,37 +310,107 @@ impl fmt::Display for EventKind {
     }
 }
 
-/// An append-only list of events.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventLog {
-    events: Vec<Event>,
+/// How much of its event log a machine keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogRetention {
+    /// Every event, with every stored byte: the record a run exports, a
+    /// replay and the crash history are built from (the default).
+    #[default]
+    All,
+    /// About the last `n` events (between `n` and `2n`): for runs without
+    /// end (`pmemlab soak`) and measurements, whose memory must stay flat.
+    /// Sequence numbers still count every event; what a crash could leave
+    /// is known from the machine's durability model, not from the log.
+    Recent(usize),
 }
 
+fn one_page() -> u64 {
+    1
+}
+
+fn is_one_page(n: &u64) -> bool {
+    *n == 1
+}
+
+/// "page N", or "folio of K pages from page N", in an event's text.
+struct Pages(u64, u64);
+
+impl fmt::Display for Pages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            1 => write!(f, "page {}", self.0),
+            n => write!(f, "folio of {n} pages from page {}", self.0),
+        }
+    }
+}
+
+/// An append-only list of events (all of them, or the most recent: see
+/// [`LogRetention`]). Two logs are equal when they hold the same events.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct EventLog {
+    events: Vec<Event>,
+    /// Sequence number of `events[0]` (events before it were let go).
+    #[serde(skip)]
+    first_seq: u64,
+    #[serde(skip)]
+    retention: LogRetention,
+}
+
+impl PartialEq for EventLog {
+    fn eq(&self, other: &Self) -> bool {
+        self.events == other.events
+    }
+}
+
+impl Eq for EventLog {}
+
 impl EventLog {
-    /// An empty log.
+    /// An empty log that keeps every event.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// An empty log that keeps what `retention` says.
+    pub fn with_retention(retention: LogRetention) -> Self {
+        EventLog { retention, ..Self::default() }
+    }
+
     /// Appends an event.
     pub fn push(&mut self, at: SimTime, device: Option<&str>, kind: EventKind) {
-        let seq = self.events.len() as u64;
+        if let LogRetention::Recent(n) = self.retention {
+            let n = n.max(1);
+            if self.events.len() >= 2 * n {
+                let drop = self.events.len() - n;
+                self.events.drain(..drop);
+                self.first_seq += drop as u64;
+            }
+        }
+        let seq = self.len() as u64;
         self.events.push(Event { seq, at, device: device.map(str::to_string), kind });
     }
 
-    /// The events, in order.
+    /// The events kept, in order (all of them unless the log keeps only
+    /// the recent ones).
     pub fn events(&self) -> &[Event] {
         &self.events
     }
 
-    /// Number of events.
-    pub fn len(&self) -> usize {
-        self.events.len()
+    /// The events kept whose sequence number is `seq` or later.
+    pub fn since(&self, seq: usize) -> &[Event] {
+        let skip = (seq as u64).saturating_sub(self.first_seq).min(self.events.len() as u64);
+        &self.events[skip as usize..]
     }
 
-    /// True when empty.
+    /// Number of events logged so far (kept or not): the next event's
+    /// sequence number.
+    pub fn len(&self) -> usize {
+        (self.first_seq as usize) + self.events.len()
+    }
+
+    /// True when nothing was ever logged.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.len() == 0
     }
 
     /// A stable 64-bit fingerprint of the whole log (FNV-1a over its JSON

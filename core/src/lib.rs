@@ -8,6 +8,7 @@
 //! - [`memory`]: sparse guest RAM and the [`memory::GuestMemory`] trait;
 //! - [`pmem_window`]: the machine's guest-physical map, RAM plus one DAX
 //!   window per device over its host backend;
+//! - [`trace`]: recordings of real programs as scenarios;
 //! - [`sim`]: the deterministic machine that runs them in logical time from
 //!   one seed, writing an [`event`] log.
 //!
@@ -36,6 +37,7 @@ pub mod scenario;
 pub mod sim;
 pub mod size;
 pub mod time;
+pub mod trace;
 pub mod workload;
 
 /// Imports used by workload modules.

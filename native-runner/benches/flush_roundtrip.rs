@@ -19,17 +19,24 @@
 //!   model alone (no file, no system call): the cost of the simulated
 //!   device, driver, queue and event log, which explains the difference.
 //!
+//! The machines keep the tail of their event log that `pmemlab soak` keeps
+//! ([`LogRetention::Recent`]`(`[`LOG_TAIL`]`)`), so memory stays flat over
+//! the run; `virtio-pmem-full-log/N` is the device side with the whole log
+//! kept (every stored byte), a fresh machine every few thousand events.
+//!
 //! The ratio of the first two is the device's overhead; it is written into
 //! `docs/native.md`. The file lives in cargo's target tmp dir (a disk file
 //! system here; on tmpfs `fdatasync` would cost nothing and the ratio would
 //! mean nothing, so the bench says so).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use pmem_core::event::LogRetention;
 use pmem_core::memory::PAGE_SIZE;
 use pmem_core::sim::{DeviceSpec, Machine, SimConfig};
 use pmem_core::workload::flush_and_wait;
 use pmemlab::backend::{FileBackend, FileBackendOptions, SyncTiming};
 use pmemlab::fs::FsKind;
+use pmemlab::soak::LOG_TAIL;
 use std::fs::OpenOptions;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -89,6 +96,7 @@ impl Drop for RawMap {
 /// The two sides of the comparison, on the same file.
 struct Pair {
     opts: FileBackendOptions,
+    log: LogRetention,
     machine: Machine,
     raw: RawMap,
     data: Vec<u8>,
@@ -96,11 +104,17 @@ struct Pair {
 }
 
 impl Pair {
-    fn machine(opts: &FileBackendOptions) -> Machine {
+    fn machine(opts: &FileBackendOptions, log: LogRetention) -> Machine {
         let backend = FileBackend::open(opts).expect("open the backing file");
-        let mut m = Machine::new(SimConfig { seed: 1, ..SimConfig::default() });
+        let mut m = Machine::new(SimConfig { seed: 1, log, ..SimConfig::default() });
         m.add_device_with_backend(DeviceSpec::new("nv1", SIZE), Box::new(backend)).expect("plug the device");
         m
+    }
+
+    /// Switches to a fresh machine keeping `log` of its event log.
+    fn set_log(&mut self, log: LogRetention) {
+        self.log = log;
+        self.machine = Pair::machine(&self.opts, log);
     }
 
     fn fill(&mut self) {
@@ -110,10 +124,10 @@ impl Pair {
 
     /// One flush round trip through the device.
     fn device(&mut self, n: usize) -> Duration {
-        // The event log keeps every stored byte: a fresh machine (same
+        // A whole event log keeps every stored byte: a fresh machine (same
         // file) every few thousand events keeps memory flat; not timed.
-        if self.machine.log().len() > 4_000 {
-            self.machine = Pair::machine(&self.opts);
+        if self.log == LogRetention::All && self.machine.log().len() > 4_000 {
+            self.machine = Pair::machine(&self.opts, self.log);
         }
         self.fill();
         let start = Instant::now();
@@ -155,7 +169,7 @@ impl Pair {
 }
 
 fn model_machine() -> Machine {
-    let mut m = Machine::new(SimConfig { seed: 1, ..SimConfig::default() });
+    let mut m = Machine::new(SimConfig { seed: 1, log: LogRetention::Recent(LOG_TAIL), ..SimConfig::default() });
     m.add_device(DeviceSpec::new("nv1", SIZE)).expect("plug the device");
     m
 }
@@ -166,7 +180,8 @@ fn bench(c: &mut Criterion) {
     let path = dir.join("pmem.img");
     let _ = std::fs::remove_file(&path);
     let opts = FileBackendOptions::new(&path, SIZE).timing(SyncTiming::Fixed(1_000));
-    let machine = Pair::machine(&opts);
+    let log = LogRetention::Recent(LOG_TAIL);
+    let machine = Pair::machine(&opts, log);
     let fs = FsKind::of_path(&path).ok();
     if fs.is_some_and(|f| f.is_memory_only()) {
         eprintln!(
@@ -175,7 +190,7 @@ fn bench(c: &mut Criterion) {
         );
     }
     let raw = RawMap::new(&path);
-    let mut pair = Pair { opts, machine, raw, data: vec![0u8; PAGE], round: 0 };
+    let mut pair = Pair { opts, log, machine, raw, data: vec![0u8; PAGE], round: 0 };
 
     for n in [1usize, 16, 256] {
         let mut g = c.benchmark_group("flush_roundtrip");
@@ -189,6 +204,11 @@ fn bench(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("raw-fdatasync", n), &n, |b, &n| {
             b.iter_custom(|iters| pair.interleaved(n, iters).1)
         });
+        pair.set_log(LogRetention::All);
+        g.bench_with_input(BenchmarkId::new("virtio-pmem-full-log", n), &n, |b, &n| {
+            b.iter_custom(|iters| pair.interleaved(n, iters).0)
+        });
+        pair.set_log(log);
         g.bench_with_input(BenchmarkId::new("model-only", n), &n, |b, &n| {
             let mut sim = model_machine();
             let mut data = vec![0u8; PAGE];

@@ -50,6 +50,7 @@ pub mod merge;
 pub mod oracle;
 pub mod output;
 pub mod qemu;
+pub mod record;
 pub mod report;
 pub mod run;
 pub mod serve;

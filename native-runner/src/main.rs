@@ -1,7 +1,8 @@
 //! `pmemlab`: the native runner of the virtio-pmem laboratory.
 //!
 //! Subcommands: `run SCENARIO` (a scenario on real files, the model and the
-//! kernel side by side), `explore` (crash-consistency campaigns), `inspect
+//! kernel side by side), `explore` (crash-consistency campaigns), `record -- PROGRAM` (a real
+//! program's stores and flushes as a trace), `inspect
 //! FILE…` (the page cache of files, through cachestat), `merge REPORT…`
 //! (shard reports into one), `qemu ARGS…` (QEMU's
 //! command line and monitor over real backing files), `soak FILE` (stores
@@ -80,6 +81,17 @@ enum Command {
     Merge {
         #[command(flatten)]
         options: MergeOptions,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// Runs an unmodified, dynamically linked PROGRAM with the recording
+    /// library loaded and writes the stores and flushes it made on the
+    /// --pmem backing files as a trace, for `explore --trace`. The
+    /// program's output and exit status pass through; exit 2 when it
+    /// cannot be traced (one line, no trace written).
+    Record {
+        #[command(flatten)]
+        options: pmemlab::record::RecordOptions,
         #[command(flatten)]
         format: Format,
     },
@@ -246,6 +258,13 @@ fn explore_cmd(opts: &ExploreOptions, format: Format) -> Status {
     }
 }
 
+fn record_cmd(opts: &pmemlab::record::RecordOptions, format: Format) -> Status {
+    match pmemlab::record::record(opts, &mut Reporter::stdio(format)) {
+        Ok(code) => Status::Exit(u8::try_from(code).unwrap_or(1)),
+        Err(e) => Status::Error(e.to_string()),
+    }
+}
+
 fn sqlite_campaign_cmd(opts: &SqliteCampaignOptions, format: Format) -> Status {
     let report = match run_campaign(opts) {
         Ok(r) => r,
@@ -295,6 +314,7 @@ fn main() -> ExitCode {
             Ok(violations) => Status::verdict(!violations),
             Err(e) => Status::Error(e.to_string()),
         },
+        Command::Record { options, format } => record_cmd(&options, format),
         Command::Oracle(args) => Status::Exit(pmemlab::oracle::cli(&args)),
         Command::Serve { dir, port } => pmemlab::serve::serve(&dir, port).into(),
         Command::SqliteCampaign { options, format } => sqlite_campaign_cmd(&options, format),

@@ -21,6 +21,7 @@ use crate::backend::{FileBackendError, FileBackendOptions};
 use crate::crash_image::{write_crash_image, CrashImageReport, ImageChoice};
 use crate::output::{check_writable, OutputError};
 use crate::twin::TwinBackend;
+use pmem_core::event::LogRetention;
 use pmem_core::guest::FlushResult;
 use pmem_core::rng::fnv1a64;
 use pmem_core::sim::{DeviceMode, DeviceSpec, Machine, MachineError, SimConfig};
@@ -30,6 +31,12 @@ use std::path::PathBuf;
 
 /// Bytes of a record.
 pub const RECORD: usize = 24;
+
+/// Events of its log a soak keeps (the most recent): a soak never ends, so
+/// its memory must not grow with the stores; what a crash could leave comes
+/// from the machine's durability model, which forgets what a flush made
+/// durable.
+pub const LOG_TAIL: usize = 128;
 
 /// Options of `pmemlab soak`.
 #[derive(clap::Args, Clone, Debug)]
@@ -141,7 +148,7 @@ pub fn soak(opts: &SoakOptions, out: &mut dyn Write) -> Result<Option<CrashImage
     let fopts = FileBackendOptions::new(&opts.file, opts.size);
     let twin = TwinBackend::open(&fopts, DeviceMode::VirtioPmem, Default::default())?;
     let probe = twin.probe();
-    let mut m = Machine::new(SimConfig::default());
+    let mut m = Machine::new(SimConfig { log: LogRetention::Recent(LOG_TAIL), ..SimConfig::default() });
     m.add_device_with_backend(DeviceSpec::new("nv1", opts.size), Box::new(twin))?;
     writeln!(out, "soak {}: {} page(s), a flush every {} store(s)", opts.file.display(), opts.pages, opts.flush_every)?;
     out.flush()?;

@@ -107,6 +107,7 @@ impl TwinBackend {
         mode: DeviceMode,
         cfg: PageCacheConfig,
     ) -> Result<TwinBackend, FileBackendError> {
+        let opts = &opts.clone().folio_bytes(cfg.folio_bytes);
         let file = FileBackend::open(opts)?;
         let probe = file.probe();
         let io = |action: &'static str| {

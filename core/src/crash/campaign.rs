@@ -2,7 +2,7 @@
 //! verdicts, resuming, shrinking.
 
 use super::history::{CrashPoint, WriteHistory};
-use super::image::{CrashImage, ImageView};
+use super::image::{CrashImage, ImageView, PageChoice};
 use super::index::PointIndex;
 use super::plan::{PlanConfig, PlannedImage, PointPlan};
 use crate::host::TearGranularity;
@@ -286,8 +286,24 @@ fn check_image(
     checker.check(&view, &CrashContext { point: point.clone() })
 }
 
+/// The choices of the folio of `pages` pages from `first` at its earliest
+/// cut: the pages written by its first pending write, untorn, at their first
+/// candidate (for a page: version 1).
+fn earliest_cut(history: &WriteHistory, point: &CrashPoint, first: u64, pages: u64) -> Vec<PageChoice> {
+    let pending: Vec<(u64, usize)> = (first..first.saturating_add(pages))
+        .filter_map(|p| history.candidates(p, point).first().map(|v| (p, v.write)))
+        .collect();
+    let Some(cut) = pending.iter().map(|&(_, w)| w).min() else { return Vec::new() };
+    pending
+        .into_iter()
+        .filter(|&(_, w)| w == cut)
+        .map(|(page, _)| PageChoice { page, version: 1, torn: None })
+        .collect()
+}
+
 /// Shrinks a failing image: repeatedly drops pages (back to the durable
-/// version) and untears torn pages while the checker still fails.
+/// version) — a host folio's pages together — untears torn pages and moves
+/// pages to their earliest pending version while the checker still fails.
 pub fn shrink(history: &WriteHistory, checker: &dyn Checker, v: &Violation) -> Counterexample {
     let point = &v.point;
     let mut img = v.image.clone();
@@ -304,28 +320,41 @@ pub fn shrink(history: &WriteHistory, checker: &dyn Checker, v: &Violation) -> C
             Ok(()) => false,
         }
     };
+    // Pages of one host folio reach the disk at one cut of its writes, so
+    // they are dropped, or moved to the earliest cut, together.
+    let folio = history.model().folio_pages();
     loop {
         let mut progressed = false;
         let mut i = 0;
         while i < img.choices.len() {
+            let f = img.choices[i].page / folio;
+            let end = i + img.choices[i..].iter().take_while(|c| c.page / folio == f).count();
             let mut dropped = img.clone();
-            dropped.choices.remove(i);
+            dropped.choices.drain(i..end);
             if attempt(dropped, &mut img, &mut message) {
                 progressed = true;
                 continue;
             }
-            if img.choices[i].torn.is_some() {
-                let mut untorn = img.clone();
-                untorn.choices[i].torn = None;
-                progressed |= attempt(untorn, &mut img, &mut message);
+            for j in i..end {
+                if img.choices[j].torn.is_some() {
+                    let mut untorn = img.clone();
+                    untorn.choices[j].torn = None;
+                    progressed |= attempt(untorn, &mut img, &mut message);
+                }
             }
-            if img.choices[i].version > 1 {
+            let earliest = earliest_cut(history, point, f * folio, folio);
+            let versions = |cs: &[PageChoice]| cs.iter().map(|c| (c.page, c.version)).collect::<Vec<_>>();
+            if versions(&img.choices[i..end]) != versions(&earliest) {
                 let mut older = img.clone();
-                older.choices[i].version = 1;
-                older.choices[i].torn = None;
-                progressed |= attempt(older, &mut img, &mut message);
+                let n = earliest.len();
+                older.choices.splice(i..end, earliest);
+                if attempt(older, &mut img, &mut message) {
+                    progressed = true;
+                    i += n;
+                    continue;
+                }
             }
-            i += 1;
+            i = end;
         }
         if !progressed {
             break;

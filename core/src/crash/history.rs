@@ -65,6 +65,9 @@ impl WriteHistory {
             if let EventKind::Crash { .. } = e.kind {
                 break;
             }
+            if let EventKind::DeviceAdded { folio_pages, .. } = e.kind {
+                model = model.with_folio_pages(folio_pages);
+            }
             let moved = model.apply(&e.kind, &mut zero_prior);
             match &e.kind {
                 EventKind::GuestWrite { .. } => push(&mut points, &model, Some(e.seq), acked, failed),
@@ -83,6 +86,17 @@ impl WriteHistory {
             }
         }
         WriteHistory { device: device.to_string(), model, points }
+    }
+
+    /// The same history without the crash points before event `seq` (a
+    /// preamble that is no part of the run explored, such as a recorded
+    /// file's content at the start); the points left are renumbered from 0.
+    pub fn starting_at_event(mut self, seq: u64) -> WriteHistory {
+        self.points.retain(|p| p.after_event.is_some_and(|e| e >= seq));
+        for (i, p) in self.points.iter_mut().enumerate() {
+            p.index = i;
+        }
+        self
     }
 
     /// The device.

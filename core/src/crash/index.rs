@@ -142,6 +142,11 @@ impl<'a> PointIndex<'a> {
         self.pages[slot]
     }
 
+    /// Pages per host folio of the model's device.
+    pub fn folio_pages(&self) -> u64 {
+        self.model.folio_pages()
+    }
+
     /// The candidates of a slot, oldest first.
     pub fn candidates(&self, slot: usize) -> &'a [PageVersion] {
         self.candidates[slot]

@@ -16,6 +16,17 @@
 //!   `torn/<point>/<s>`, one page is torn for sure (a version ≥ 1 with a
 //!   random mask), every other page draws a version and is torn with
 //!   probability 1/4.
+//!
+//! With host folios larger than a page ([`DurabilityModel::folio_pages`]),
+//! the unit of choice is a folio, not a page: the host writes a folio back
+//! as one snapshot, so the pending pages of one folio reach the disk at one
+//! *cut* of the folio's writes — every page its newest version written at or
+//! before the cut. A folio whose pending writes have `k` distinct write
+//! indices has `k + 1` choices (the durable one, then each cut); the order
+//! above is the same with folios for pages (and is exactly it when folios
+//! are pages). A torn folio tears each of its written pages on its own.
+//!
+//! [`DurabilityModel::folio_pages`]: crate::durability::DurabilityModel::folio_pages
 
 use super::index::{DenseImage, PointIndex};
 use crate::host::tear::{random_mask, TearGranularity};
@@ -39,10 +50,42 @@ pub struct PlanConfig {
     pub shard: (u64, u64),
 }
 
+/// The pending pages of one folio (one page unless folios are larger) and
+/// the cuts of its writes.
+struct Unit {
+    slots: std::ops::Range<usize>,
+    /// Distinct write indices of the unit's candidates, ascending; choice
+    /// `k ≥ 1` takes the writes up to `cuts[k - 1]`.
+    cuts: Vec<usize>,
+}
+
+/// The units of a point: runs of slots in one folio (slots are in page
+/// order).
+fn units(index: &PointIndex<'_>, folio_pages: u64) -> Vec<Unit> {
+    let mut out: Vec<Unit> = Vec::new();
+    for slot in 0..index.len() {
+        let folio = index.page(slot) / folio_pages;
+        let same = out.last().is_some_and(|u| index.page(u.slots.start) / folio_pages == folio);
+        if !same {
+            out.push(Unit { slots: slot..slot, cuts: Vec::new() });
+        }
+        if let Some(u) = out.last_mut() {
+            u.slots.end = slot + 1;
+            u.cuts.extend(index.candidates(slot).iter().map(|v| v.write));
+        }
+    }
+    for u in &mut out {
+        u.cuts.sort_unstable();
+        u.cuts.dedup();
+    }
+    out
+}
+
 /// The images of one crash point (see the module docs).
 pub struct PointPlan<'a> {
     index: PointIndex<'a>,
     cfg: PlanConfig,
+    units: Vec<Unit>,
     radices: Vec<u64>,
     untorn: u64,
     torn: u64,
@@ -61,13 +104,14 @@ pub struct PlannedImage {
 impl<'a> PointPlan<'a> {
     /// Plans the images of the point `index` describes.
     pub fn new(index: PointIndex<'a>, cfg: PlanConfig) -> Self {
-        let radices: Vec<u64> = (0..index.len()).map(|s| index.candidates(s).len() as u64 + 1).collect();
+        let units = units(&index, index.folio_pages());
+        let radices: Vec<u64> = units.iter().map(|u| u.cuts.len() as u64 + 1).collect();
         let total = radices.iter().try_fold(1u64, |acc, &r| acc.checked_mul(r));
         let exhaustive = total.is_some_and(|t| t <= cfg.exhaustive_limit);
         let untorn = if exhaustive { total.unwrap_or(1) } else { cfg.samples_per_point };
         let torn =
             if cfg.tear != TearGranularity::Page4K && !index.is_empty() { cfg.torn_samples_per_point } else { 0 };
-        PointPlan { index, cfg, radices, untorn, torn, exhaustive }
+        PointPlan { index, cfg, units, radices, untorn, torn, exhaustive }
     }
 
     /// The point's index (to read the images through).
@@ -99,8 +143,8 @@ impl<'a> PointPlan<'a> {
             } else {
                 let mut rng = SimRng::new(self.cfg.seed).derive(&format!("sample/{point}/{n}"));
                 let mut img = DenseImage::durable(self.index.len(), self.cfg.tear);
-                for (v, &r) in img.versions.iter_mut().zip(&self.radices) {
-                    *v = rng.below(r) as u32;
+                for (u, &r) in self.radices.iter().enumerate() {
+                    self.choose(&mut img, u, rng.below(r));
                 }
                 img
             }
@@ -111,11 +155,25 @@ impl<'a> PointPlan<'a> {
 
     fn decode(&self, mut n: u64) -> DenseImage {
         let mut img = DenseImage::durable(self.index.len(), self.cfg.tear);
-        for (v, &r) in img.versions.iter_mut().zip(&self.radices) {
-            *v = (n % r) as u32;
+        for (u, &r) in self.radices.iter().enumerate() {
+            self.choose(&mut img, u, n % r);
             n /= r;
         }
         img
+    }
+
+    /// Sets unit `u` of `img` to choice `k`: 0 the durable content, `k ≥ 1`
+    /// every slot's newest candidate written at or before the unit's `k`-th
+    /// cut (for a page: its `k`-th candidate).
+    fn choose(&self, img: &mut DenseImage, u: usize, k: u64) {
+        let unit = &self.units[u];
+        if k == 0 {
+            return;
+        }
+        let cut = unit.cuts[(k - 1) as usize];
+        for slot in unit.slots.clone() {
+            img.versions[slot] = self.index.candidates(slot).partition_point(|v| v.write <= cut) as u32;
+        }
     }
 
     fn torn_sample(&self, s: u64) -> DenseImage {
@@ -123,14 +181,16 @@ impl<'a> PointPlan<'a> {
         let mut rng = SimRng::new(self.cfg.seed).derive(&format!("torn/{point}/{s}"));
         let mut img = DenseImage::durable(self.index.len(), self.cfg.tear);
         let torn_at = rng.below(self.radices.len() as u64) as usize;
-        for (slot, &r) in self.radices.iter().enumerate() {
-            let v = if slot == torn_at { rng.range_inclusive(1, r - 1) } else { rng.below(r) };
+        for (u, &r) in self.radices.iter().enumerate() {
+            let v = if u == torn_at { rng.range_inclusive(1, r - 1) } else { rng.below(r) };
             if v == 0 {
                 continue;
             }
-            img.versions[slot] = v as u32;
-            if slot == torn_at || rng.chance(1, 4) {
-                img.torn.push((slot as u32, random_mask(&mut rng, self.cfg.tear)));
+            self.choose(&mut img, u, v);
+            if u == torn_at || rng.chance(1, 4) {
+                for slot in self.units[u].slots.clone().filter(|&s| img.versions[s] > 0) {
+                    img.torn.push((slot as u32, random_mask(&mut rng, self.cfg.tear)));
+                }
             }
         }
         img

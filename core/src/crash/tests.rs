@@ -311,3 +311,92 @@ fn a_device_too_large_for_a_flat_table_reads_the_same() {
     }
     assert_eq!(index.slot(5), None);
 }
+
+/// A history of `stores` (page, byte) on a device whose host folios are
+/// `folio_bytes`, with no flush.
+fn folio_history(folio_bytes: u64, stores: &[(u64, u8)]) -> WriteHistory {
+    let host = PageCacheConfig {
+        folio_bytes,
+        dirty_expire_ns: None,
+        dirty_writeback_interval_ns: None,
+        ..PageCacheConfig::default()
+    };
+    let mut m = Machine::new(SimConfig { seed: 1, host, ..SimConfig::default() });
+    m.add_device(DeviceSpec::new("d", 4 << 20)).unwrap();
+    for &(page, byte) in stores {
+        m.guest_write("d", page * PAGE_SIZE, &[byte; 8]).unwrap();
+    }
+    WriteHistory::from_log(m.log(), "d", 4 << 20)
+}
+
+/// The first byte of each page in `pages` of every image at the last point.
+fn first_bytes(h: &WriteHistory, pages: &[u64]) -> std::collections::BTreeSet<Vec<u8>> {
+    let c = Campaign::new(h, &NoChecker, cfg(1, TearGranularity::Page4K));
+    let point = h.points().last().unwrap();
+    let (images, exhaustive) = c.images_at(point);
+    assert!(exhaustive);
+    images
+        .iter()
+        .map(|img| {
+            let view = ImageView::new(h, point, img);
+            pages.iter().map(|&p| view.page(p)[0]).collect()
+        })
+        .collect()
+}
+
+struct NoChecker;
+
+impl Checker for NoChecker {
+    fn check(&self, _: &dyn ImageReader, _: &CrashContext) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[test]
+fn pages_of_one_host_folio_reach_the_disk_at_one_cut_of_its_writes() {
+    // Page 1 is stored after page 0, in the same 2 MiB folio: a snapshot
+    // that holds page 1's store holds page 0's too.
+    let stores = [(0, 0xA), (1, 0xB), (600, 0xC)];
+    let folio = first_bytes(&folio_history(2 << 20, &stores), &[0, 1, 600]);
+    let want: std::collections::BTreeSet<Vec<u8>> =
+        [[0, 0, 0], [0xA, 0, 0], [0xA, 0xB, 0], [0, 0, 0xC], [0xA, 0, 0xC], [0xA, 0xB, 0xC]]
+            .iter()
+            .map(|v| v.to_vec())
+            .collect();
+    assert_eq!(folio, want, "3 cuts of folio 0 × 2 choices of folio 1");
+    // Negative control: with page-sized folios the impossible state
+    // (page 1 new, page 0 old) is among the images.
+    let pages = first_bytes(&folio_history(4096, &stores), &[0, 1, 600]);
+    assert_eq!(pages.len(), 8);
+    assert!(pages.contains(&vec![0, 0xB, 0]) && !folio.contains(&vec![0, 0xB, 0]));
+}
+
+#[test]
+fn the_folio_size_travels_in_the_log() {
+    let h = folio_history(2 << 20, &[(3, 1)]);
+    assert_eq!(h.model().folio_pages(), 512);
+    assert_eq!(folio_history(4096, &[(3, 1)]).model().folio_pages(), 1);
+}
+
+#[test]
+fn shrinking_keeps_a_folio_at_one_cut() {
+    // The checker fails whenever page 1 holds its store; the minimal image
+    // must still hold page 0's earlier store (same folio, earlier write).
+    struct Page1;
+    impl Checker for Page1 {
+        fn check(&self, img: &dyn ImageReader, _: &CrashContext) -> Result<(), String> {
+            let mut b = [0u8; 1];
+            img.read(PAGE_SIZE, &mut b);
+            if b[0] == 0xB {
+                Err("page 1 persisted".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+    let h = folio_history(2 << 20, &[(0, 0xA), (1, 0xB), (600, 0xC)]);
+    let r = Campaign::new(&h, &Page1, cfg(1, TearGranularity::Page4K)).run();
+    let cx = r.counterexample.expect("a counterexample");
+    let pages: Vec<u64> = cx.minimal.image.choices.iter().map(|c| c.page).collect();
+    assert_eq!(pages, vec![0, 1], "folio 0 at the cut that holds page 1; folio 1 dropped");
+}

@@ -113,6 +113,9 @@ pub struct DurabilityModel {
     /// durable the model keeps (their content is the base of the next store,
     /// which then needs no read of the file); beyond it they are forgotten.
     keep_durable: usize,
+    /// Pages per host folio: pending pages of one folio reach the disk
+    /// together (see [`crate::crash::PointPlan`]).
+    folio_pages: u64,
 }
 
 /// Durable pages a [`Retention::Pending`] model keeps by default (64 MiB).
@@ -130,7 +133,20 @@ impl DurabilityModel {
             durable_upto: 0,
             flushes: Vec::new(),
             keep_durable: KEEP_DURABLE_PAGES,
+            folio_pages: 1,
         }
+    }
+
+    /// Sets the host folio size in pages (1 = pages are written back one
+    /// by one).
+    pub fn with_folio_pages(mut self, pages: u64) -> Self {
+        self.folio_pages = pages.max(1);
+        self
+    }
+
+    /// Pages per host folio.
+    pub fn folio_pages(&self) -> u64 {
+        self.folio_pages
     }
 
     /// Sets how many fully durable pages a [`Retention::Pending`] model
@@ -227,7 +243,11 @@ impl DurabilityModel {
                 && ph.versions.last().is_some_and(|v| v.write >= self.durable_upto && v.write >= covered);
             if coalesce {
                 if let Some(v) = ph.versions.last_mut() {
-                    Arc::make_mut(&mut v.data)[in_page..in_page + bytes.len()].copy_from_slice(bytes);
+                    match shared {
+                        // A whole page replaces the version: keep the shared buffer.
+                        Some(whole) => v.data = Arc::clone(whole),
+                        None => Arc::make_mut(&mut v.data)[in_page..in_page + bytes.len()].copy_from_slice(bytes),
+                    }
                     v.write = write;
                     v.hash = OnceLock::new();
                 }
@@ -328,8 +348,7 @@ impl DurabilityModel {
         self.pages.retain(|_, ph| {
             let n = ph.versions.partition_point(|v| v.write < frontier);
             if n > 0 {
-                let mut old: Vec<PageVersion> = ph.versions.drain(..n).collect();
-                ph.base = old.pop();
+                ph.base = ph.versions.drain(..n).next_back();
             }
             if !ph.versions.is_empty() {
                 return true;

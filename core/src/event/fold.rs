@@ -376,8 +376,23 @@ impl DeviceFold {
     }
 
     fn host(&mut self, h: &HostEvent, tracking: Tracking) {
+        let (first, pages) = match h {
+            HostEvent::PageDirtied { page, pages }
+            | HostEvent::WritebackStarted { page, pages, .. }
+            | HostEvent::WritebackFinished { page, pages, .. }
+            | HostEvent::PageEvicted { page, pages, .. } => (*page, *pages),
+            HostEvent::WriterThrottled { .. } => return self.settle_store(false),
+        };
+        // A host folio's event applies to each of its pages.
+        for page in first..first.saturating_add(pages) {
+            self.host_page(h, page, tracking);
+        }
+    }
+
+    fn host_page(&mut self, h: &HostEvent, page: u64, tracking: Tracking) {
+        let page = &page;
         match h {
-            HostEvent::PageDirtied { page } => {
+            HostEvent::PageDirtied { .. } => {
                 if self.pending_covers(*page) {
                     self.settle_store(true);
                 }
@@ -388,7 +403,7 @@ impl DeviceFold {
                 });
                 rec.mark = None;
             }
-            HostEvent::WritebackStarted { page, .. } => {
+            HostEvent::WritebackStarted { .. } => {
                 let rec = self.pages.entry(*page).or_default();
                 rec.state = Some(PageState::Writeback);
                 if tracking == Tracking::Bytes {
@@ -404,7 +419,7 @@ impl DeviceFold {
                     });
                 }
             }
-            HostEvent::WritebackFinished { page, ok } => {
+            HostEvent::WritebackFinished { ok, .. } => {
                 if let Some(s) = self.pending.as_mut().filter(|_| *ok) {
                     s.started.iter_mut().filter(|w| w.0 == *page).for_each(|w| w.2 = true);
                 }
@@ -423,7 +438,7 @@ impl DeviceFold {
                     (false, false) => PageState::CleanNotDurable,
                 });
             }
-            HostEvent::PageEvicted { page, lost } => {
+            HostEvent::PageEvicted { lost, .. } => {
                 let rec = self.pages.entry(*page).or_default();
                 rec.cache = None;
                 rec.state = rec.rest_state();
@@ -431,7 +446,7 @@ impl DeviceFold {
                     rec.mark = Some(Mark::Lost);
                 }
             }
-            HostEvent::WriterThrottled { .. } => self.settle_store(false),
+            HostEvent::WriterThrottled { .. } => {}
         }
     }
 

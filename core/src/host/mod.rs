@@ -12,11 +12,12 @@
 
 pub mod footprint;
 mod page_cache;
+pub mod page_pool;
 mod pending;
 mod simple;
 pub mod tear;
 
-pub use page_cache::{BackingMode, PageCache, PageCacheConfig};
+pub use page_cache::{check_folio_bytes, BackingMode, FolioGeometry, PageCache, PageCacheConfig, MAX_FOLIO_BYTES};
 pub use pending::PendingSyncs;
 pub use simple::SimpleBackend;
 pub use tear::TearGranularity;
@@ -110,6 +111,12 @@ pub trait HostBackend {
         None
     }
 
+    /// Pages per host folio: the unit in which the backend's page cache
+    /// dirties and writes back (1 for backends without one).
+    fn folio_pages(&self) -> u64 {
+        1
+    }
+
     /// The state of each page the backend holds, in page order (for views).
     fn page_states(&self) -> Vec<PageInfo> {
         Vec::new()
@@ -198,35 +205,55 @@ pub enum WritebackReason {
     Reclaim,
 }
 
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
+}
+
 /// A page-level event of the host.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "host_event", rename_all = "snake_case")]
 pub enum HostEvent {
-    /// A clean page became dirty.
+    /// A clean page (or host folio: `pages` pages from `page`) became dirty.
     PageDirtied {
-        /// Page number.
+        /// Page number (the folio's first page).
         page: u64,
+        /// Pages of the folio (1, and left out of the JSON, for a page).
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        pages: u64,
     },
-    /// A page started being written to disk.
+    /// A page (or folio) started being written to disk.
     WritebackStarted {
-        /// Page number.
+        /// Page number (the folio's first page).
         page: u64,
+        /// Pages of the folio.
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        pages: u64,
         /// Why.
         reason: WritebackReason,
         /// When it will finish.
         until: SimTime,
     },
-    /// A page's writeback finished.
+    /// A page's (or folio's) writeback finished.
     WritebackFinished {
-        /// Page number.
+        /// Page number (the folio's first page).
         page: u64,
+        /// Pages of the folio.
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        pages: u64,
         /// False when the write failed (the page is marked clean anyway).
         ok: bool,
     },
-    /// A page was evicted from the cache.
+    /// A page (or folio) was evicted from the cache.
     PageEvicted {
-        /// Page number.
+        /// Page number (the folio's first page).
         page: u64,
+        /// Pages of the folio.
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        pages: u64,
         /// True when its content was not on disk (lost).
         lost: bool,
     },

@@ -38,6 +38,7 @@
 //! file never changes), and a real persistent device (stores durable at
 //! once, no page cache in between).
 
+use super::page_pool;
 use super::tear::{random_mask, tear_page, TearGranularity};
 use super::{
     HostBackend, HostError, HostEvent, HostStats, PageCounts, PageInfo, PageState, PowerFailReport, SyncCompletion,
@@ -46,6 +47,8 @@ use super::{
 use crate::memory::{page_spans, PageSpan, SparsePages, PAGE_SIZE};
 use crate::rng::SimRng;
 use crate::time::SimTime;
+use folio::PageBits;
+pub use folio::{check_folio_bytes, FolioGeometry, MAX_FOLIO_BYTES};
 use serde::{Deserialize, Serialize};
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -89,6 +92,11 @@ pub struct PageCacheConfig {
     pub flush_latency_ns: u64,
     /// Coalesce fsyncs that arrive while one runs (default on).
     pub coalesce_syncs: bool,
+    /// Host folio size in bytes: the unit of dirtiness and writeback (and
+    /// so of what a crash can leave): 4096 (default: small folios), up to
+    /// 2 MiB — what QEMU's `MADV_HUGEPAGE` gets from a host file system
+    /// with large folios (see [`check_folio_bytes`] for the sizes accepted).
+    pub folio_bytes: u64,
 }
 
 impl Default for PageCacheConfig {
@@ -103,28 +111,36 @@ impl Default for PageCacheConfig {
             bandwidth_bytes_per_sec: 400_000_000,
             flush_latency_ns: 200_000,
             coalesce_syncs: true,
+            folio_bytes: PAGE_SIZE,
         }
     }
 }
 
 #[derive(Clone, Debug)]
 struct InFlight {
-    /// The content being written (shared with the page until it is
+    /// The content being written (shared with the folio until it is
     /// written again: copy-on-write).
     snapshot: Arc<[u8]>,
+    /// Pages whose content the write makes durable (stored since the last
+    /// successful write, or left not durable by a failed one).
+    covers: PageBits,
     done_at: SimTime,
     fail: bool,
 }
 
+/// One folio in the cache (one page unless the folio size is larger).
 #[derive(Clone, Debug)]
-struct CachedPage {
+struct CachedFolio {
     data: Arc<[u8]>,
     dirty: bool,
     dirtied_at: SimTime,
     since: SimTime,
     last_access: SimTime,
     writeback: Option<InFlight>,
-    not_durable: bool,
+    /// Pages stored since the folio was clean or its writeback started.
+    stored: PageBits,
+    /// Pages whose last writeback failed (clean in the cache, not on disk).
+    not_durable: PageBits,
 }
 
 #[derive(Clone, Debug)]
@@ -143,9 +159,10 @@ pub struct PageCache {
     size: u64,
     mode: BackingMode,
     cfg: PageCacheConfig,
-    /// Cached pages (boxed: the map's nodes move 8 bytes, not a page's
-    /// bookkeeping, when they split).
-    pages: BTreeMap<u64, Box<CachedPage>>,
+    geometry: FolioGeometry,
+    /// Cached folios by folio number (boxed: the map's nodes move 8 bytes,
+    /// not a folio's bookkeeping, when they split).
+    folios: BTreeMap<u64, Box<CachedFolio>>,
     disk: SparsePages,
     private: SparsePages,
     disk_busy_until: SimTime,
@@ -160,25 +177,37 @@ pub struct PageCache {
     stats: HostStats,
     evicted: u64,
     now: SimTime,
-    /// Dirty pages not under writeback, by the time they were dirtied.
+    /// Dirty folios not under writeback, by the time they were dirtied.
     idle_dirty: BTreeSet<(SimTime, u64)>,
-    /// Pages under writeback, by completion time.
+    /// Pages of the folios in `idle_dirty`.
+    idle_dirty_pages: u64,
+    /// Folios under writeback, by completion time.
     inflight: BTreeSet<(SimTime, u64)>,
-    /// Dirty pages (including dirty pages under writeback).
+    /// Dirty pages (of dirty folios, including those under writeback).
     dirty_total: u64,
-    /// Clean pages not under writeback (reclaim may evict them), least
+    /// Pages of the cached folios.
+    cached_pages: u64,
+    /// Clean folios not under writeback (reclaim may evict them), least
     /// recently used first.
     evictable: BTreeSet<(SimTime, u64)>,
+    /// When the file (its inode) last went from clean to dirty: Linux's
+    /// `inode->dirtied_when`, which `dirty_expire` is measured from.
+    inode_dirtied_at: Option<SimTime>,
 }
 
 impl PageCache {
     /// An empty file of `size` bytes (all zeros on disk).
     pub fn new(size: u64, mode: BackingMode, cfg: PageCacheConfig) -> Self {
+        // A power of two from 1 to 512 pages (what `check_folio_bytes`
+        // accepts; anything else is rounded down into that range).
+        let per = (cfg.folio_bytes.min(MAX_FOLIO_BYTES) / PAGE_SIZE).max(1);
+        let per = 1u64 << (63 - per.leading_zeros());
         PageCache {
             size,
             mode,
             cfg,
-            pages: BTreeMap::new(),
+            geometry: FolioGeometry { per, pages: size.div_ceil(PAGE_SIZE) },
+            folios: BTreeMap::new(),
             disk: SparsePages::new(),
             private: SparsePages::new(),
             disk_busy_until: SimTime::ZERO,
@@ -194,9 +223,12 @@ impl PageCache {
             evicted: 0,
             now: SimTime::ZERO,
             idle_dirty: BTreeSet::new(),
+            idle_dirty_pages: 0,
             inflight: BTreeSet::new(),
             dirty_total: 0,
+            cached_pages: 0,
             evictable: BTreeSet::new(),
+            inode_dirtied_at: None,
         }
     }
 
@@ -217,48 +249,51 @@ impl PageCache {
         &self.cfg
     }
 
+    /// Pages per host folio (1 unless the folio size is larger than a page).
+    pub fn folio_pages(&self) -> u64 {
+        self.geometry.per
+    }
+
     /// The durable disk image.
     pub fn disk(&self) -> &SparsePages {
         &self.disk
     }
 
-    /// Makes the next `n` page writebacks (of any cause) fail with EIO.
+    /// Makes the next `n` page writes fail (the disk reports an error).
     pub fn fail_next_writebacks(&mut self, n: u64) {
-        self.fail_writebacks = n;
+        self.fail_writebacks += n;
     }
 
-    /// Starts writeback of one page now, as `sync_file_range(...,
-    /// SYNC_FILE_RANGE_WRITE)` or the flusher would; false when the page is
-    /// not dirty or already under writeback.
+    /// Starts writing back the folio holding `page` now (as the flusher
+    /// would); false when it is clean or already under writeback.
     pub fn writeback_page(&mut self, now: SimTime, page: u64) -> bool {
         self.run_to(now);
-        let started = self.start_writeback(page, now, WritebackReason::Background);
+        let started = self.start_writeback(self.geometry.of(page), now, WritebackReason::Background);
         self.settle(now);
         started
     }
 
-    /// Replaces the knobs (e.g. switching background writeback off).
+    /// Replaces the knobs (e.g. switching background writeback off). The
+    /// folio size stays the one the cache was created with.
     pub fn set_config(&mut self, cfg: PageCacheConfig) {
-        self.cfg = cfg;
+        self.cfg = PageCacheConfig { folio_bytes: self.cfg.folio_bytes, ..cfg };
     }
 
     fn capacity_pages(&self) -> u64 {
         (self.cfg.host_memory_bytes / PAGE_SIZE).max(1)
     }
 
-    fn dirty_count(&self) -> u64 {
-        self.dirty_total
-    }
-
     fn ratio_pages(&self, pct: Option<u32>) -> Option<u64> {
         pct.map(|p| self.capacity_pages() * u64::from(p) / 100)
     }
 
-    fn io_cost(&self) -> u64 {
+    /// The cost of writing `pages` pages: one I/O's latency plus the
+    /// transfer.
+    fn io_cost(&self, pages: u64) -> u64 {
         let transfer = if self.cfg.bandwidth_bytes_per_sec == 0 {
             0
         } else {
-            (PAGE_SIZE as u128 * 1_000_000_000 / self.cfg.bandwidth_bytes_per_sec as u128) as u64
+            (u128::from(pages * PAGE_SIZE) * 1_000_000_000 / self.cfg.bandwidth_bytes_per_sec as u128) as u64
         };
         self.cfg.io_latency_ns.saturating_add(transfer)
     }
@@ -270,9 +305,14 @@ impl PageCache {
         }
     }
 
+    /// The cache's content of `page` (the disk's when it is not cached).
     fn page_content(&self, page: u64) -> Vec<u8> {
-        match self.pages.get(&page) {
-            Some(p) => p.data.to_vec(),
+        let f = self.geometry.of(page);
+        match self.folios.get(&f) {
+            Some(c) => {
+                let at = ((page - self.geometry.first(f)) * PAGE_SIZE) as usize;
+                c.data[at..at + PAGE_SIZE as usize].to_vec()
+            }
             None => {
                 let mut buf = vec![0u8; PAGE_SIZE as usize];
                 self.disk.read(page * PAGE_SIZE, &mut buf);
@@ -281,18 +321,19 @@ impl PageCache {
         }
     }
 
-    /// Starts writing `page` back at `now`; returns false when it is already
-    /// under writeback or clean.
-    fn start_writeback(&mut self, page: u64, now: SimTime, reason: WritebackReason) -> bool {
-        let cost = self.io_cost();
+    /// Starts writing folio `f` back at `now`; returns false when it is
+    /// already under writeback or clean.
+    fn start_writeback(&mut self, f: u64, now: SimTime, reason: WritebackReason) -> bool {
+        let pages = self.geometry.len(f);
+        let cost = self.io_cost(pages);
         let fail = if self.fail_writebacks > 0 {
             self.fail_writebacks -= 1;
             true
         } else {
             false
         };
-        let Some(p) = self.pages.get_mut(&page) else { return false };
-        if p.writeback.is_some() || !p.dirty {
+        let Some(c) = self.folios.get_mut(&f) else { return false };
+        if c.writeback.is_some() || !c.dirty {
             if fail {
                 self.fail_writebacks += 1;
             }
@@ -300,40 +341,56 @@ impl PageCache {
         }
         let done_at = now.max(self.disk_busy_until).plus_nanos(cost);
         self.disk_busy_until = done_at;
-        self.idle_dirty.remove(&(p.dirtied_at, page));
-        self.inflight.insert((done_at, page));
-        self.dirty_total -= 1;
-        p.dirty = false;
-        p.since = now;
-        p.writeback = Some(InFlight { snapshot: p.data.clone(), done_at, fail });
-        self.events.push(HostEvent::WritebackStarted { page, reason, until: done_at });
+        self.idle_dirty.remove(&(c.dirtied_at, f));
+        self.idle_dirty_pages -= pages;
+        self.inflight.insert((done_at, f));
+        self.dirty_total -= pages;
+        if self.dirty_total == 0 {
+            self.inode_dirtied_at = None;
+        }
+        c.dirty = false;
+        c.since = now;
+        let covers = c.stored.union(&c.not_durable);
+        c.stored.clear();
+        c.writeback = Some(InFlight { snapshot: c.data.clone(), covers, done_at, fail });
+        let page = self.geometry.first(f);
+        self.events.push(HostEvent::WritebackStarted { page, pages, reason, until: done_at });
         true
     }
 
     /// The flusher: expire-based and background-threshold writeback.
+    ///
+    /// Expiry is per inode, as in Linux (`wb_writeback` for kupdate moves
+    /// inodes whose `dirtied_when` is older than `dirty_expire` to the I/O
+    /// list and writes *all* their dirty pages): once the file has been
+    /// dirty for `dirty_expire`, every dirty folio of it is written back,
+    /// however recently it was dirtied.
     fn flusher(&mut self, now: SimTime) {
         if let Some(expire) = self.cfg.dirty_expire_ns {
-            let due: Vec<u64> =
-                self.idle_dirty.iter().take_while(|(t, _)| t.plus_nanos(expire) <= now).map(|&(_, n)| n).collect();
-            for n in due {
-                self.start_writeback(n, now, WritebackReason::Expired);
+            if self.inode_dirtied_at.is_some_and(|t| t.plus_nanos(expire) <= now) {
+                let due: Vec<u64> = self.idle_dirty.iter().map(|&(_, f)| f).collect();
+                for f in due {
+                    self.start_writeback(f, now, WritebackReason::Expired);
+                }
+                // Folios dirtied again while under writeback keep the inode
+                // dirty: it is queued again, as dirty from now.
+                if self.dirty_total > 0 {
+                    self.inode_dirtied_at = Some(now);
+                }
             }
         }
         self.write_oldest_above(self.ratio_pages(self.cfg.dirty_background_ratio), now, WritebackReason::Background);
     }
 
-    /// Writes back the oldest dirty pages while more than `limit` pages are
+    /// Writes back the oldest dirty folios while more than `limit` pages are
     /// dirty and not yet under writeback.
     fn write_oldest_above(&mut self, limit: Option<u64>, now: SimTime, reason: WritebackReason) {
         let Some(limit) = limit else { return };
-        let idle = self.idle_dirty.len() as u64;
-        if idle <= limit {
-            return;
-        }
-        let excess = idle - limit;
-        let oldest: Vec<(SimTime, u64)> = self.idle_dirty.iter().take(excess as usize).copied().collect();
-        for &(_, n) in oldest.iter() {
-            self.start_writeback(n, now, reason);
+        while self.idle_dirty_pages > limit {
+            let Some(&(_, f)) = self.idle_dirty.first() else { break };
+            if !self.start_writeback(f, now, reason) {
+                break;
+            }
         }
     }
 
@@ -345,14 +402,12 @@ impl PageCache {
         }
         let mut earliest: Option<SimTime> = None;
         let bg = self.ratio_pages(self.cfg.dirty_background_ratio);
-        let idle_dirty = self.idle_dirty.len() as u64;
-        if bg.is_some_and(|l| idle_dirty > l) {
+        if bg.is_some_and(|l| self.idle_dirty_pages > l) {
             earliest = Some(self.now);
         }
         if let Some(expire) = self.cfg.dirty_expire_ns {
-            let oldest = self.idle_dirty.first().map(|&(t, _)| t);
-            if let Some(o) = oldest {
-                let due = o.plus_nanos(expire);
+            if let Some(t) = self.inode_dirtied_at.filter(|_| !self.idle_dirty.is_empty()) {
+                let due = t.plus_nanos(expire);
                 earliest = Some(earliest.map_or(due, |e| e.min(due)));
             }
         }
@@ -363,49 +418,63 @@ impl PageCache {
         })
     }
 
-    fn finish_writeback(&mut self, page: u64) {
-        let Some(p) = self.pages.get_mut(&page) else { return };
-        let Some(w) = p.writeback.take() else { return };
-        self.inflight.remove(&(w.done_at, page));
-        if p.dirty {
-            self.idle_dirty.insert((p.dirtied_at, page));
-        } else {
-            self.evictable.insert((p.last_access, page));
+    /// Puts the folio's pages on the disk: every page when folios are pages;
+    /// for larger folios, pages that are all zeros and were never on the
+    /// disk stay holes (the bytes are the same; the model's disk stays
+    /// sparse).
+    fn write_to_disk(&mut self, f: u64, content: &[u8]) {
+        let first = self.geometry.first(f);
+        for (i, page) in content.chunks(PAGE_SIZE as usize).enumerate() {
+            let n = first + i as u64;
+            if self.geometry.per == 1 || self.disk.page(n).is_some() || page.iter().any(|&b| b != 0) {
+                self.disk.set_page(n, page);
+            }
         }
-        p.since = w.done_at;
-        if w.fail {
-            // Linux: the page is marked clean anyway (unless written again);
-            // the error is recorded for the next fsync.
-            if !p.dirty {
-                p.not_durable = true;
-            }
-            self.err_seq += 1;
-            self.events.push(HostEvent::WritebackFinished { page, ok: false });
+    }
+
+    fn finish_writeback(&mut self, f: u64) {
+        let Some(c) = self.folios.get_mut(&f) else { return };
+        let Some(w) = c.writeback.take() else { return };
+        self.inflight.remove(&(w.done_at, f));
+        if c.dirty {
+            self.idle_dirty.insert((c.dirtied_at, f));
+            self.idle_dirty_pages += self.geometry.len(f);
         } else {
-            self.disk.set_page(page, &w.snapshot);
-            if !p.dirty {
-                p.not_durable = false;
-            }
-            self.events.push(HostEvent::WritebackFinished { page, ok: true });
+            self.evictable.insert((c.last_access, f));
+        }
+        c.since = w.done_at;
+        let page = self.geometry.first(f);
+        let pages = self.geometry.len(f);
+        if w.fail {
+            // Linux: the pages are marked clean anyway (unless written
+            // again); the error is recorded for the next fsync.
+            c.not_durable.or_without(&w.covers, &c.stored);
+            self.err_seq += 1;
+            self.events.push(HostEvent::WritebackFinished { page, pages, ok: false });
+        } else {
+            c.not_durable.clear_without(&w.covers, &c.stored);
+            self.write_to_disk(f, &w.snapshot);
+            self.events.push(HostEvent::WritebackFinished { page, pages, ok: true });
         }
         let failed = w.fail;
         let now = w.done_at;
+        page_pool::recycle(w.snapshot);
         let mut rewrite = Vec::new();
         for job in self.jobs.iter_mut().filter(|j| j.started) {
-            if job.waiting.contains(&page) {
+            if job.waiting.contains(&f) {
                 job.failed |= failed;
-                if job.rewrite.remove(&page) {
-                    rewrite.push(page);
+                if job.rewrite.remove(&f) {
+                    rewrite.push(f);
                 } else {
-                    job.waiting.remove(&page);
+                    job.waiting.remove(&f);
                 }
             }
         }
         rewrite.dedup();
-        for page in rewrite {
-            if !self.start_writeback(page, now, WritebackReason::Sync) {
+        for f in rewrite {
+            if !self.start_writeback(f, now, WritebackReason::Sync) {
                 for job in self.jobs.iter_mut() {
-                    job.waiting.remove(&page);
+                    job.waiting.remove(&f);
                 }
             }
         }
@@ -420,20 +489,20 @@ impl PageCache {
         };
         let mut waiting = BTreeSet::new();
         let mut rewrite = BTreeSet::new();
-        let pages: Vec<(u64, bool, bool)> =
-            self.pages.iter().map(|(&n, p)| (n, p.dirty, p.writeback.is_some())).collect();
-        for (n, dirty, under) in pages {
+        let folios: Vec<(u64, bool, bool)> =
+            self.folios.iter().map(|(&f, c)| (f, c.dirty, c.writeback.is_some())).collect();
+        for (f, dirty, under) in folios {
             if under {
-                waiting.insert(n);
+                waiting.insert(f);
                 if dirty {
-                    rewrite.insert(n);
+                    rewrite.insert(f);
                 }
             } else if dirty {
                 if fail_all {
                     self.fail_writebacks += 1;
                 }
-                if self.start_writeback(n, now, WritebackReason::Sync) {
-                    waiting.insert(n);
+                if self.start_writeback(f, now, WritebackReason::Sync) {
+                    waiting.insert(f);
                 }
             }
         }
@@ -461,8 +530,8 @@ impl PageCache {
             self.now = self.now.max(at);
             match kind {
                 0 => {
-                    if let Some((_, page)) = next_wb {
-                        self.finish_writeback(page);
+                    if let Some((_, f)) = next_wb {
+                        self.finish_writeback(f);
                     }
                 }
                 1 => self.finish_flushes(at),
@@ -517,75 +586,149 @@ impl PageCache {
         }
     }
 
-    /// Evicts clean pages, least recently used first, while the cache is
+    /// Evicts clean folios, least recently used first, while the cache is
     /// over its capacity; when that is not enough, starts writeback of the
-    /// oldest dirty pages so they can be evicted later. Each eviction costs
+    /// oldest dirty folios so they can be evicted later. Each eviction costs
     /// O(log n): the candidates are kept in order, never collected.
     fn reclaim(&mut self, now: SimTime) {
         let cap = self.capacity_pages();
-        let mut excess = (self.pages.len() as u64).saturating_sub(cap);
-        while excess > 0 {
-            let Some((_, n)) = self.evictable.pop_first() else { break };
-            if let Some(p) = self.pages.remove(&n) {
-                self.evicted += 1;
-                self.events.push(HostEvent::PageEvicted { page: n, lost: p.not_durable });
-                excess -= 1;
+        while self.cached_pages > cap {
+            let Some((_, f)) = self.evictable.pop_first() else { break };
+            if let Some(c) = self.folios.remove(&f) {
+                let lost = c.not_durable.any();
+                page_pool::recycle(c.data);
+                let pages = self.geometry.len(f);
+                self.cached_pages -= pages;
+                self.evicted += pages;
+                let page = self.geometry.first(f);
+                self.events.push(HostEvent::PageEvicted { page, pages, lost });
             }
         }
-        if excess > 0 {
-            let oldest: Vec<u64> = self.idle_dirty.iter().take(excess as usize).map(|&(_, n)| n).collect();
-            for n in oldest {
-                self.start_writeback(n, now, WritebackReason::Reclaim);
+        if self.cached_pages > cap {
+            let mut excess = self.cached_pages - cap;
+            let oldest: Vec<u64> = self
+                .idle_dirty
+                .iter()
+                .map(|&(_, f)| f)
+                .take_while(|&f| {
+                    let take = excess > 0;
+                    excess = excess.saturating_sub(self.geometry.len(f));
+                    take
+                })
+                .collect();
+            for f in oldest {
+                self.start_writeback(f, now, WritebackReason::Reclaim);
             }
         }
     }
 
-    /// Stores `data` at `in_page` of `page`: a page not cached is read from
-    /// the disk first (unless the store covers all of it); a page being
+    /// Stores `data` at `in_page` of `page`: a folio not cached is read from
+    /// the disk first (unless the store covers all of it); a folio being
     /// written back is copied first (its snapshot keeps the old content).
     fn write_page(&mut self, now: SimTime, page: u64, in_page: usize, data: &[u8]) {
-        let became_dirty = match self.pages.entry(page) {
+        let g = self.geometry;
+        let f = g.of(page);
+        let pages = g.len(f);
+        let index = page - g.first(f);
+        let at = (index * PAGE_SIZE) as usize + in_page;
+        let became_dirty = match self.folios.entry(f) {
             Entry::Vacant(e) => {
-                let content: Arc<[u8]> = if in_page == 0 && data.len() == PAGE_SIZE as usize {
-                    Arc::from(data)
+                let content: Arc<[u8]> = if pages == 1 {
+                    let disk = &self.disk;
+                    page_pool::page_with(|buf| {
+                        if data.len() < buf.len() {
+                            disk.read(page * PAGE_SIZE, buf);
+                        }
+                        buf[in_page..in_page + data.len()].copy_from_slice(data);
+                    })
                 } else {
-                    let mut c = vec![0u8; PAGE_SIZE as usize];
-                    self.disk.read(page * PAGE_SIZE, &mut c);
-                    c[in_page..in_page + data.len()].copy_from_slice(data);
+                    let mut c = vec![0u8; (pages * PAGE_SIZE) as usize];
+                    self.disk.read(g.first(f) * PAGE_SIZE, &mut c);
+                    c[at..at + data.len()].copy_from_slice(data);
                     Arc::from(c)
                 };
-                e.insert(Box::new(CachedPage {
+                let mut stored = PageBits::empty(pages);
+                stored.set(index);
+                e.insert(Box::new(CachedFolio {
                     data: content,
                     dirty: true,
                     dirtied_at: now,
                     since: now,
                     last_access: now,
                     writeback: None,
-                    not_durable: false,
+                    stored,
+                    not_durable: PageBits::empty(pages),
                 }));
-                self.idle_dirty.insert((now, page));
+                self.cached_pages += pages;
+                self.idle_dirty.insert((now, f));
+                self.idle_dirty_pages += pages;
                 true
             }
             Entry::Occupied(mut e) => {
-                let p = e.get_mut();
-                Arc::make_mut(&mut p.data)[in_page..in_page + data.len()].copy_from_slice(data);
-                let was_dirty = p.dirty;
+                let c = e.get_mut();
+                Arc::make_mut(&mut c.data)[at..at + data.len()].copy_from_slice(data);
+                c.stored.set(index);
+                let was_dirty = c.dirty;
                 if !was_dirty {
-                    if p.writeback.is_none() {
-                        self.evictable.remove(&(p.last_access, page));
-                        self.idle_dirty.insert((now, page));
-                        p.since = now;
+                    if c.writeback.is_none() {
+                        self.evictable.remove(&(c.last_access, f));
+                        self.idle_dirty.insert((now, f));
+                        self.idle_dirty_pages += pages;
+                        c.since = now;
                     }
-                    p.dirty = true;
-                    p.dirtied_at = now;
+                    c.dirty = true;
+                    c.dirtied_at = now;
                 }
-                p.last_access = now;
+                c.last_access = now;
                 !was_dirty
             }
         };
         if became_dirty {
-            self.dirty_total += 1;
-            self.events.push(HostEvent::PageDirtied { page });
+            if self.dirty_total == 0 {
+                self.inode_dirtied_at = Some(now);
+            }
+            self.dirty_total += pages;
+            self.events.push(HostEvent::PageDirtied { page: g.first(f), pages });
+        }
+    }
+    /// A power failure during the writeback of a folio: each of its pages
+    /// holds the old disk content, the snapshot being written, or a mix in
+    /// units of `tear` (one mask drawn per page).
+    fn tear_folio(
+        &mut self,
+        rng: &mut SimRng,
+        tear: TearGranularity,
+        (first, c, w): (u64, &CachedFolio, &InFlight),
+        report: &mut PowerFailReport,
+    ) {
+        let page_bytes = PAGE_SIZE as usize;
+        for (i, (snap, now)) in w.snapshot.chunks(page_bytes).zip(c.data.chunks(page_bytes)).enumerate() {
+            let n = first + i as u64;
+            let old = self.disk.page(n).map(|d| d.to_vec()).unwrap_or_else(|| vec![0u8; page_bytes]);
+            let mask = random_mask(rng, tear);
+            let torn = tear_page(&old, snap, tear, &mask);
+            if torn != old && torn[..] != snap[..] {
+                report.torn_pages.push(n);
+            }
+            if self.geometry.per == 1 || self.disk.page(n).is_some() || torn.iter().any(|&b| b != 0) {
+                self.disk.set_page(n, &torn);
+            }
+            if c.stored.get(i as u64) || torn[..] != now[..] {
+                report.lost_pages.push(n);
+            }
+        }
+    }
+}
+
+/// The cache's page buffers go back to the pool for the next cache.
+impl Drop for PageCache {
+    fn drop(&mut self) {
+        for (_, c) in std::mem::take(&mut self.folios) {
+            let CachedFolio { data, writeback, .. } = *c;
+            page_pool::recycle(data);
+            if let Some(w) = writeback {
+                page_pool::recycle(w.snapshot);
+            }
         }
     }
 }
@@ -603,8 +746,9 @@ impl HostBackend for PageCache {
             let out = &mut buf[range];
             if self.mode == BackingMode::Private && self.private.page(page).is_some() {
                 self.private.read(pos, out);
-            } else if let Some(p) = self.pages.get(&page) {
-                out.copy_from_slice(&p.data[in_page..in_page + n]);
+            } else if let Some(c) = self.folios.get(&self.geometry.of(page)) {
+                let at = ((page - self.geometry.first(self.geometry.of(page))) * PAGE_SIZE) as usize + in_page;
+                out.copy_from_slice(&c.data[at..at + n]);
             } else {
                 self.disk.read(pos, out);
             }
@@ -639,7 +783,7 @@ impl HostBackend for PageCache {
             self.write_page(now, page, in_page, &data[range]);
         }
         if let Some(limit) = self.ratio_pages(self.cfg.dirty_ratio) {
-            let dirty = self.dirty_count();
+            let dirty = self.dirty_total;
             if dirty > limit {
                 self.events.push(HostEvent::WriterThrottled { dirty });
                 self.write_oldest_above(Some(limit), now, WritebackReason::Throttle);
@@ -695,7 +839,7 @@ impl HostBackend for PageCache {
 
     fn stats(&self) -> HostStats {
         HostStats {
-            resident_pages: (self.pages.len() + self.private.touched_pages()) as u64 + self.disk.touched_pages() as u64,
+            resident_pages: self.cached_pages + (self.private.touched_pages() + self.disk.touched_pages()) as u64,
             ..self.stats.clone()
         }
     }
@@ -708,28 +852,35 @@ impl HostBackend for PageCache {
 
     fn page_counts(&self) -> Option<PageCounts> {
         Some(PageCounts {
-            cached: self.pages.len() as u64,
-            dirty: self.dirty_count(),
-            writeback: self.inflight.len() as u64,
+            cached: self.cached_pages,
+            dirty: self.dirty_total,
+            writeback: self.inflight.iter().map(|&(_, f)| self.geometry.len(f)).sum(),
             evicted: self.evicted,
-            not_durable_clean: self.pages.values().filter(|p| p.not_durable && !p.dirty).count() as u64,
+            not_durable_clean: self.folios.values().filter(|c| !c.dirty).map(|c| c.not_durable.count()).sum(),
         })
+    }
+
+    fn folio_pages(&self) -> u64 {
+        self.geometry.per
     }
 
     fn page_states(&self) -> Vec<PageInfo> {
         let mut out: Vec<PageInfo> = Vec::new();
-        let cached: BTreeSet<u64> = self.pages.keys().copied().collect();
-        for (&n, p) in &self.pages {
-            let state = match (p.writeback.is_some(), p.dirty, p.not_durable) {
-                (true, true, _) => PageState::WritebackDirty,
-                (true, false, _) => PageState::Writeback,
-                (false, true, _) => PageState::Dirty,
-                (false, false, true) => PageState::CleanNotDurable,
-                (false, false, false) => PageState::Clean,
-            };
-            out.push(PageInfo { page: n, state, since: p.since });
+        for (&f, c) in &self.folios {
+            let first = self.geometry.first(f);
+            for i in 0..self.geometry.len(f) {
+                let state = match (c.writeback.is_some(), c.dirty, c.not_durable.get(i)) {
+                    (true, true, _) => PageState::WritebackDirty,
+                    (true, false, _) => PageState::Writeback,
+                    (false, true, _) => PageState::Dirty,
+                    (false, false, true) => PageState::CleanNotDurable,
+                    (false, false, false) => PageState::Clean,
+                };
+                out.push(PageInfo { page: first + i, state, since: c.since });
+            }
         }
-        for n in self.disk.page_numbers().filter(|n| !cached.contains(n)) {
+        let cached = |n: u64| self.folios.contains_key(&self.geometry.of(n));
+        for n in self.disk.page_numbers().filter(|&n| !cached(n)) {
             out.push(PageInfo { page: n, state: PageState::OnDisk, since: SimTime::ZERO });
         }
         out.sort_by_key(|p| p.page);
@@ -742,26 +893,26 @@ impl HostBackend for PageCache {
 
     fn power_fail(&mut self, rng: &mut SimRng, tear: TearGranularity) -> PowerFailReport {
         let mut report = PowerFailReport::default();
-        let pages = std::mem::take(&mut self.pages);
+        let folios = std::mem::take(&mut self.folios);
         self.idle_dirty.clear();
+        self.idle_dirty_pages = 0;
         self.evictable.clear();
         self.inflight.clear();
         self.dirty_total = 0;
-        for (n, p) in pages {
-            if let Some(w) = &p.writeback {
-                // Part of the page may have reached the disk.
-                let old = self.disk.page(n).map(|d| d.to_vec()).unwrap_or_else(|| vec![0u8; PAGE_SIZE as usize]);
-                let mask = random_mask(rng, tear);
-                let torn = tear_page(&old, &w.snapshot, tear, &mask);
-                if torn != old && torn[..] != w.snapshot[..] {
-                    report.torn_pages.push(n);
-                }
-                self.disk.set_page(n, &torn);
-                if p.dirty || torn[..] != p.data[..] {
-                    report.lost_pages.push(n);
-                }
-            } else if p.dirty || p.not_durable {
-                report.lost_pages.push(n);
+        self.cached_pages = 0;
+        self.inode_dirtied_at = None;
+        for (f, c) in folios {
+            let first = self.geometry.first(f);
+            match &c.writeback {
+                // Part of the folio may have reached the disk: each page
+                // tears on its own.
+                Some(w) => self.tear_folio(rng, tear, (first, &c, w), &mut report),
+                None => report.lost_pages.extend(c.stored.union(&c.not_durable).ones().map(|i| first + i)),
+            }
+            let CachedFolio { data, writeback, .. } = *c;
+            page_pool::recycle(data);
+            if let Some(w) = writeback {
+                page_pool::recycle(w.snapshot);
             }
         }
         self.private = SparsePages::new();
@@ -781,6 +932,8 @@ impl HostBackend for PageCache {
         self.fail_syncs += n;
     }
 }
+
+mod folio;
 
 #[cfg(test)]
 mod tests;

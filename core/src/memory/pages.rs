@@ -76,7 +76,13 @@ impl SparsePages {
     /// Replaces page number `page` with `content` (exactly one page).
     pub fn set_page(&mut self, page: u64, content: &[u8]) {
         assert_eq!(content.len() as u64, PAGE_SIZE, "set_page takes a whole page");
-        self.pages.insert(page, content.to_vec().into_boxed_slice());
+        match self.pages.entry(page) {
+            // Overwritten in place: no allocation.
+            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().copy_from_slice(content),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(content.into());
+            }
+        }
     }
 
     /// Forgets page number `page` (it reads as zeros again).

@@ -22,6 +22,11 @@ impl ByteSize {
         parse_size(s).map(ByteSize).map_err(|e| e.to_string())
     }
 
+    /// True for one 4 KiB page (the default folio size).
+    pub fn is_page(&self) -> bool {
+        self.0 == crate::memory::PAGE_SIZE
+    }
+
     /// The shortest exact text: `"64M"`, `"1536"` ([`short_size`]).
     pub fn to_short_string(self) -> String {
         short_size(self.0)

@@ -415,7 +415,10 @@ impl<P: DevicePlug> ScenarioRunner<P> {
             CrashKind::GuestCrash => "guest kernel crash",
             CrashKind::VmmKill => "VMM process killed",
         };
-        let per_device: Vec<String> = self.machine.log().events()[first..]
+        let per_device: Vec<String> = self
+            .machine
+            .log()
+            .since(first)
             .iter()
             .filter_map(|e| match (&e.device, &e.kind) {
                 (Some(d), EventKind::Crash { lost_pages, torn_pages, .. }) => {

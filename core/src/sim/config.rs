@@ -1,6 +1,7 @@
 //! Configuration of a simulated machine and its devices.
 
 use crate::device::{FailureStatus, Vmm};
+use crate::event::LogRetention;
 use crate::guest::DriverPersonality;
 use crate::host::{BackingMode, PageCacheConfig, TearGranularity};
 use crate::memory::GuestAddress;
@@ -28,6 +29,8 @@ pub struct SimConfig {
     pub host: PageCacheConfig,
     /// How pages under writeback tear on a power failure (default 512 B).
     pub tear: TearGranularity,
+    /// How much of the event log the machine keeps (default: all of it).
+    pub log: LogRetention,
 }
 
 impl Default for SimConfig {
@@ -41,6 +44,7 @@ impl Default for SimConfig {
             sync_latency_ns: 2_000_000,
             host: PageCacheConfig::default(),
             tear: TearGranularity::default(),
+            log: LogRetention::All,
         }
     }
 }

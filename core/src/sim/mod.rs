@@ -152,6 +152,7 @@ impl Machine {
     pub fn new(cfg: SimConfig) -> Self {
         let rng = SimRng::new(cfg.seed).derive("machine");
         let mem = MachineMemory::new(GuestAddress(0), cfg.ram_size);
+        let log = EventLog::with_retention(cfg.log);
         Machine {
             cfg,
             now: SimTime::ZERO,
@@ -159,7 +160,7 @@ impl Machine {
             mem,
             ids: Vec::new(),
             slots: Vec::new(),
-            log: EventLog::new(),
+            log,
             agenda: BTreeMap::new(),
             agenda_seq: 0,
             started: false,
@@ -202,14 +203,17 @@ impl Machine {
     }
 
     fn record(&mut self, dev: usize, kinds: Vec<EventKind>) {
-        let id = self.ids[dev].clone();
         for k in kinds {
-            if !matches!(k, EventKind::GuestWrite { .. }) {
-                // Stores are recorded by `guest_write`, before they land.
-                self.slots[dev].durability.apply(&k, &mut crate::durability::zero_prior);
-            }
-            self.log.push(self.now, Some(&id), k);
+            self.record_one(dev, k);
         }
+    }
+
+    fn record_one(&mut self, dev: usize, k: EventKind) {
+        if !matches!(k, EventKind::GuestWrite { .. }) {
+            // Stores are recorded by `guest_write`, before they land.
+            self.slots[dev].durability.apply(&k, &mut crate::durability::zero_prior);
+        }
+        self.log.push(self.now, Some(&self.ids[dev]), k);
     }
 
     fn latency(&mut self, (lo, hi): (u64, u64)) -> u64 {
@@ -235,6 +239,7 @@ impl Machine {
             return Err(MachineError::DuplicateId(spec.id));
         }
         let size = backend.size();
+        let folio_pages = backend.folio_pages();
         let start = match spec.start {
             Some(s) => s,
             None => {
@@ -266,13 +271,14 @@ impl Machine {
         let queue = SplitQueue::new(&self.mem, layout, device.indirect_negotiated())?;
         self.ram_next = (slots_end + 4095) & !4095;
         self.ids.push(spec.id.clone());
-        let durability = DurabilityModel::new(size, spec.mode.backing_mode(spec.share), Retention::Pending);
+        let durability = DurabilityModel::new(size, spec.mode.backing_mode(spec.share), Retention::Pending)
+            .with_folio_pages(folio_pages);
         self.slots.push(DeviceSlot { mode: spec.mode, durability, device, queue, driver });
         let dev = self.ids.len() - 1;
         self.record(
             dev,
             vec![
-                EventKind::DeviceAdded { start, size, hotplug: self.started },
+                EventKind::DeviceAdded { start, size, hotplug: self.started, folio_pages },
                 EventKind::FeaturesNegotiated { offered, accepted },
             ],
         );
@@ -316,7 +322,7 @@ impl Machine {
             });
         }
         self.mem.write(addr, data)?;
-        self.record(dev, vec![EventKind::GuestWrite { offset, len: data.len() as u64, data: HexBytes(payload) }]);
+        self.record_one(dev, EventKind::GuestWrite { offset, len: data.len() as u64, data: HexBytes(payload) });
         self.drain_host(dev);
         // The host's flusher may now have work: put its next wake-up on the agenda.
         self.schedule_host_poll(dev);

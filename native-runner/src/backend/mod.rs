@@ -144,6 +144,13 @@ pub struct FileBackendOptions {
     pub sync: SyncMethod,
     /// Simulated completion time of syncs.
     pub timing: SyncTiming,
+    /// The host folio size the mapping asks the kernel for: above 4 KiB,
+    /// `madvise(MADV_HUGEPAGE)` as QEMU does on every RAM block (a host file
+    /// system with large folios then dirties and writes back 2 MiB at a
+    /// time); 4 KiB (default), `MADV_RANDOM`, so faults read single pages
+    /// without read-ahead and the cache holds small folios — the two cases
+    /// `REAL-QEMU.md` measured, matching the model's `host_folio`.
+    pub folio_bytes: u64,
 }
 
 impl FileBackendOptions {
@@ -158,7 +165,15 @@ impl FileBackendOptions {
             resize: false,
             sync: SyncMethod::default(),
             timing: SyncTiming::default(),
+            folio_bytes: PAGE_SIZE,
         }
+    }
+
+    /// Sets the host folio size the mapping asks for (see
+    /// [`FileBackendOptions::folio_bytes`]).
+    pub fn folio_bytes(mut self, bytes: u64) -> Self {
+        self.folio_bytes = bytes;
+        self
     }
 
     /// Sets `share`.

@@ -268,6 +268,11 @@ fn map(
     let flags = libc::MAP_NORESERVE | if opts.share { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
     let mmap = MmapRegion::<()>::build(Some(FileOffset::from_arc(Arc::clone(file), 0)), len, prot, flags)
         .map_err(|e| FileBackendError::Map { path: path.to_path_buf(), size: opts.size, reason: e.to_string() })?;
+    let advice = if opts.folio_bytes > 4096 { libc::MADV_HUGEPAGE } else { libc::MADV_RANDOM };
+    // SAFETY: advice on the mapping just created, exactly its range; it
+    // changes how the kernel backs the pages, never their content. A kernel
+    // without THP refuses MADV_HUGEPAGE: the mapping works as before.
+    unsafe { libc::madvise(mmap.as_ptr().cast(), len, advice) };
     // Guest addresses of this region are file offsets.
     GuestRegionMmap::new(mmap, GuestAddress(0)).ok_or_else(|| FileBackendError::Map {
         path: path.to_path_buf(),

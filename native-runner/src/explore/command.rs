@@ -15,6 +15,7 @@
 //! | `PMEMLAB_DURABLE_WRITES` | writes a completed flush made durable |
 //! | `PMEMLAB_ACKED_FLUSHES` | flushes returned 0 to the application |
 //! | `PMEMLAB_FAILED_FLUSHES` | flushes returned -EIO |
+//! | `PMEMLAB_IMAGE_DIR` | with a file layout (a trace): the image's directory, also the working directory |
 //!
 //! and removes the file again. Exit status 0 means consistent; any other
 //! status, or death by a signal, is a violation whose message is the
@@ -57,6 +58,22 @@ pub struct ImageFiles {
     pages: Arc<Vec<u64>>,
     size: u64,
     counter: Arc<AtomicU64>,
+    layout: Option<Arc<PathBuf>>,
+    companions: Option<Companions>,
+}
+
+/// Files written next to each image in its directory before the checker
+/// sees it (a recorded program's other devices), by the crash being checked.
+#[derive(Clone)]
+pub struct Companions(pub Arc<WriteCompanions>);
+
+/// Writes the companion files into a directory, for one crash.
+pub type WriteCompanions = dyn Fn(&Path, &CrashContext) -> std::io::Result<()> + Send + Sync;
+
+impl std::fmt::Debug for Companions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Companions")
+    }
 }
 
 /// The facts a checker gets about one crash image: as `PMEMLAB_*`
@@ -66,8 +83,13 @@ pub struct ImageFiles {
 pub struct ImageFacts {
     /// The image file (of the device explored).
     pub image: PathBuf,
-    /// Every device's image: one per device.
+    /// Every device's image: one per device (a trace's other devices are
+    /// the companion files in `image_dir`).
     pub images: Vec<DeviceImage>,
+    /// With a file layout (a trace): the directory of its own the image is
+    /// in, at the program's path, with the program's other devices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_dir: Option<PathBuf>,
     /// The device explored.
     pub device: String,
     /// The image's size in bytes.
@@ -82,6 +104,9 @@ pub struct ImageFacts {
     pub acked_flushes: usize,
     /// Flushes that returned -EIO.
     pub failed_flushes: usize,
+    /// Where a per-image command's output goes.
+    #[serde(skip)]
+    pub output: PathBuf,
 }
 
 /// One device's crash image file.
@@ -97,8 +122,8 @@ pub struct DeviceImage {
 
 impl ImageFacts {
     /// The environment of a per-image command (see the module docs).
-    pub fn env(&self) -> [(&'static str, std::ffi::OsString); 8] {
-        [
+    pub fn env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        let mut env = vec![
             ("PMEMLAB_IMAGE", self.image.clone().into_os_string()),
             ("PMEMLAB_IMAGE_SIZE", self.size.to_string().into()),
             ("PMEMLAB_DEVICE", self.device.clone().into()),
@@ -107,7 +132,11 @@ impl ImageFacts {
             ("PMEMLAB_DURABLE_WRITES", self.durable_writes.to_string().into()),
             ("PMEMLAB_ACKED_FLUSHES", self.acked_flushes.to_string().into()),
             ("PMEMLAB_FAILED_FLUSHES", self.failed_flushes.to_string().into()),
-        ]
+        ];
+        if let Some(d) = &self.image_dir {
+            env.push(("PMEMLAB_IMAGE_DIR", d.clone().into_os_string()));
+        }
+        env
     }
 }
 
@@ -120,7 +149,18 @@ impl ImageFiles {
             pages: Arc::new(pages),
             size,
             counter: Arc::new(AtomicU64::new(0)),
+            layout: None,
+            companions: None,
         }
+    }
+
+    /// Each image at `rel` inside a new directory of its own (a recorded
+    /// program's file layout, so its own recovery can open it);
+    /// `companions` writes further files into that directory first.
+    pub fn with_layout(mut self, rel: &Path, companions: Option<Companions>) -> ImageFiles {
+        self.layout = Some(Arc::new(rel.to_path_buf()));
+        self.companions = companions;
+        self
     }
 
     /// The device explored.
@@ -139,17 +179,33 @@ impl ImageFiles {
     }
 
     /// Writes `image` to a new file named after the device and the crash
-    /// point; returns its facts. The caller removes the file
+    /// point (or at the layout's path in a new directory so named, with the
+    /// companion files); returns its facts. The caller removes the files
     /// ([`ImageFacts::remove`]). On failure nothing is left behind.
     pub fn write(&self, image: &dyn ImageReader, ctx: &CrashContext) -> Result<ImageFacts, String> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let path = self.dir.join(format!("{}-point{}-{n}.img", self.device, ctx.point.index));
-        if let Err(e) = write_image(image, &self.pages, self.size, &path) {
-            let _ = std::fs::remove_file(&path);
+        let name = format!("{}-point{}-{n}", self.device, ctx.point.index);
+        let image_dir = self.layout.as_ref().map(|_| self.dir.join(&name));
+        let path = match (&self.layout, &image_dir) {
+            (Some(rel), Some(d)) => d.join(&**rel),
+            _ => self.dir.join(format!("{name}.img")),
+        };
+        let made = path.parent().map_or(Ok(()), std::fs::create_dir_all);
+        let others = |()| match (&self.companions, &image_dir) {
+            (Some(c), Some(d)) => (c.0)(d, ctx),
+            _ => Ok(()),
+        };
+        if let Err(e) = made.and_then(|()| write_image(image, &self.pages, self.size, &path)).and_then(others) {
+            match &image_dir {
+                Some(d) => drop(std::fs::remove_dir_all(d)),
+                None => drop(std::fs::remove_file(&path)),
+            }
             return Err(format!("cannot write the crash image {}: {e}", path.display()));
         }
         let p = &ctx.point;
         Ok(ImageFacts {
+            image_dir,
+            output: self.dir.join(format!("{name}.out")),
             images: vec![DeviceImage { device: self.device.to_string(), path: path.clone(), size: self.size }],
             image: path,
             device: self.device.to_string(),
@@ -164,8 +220,12 @@ impl ImageFiles {
 }
 
 impl ImageFacts {
-    /// Removes the image files.
+    /// Removes the image files (the image's directory, with a layout).
     pub fn remove(&self) {
+        if let Some(d) = &self.image_dir {
+            let _ = std::fs::remove_dir_all(d);
+            return;
+        }
         for i in &self.images {
             let _ = std::fs::remove_file(&i.path);
         }
@@ -239,13 +299,26 @@ impl CommandChecker {
         size: u64,
         timeout: Option<Duration>,
     ) -> CommandChecker {
+        CommandChecker::from_files(command, ImageFiles::new(dir, device, pages, size), timeout)
+    }
+
+    /// A checker running `command` on the images `files` writes.
+    pub fn from_files(command: &str, files: ImageFiles, timeout: Option<Duration>) -> CommandChecker {
         CommandChecker {
             command: command.into(),
-            files: ImageFiles::new(dir, device, pages, size),
+            files,
             timeout,
             runs: Arc::new(AtomicU64::new(0)),
             fatal: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Each image at `rel` inside a directory of its own, which is the
+    /// command's working directory and is in `PMEMLAB_IMAGE_DIR` (see
+    /// [`ImageFiles::with_layout`]).
+    pub fn with_layout(mut self, rel: &Path, companions: Option<Companions>) -> CommandChecker {
+        self.files = self.files.with_layout(rel, companions);
+        self
     }
 
     /// Why the command cannot be run, once that is known.
@@ -270,7 +343,11 @@ impl CommandChecker {
         let log = File::create(out).map_err(|e| self.set_fatal(format!("cannot create {}: {e}", out.display())))?;
         let log2 = log.try_clone().map_err(|e| self.set_fatal(format!("cannot duplicate a descriptor: {e}")))?;
         use std::os::unix::process::CommandExt;
-        let mut child = Command::new("/bin/sh")
+        let mut command = Command::new("/bin/sh");
+        if let Some(dir) = &facts.image_dir {
+            command.current_dir(dir);
+        }
+        let mut child = command
             // Its own process group: a timeout kills the command's children
             // too.
             .process_group(0)
@@ -334,7 +411,7 @@ impl Checker for CommandChecker {
             return Err(f);
         }
         let facts = self.files.write(image, ctx).map_err(|e| self.set_fatal(e))?;
-        let out = facts.image.with_extension("out");
+        let out = facts.output.clone();
         let result = self.run(&facts, &out);
         facts.remove();
         let _ = std::fs::remove_file(&out);

@@ -5,6 +5,7 @@
 //!                 [--shard I/N] [--state FILE | --resume FILE] [--jobs N]
 //!                 [--json] [--html REPORT.html] [--tear 8B|64B|512B|4KiB]
 //! pmemlab explore --workload NAME [...]
+//! pmemlab explore --trace T --checker CMD [--no-flush] [...]
 //! ```
 //!
 //! 1. The scenario runs (on the model: the write history is the same on
@@ -45,6 +46,7 @@ pub mod server;
 pub mod state;
 pub mod summary;
 pub mod target;
+pub mod trace;
 
 use crate::created::CreatedFiles;
 use crate::output::{check_writable, write_file, OutputError, OutputFile};
@@ -247,6 +249,8 @@ fn resolve_target(
 ) -> Result<(Target, Option<BuiltinChecker>), ExploreError> {
     let scenario = opts.scenario.clone().or_else(|| resumed.and_then(|s| s.target.scenario.clone()));
     let workload = opts.workload.clone().or_else(|| resumed.and_then(|s| s.target.workload.clone()));
+    let trace = opts.trace.clone().or_else(|| resumed.and_then(|s| s.target.trace.clone()));
+    let no_flush = opts.no_flush || resumed.is_some_and(|s| s.target.no_flush);
     let saved = |f: fn(&TargetInfo) -> Option<String>| resumed.and_then(|s| f(&s.target));
     // A checker given now replaces neither kind of saved one: the resume
     // check says which differs.
@@ -258,16 +262,18 @@ fn resolve_target(
     // The seed the saved run played with (the campaign's own seed is in
     // its config, see `campaign_config`).
     let seed = opts.seed.or_else(|| resumed.map(|s| s.target.seed));
-    let (mut target, builtin) = match (&scenario, &workload) {
-        (Some(path), _) => (scenario_target(path, seed, device.as_deref())?, None),
-        (None, Some(name)) => {
+    let (mut target, builtin) = match (&trace, &scenario, &workload) {
+        (Some(t), _, _) => (trace::trace_target(t, device.as_deref(), no_flush)?, None),
+        (None, Some(path), _) => (scenario_target(path, seed, device.as_deref())?, None),
+        (None, None, Some(name)) => {
             let (t, c) = workload_target(name, seed.unwrap_or(0))?;
             (t, Some(c))
         }
-        (None, None) => return Err(ExploreError::Usage("nothing to explore".into())),
+        (None, None, None) => return Err(ExploreError::Usage("nothing to explore".into())),
     };
-    if scenario.is_some() && checker_cmd.is_none() && server_cmd.is_none() {
-        return Err(ExploreError::Usage("a scenario needs --checker CMD or --checker-server CMD".into()));
+    if (scenario.is_some() || trace.is_some()) && checker_cmd.is_none() && server_cmd.is_none() {
+        let what = if trace.is_some() { "a trace" } else { "a scenario" };
+        return Err(ExploreError::Usage(format!("{what} needs --checker CMD or --checker-server CMD")));
     }
     target.info.checker = checker_cmd;
     target.info.checker_server = server_cmd;
@@ -318,13 +324,16 @@ impl Checkers {
         };
         let (dir, guard) = image_dir(opts)?;
         let pages: Vec<u64> = target.history.pages().collect();
+        let mut files = ImageFiles::new(&dir, &info.device, pages, info.size);
+        if let Some(rel) = &target.layout {
+            files = files.with_layout(rel, target.companions.clone());
+        }
         if server {
-            let files = ImageFiles::new(&dir, &info.device, pages, info.size);
             let checker =
                 ServerChecker::new(cmd, files, opts.timeout(), &INTERRUPTED).map_err(ExploreError::Checker)?;
             return Ok(Checkers::Server { checker, _dir: guard });
         }
-        let checker = CommandChecker::new(cmd, &dir, &info.device, pages, info.size, opts.timeout());
+        let checker = CommandChecker::from_files(cmd, files, opts.timeout());
         Ok(Checkers::Command { checker, _dir: guard })
     }
 

@@ -21,6 +21,16 @@ pub struct ExploreOptions {
         super::target::workload_names().join(", ")
     ))]
     pub workload: Option<String>,
+    /// A trace written by `pmemlab record` instead of a scenario: the
+    /// recorded program's history is explored, and each crash image is
+    /// given to the checker at the program's own path, inside a directory
+    /// of its own (see docs/programs.md); needs --checker.
+    #[arg(long, value_name = "T", conflicts_with_all = ["scenario", "workload"])]
+    pub trace: Option<PathBuf>,
+    /// With --trace: drop the program's flushes (the negative control: a
+    /// correct program must then lose data).
+    #[arg(long, requires = "trace")]
+    pub no_flush: bool,
     /// The command that judges each crash image, run through /bin/sh with
     /// the image path as its last argument and in PMEMLAB_IMAGE; exit
     /// status 0 = consistent, anything else = a violation (126 and 127, the
@@ -136,8 +146,15 @@ impl ExploreOptions {
         if self.scenario.is_some() && self.workload.is_some() {
             return usage("give a SCENARIO or --workload NAME, not both".into());
         }
-        if self.scenario.is_none() && self.workload.is_none() && self.resume.is_none() {
-            return usage("nothing to explore: give a SCENARIO (with --checker CMD) or --workload NAME".into());
+        if self.scenario.is_none() && self.workload.is_none() && self.trace.is_none() && self.resume.is_none() {
+            return usage(
+                "nothing to explore: give a SCENARIO or --trace T (with --checker CMD) or --workload NAME".into(),
+            );
+        }
+        if self.trace.is_some() && self.checker.is_none() && self.checker_server.is_none() && self.resume.is_none() {
+            return usage(
+                "a trace needs --checker CMD (the command that judges each crash image, exit 0 = consistent) or --checker-server CMD".into(),
+            );
         }
         if self.scenario.is_some() && self.checker.is_none() && self.checker_server.is_none() && self.resume.is_none() {
             return usage(

@@ -23,6 +23,13 @@ pub struct TargetInfo {
     pub scenario_fingerprint: Option<String>,
     /// The built-in workload (`None` for a scenario).
     pub workload: Option<String>,
+    /// The trace of a recorded program (`None` otherwise); its text's
+    /// fingerprint is `scenario_fingerprint`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<PathBuf>,
+    /// The trace's flushes were dropped (`--no-flush`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_flush: bool,
     /// The device explored.
     pub device: String,
     /// Its size in bytes.
@@ -47,6 +54,9 @@ pub struct TargetInfo {
 impl TargetInfo {
     /// "scenario X" or "workload Y".
     pub fn describe(&self) -> String {
+        if let Some(t) = &self.trace {
+            return format!("trace {}{}", t.display(), if self.no_flush { " (flushes dropped)" } else { "" });
+        }
         match (&self.scenario, &self.workload) {
             (Some(s), _) => format!("scenario {}", s.display()),
             (None, Some(w)) => format!("workload {w}"),
@@ -114,6 +124,11 @@ pub struct Target {
     pub model_tear: Option<pmem_core::host::TearGranularity>,
     /// Things worth saying (a share=off device, …).
     pub notes: Vec<String>,
+    /// Where the image goes inside a directory of its own (a trace: the
+    /// program's path to the file); `None`: a file of its own.
+    pub layout: Option<PathBuf>,
+    /// The other files of that directory (a trace's other devices).
+    pub companions: Option<super::command::Companions>,
 }
 
 impl std::fmt::Debug for Target {
@@ -154,6 +169,8 @@ pub fn workload_target(name: &str, seed: u64) -> Result<(Target, BuiltinChecker)
         scenario: None,
         scenario_fingerprint: None,
         workload: Some(name.to_string()),
+        trace: None,
+        no_flush: false,
         device: history.device().to_string(),
         size: history.size(),
         seed,
@@ -163,7 +180,10 @@ pub fn workload_target(name: &str, seed: u64) -> Result<(Target, BuiltinChecker)
         points: history.points().len(),
         history_fingerprint: history_fingerprint(&history),
     };
-    Ok((Target { info, history, model_tear: None, notes: Vec::new() }, BuiltinChecker { name: name.to_string() }))
+    Ok((
+        Target { info, history, model_tear: None, notes: Vec::new(), layout: None, companions: None },
+        BuiltinChecker { name: name.to_string() },
+    ))
 }
 
 /// The history of one device of a scenario run (on the model: the history
@@ -235,6 +255,8 @@ pub fn scenario_target(
         scenario: Some(path.to_path_buf()),
         scenario_fingerprint: Some(text_fp),
         workload: None,
+        trace: None,
+        no_flush: false,
         device: id,
         size: dev.size.0,
         seed: scenario.seed(),
@@ -244,5 +266,5 @@ pub fn scenario_target(
         points: history.points().len(),
         history_fingerprint: history_fingerprint(&history),
     };
-    Ok(Target { info, history, model_tear: Some(scenario.model().tear), notes })
+    Ok(Target { info, history, model_tear: Some(scenario.model().tear), notes, layout: None, companions: None })
 }

@@ -18,7 +18,7 @@ impl Log {
         l.push(
             SimTime::ZERO,
             Some("nv1"),
-            EventKind::DeviceAdded { start: GuestAddress(1 << 30), size: 1 << 20, hotplug: false },
+            EventKind::DeviceAdded { start: GuestAddress(1 << 30), size: 1 << 20, hotplug: false, folio_pages: 1 },
         );
         Log(l)
     }
@@ -32,13 +32,13 @@ impl Log {
         self
     }
     fn dirtied(&mut self, page: u64) -> &mut Log {
-        self.host(HostEvent::PageDirtied { page })
+        self.host(HostEvent::PageDirtied { page, pages: 1 })
     }
     fn wb_start(&mut self, page: u64) -> &mut Log {
-        self.host(HostEvent::WritebackStarted { page, reason: WritebackReason::Sync, until: SimTime(1) })
+        self.host(HostEvent::WritebackStarted { page, pages: 1, reason: WritebackReason::Sync, until: SimTime(1) })
     }
     fn wb_end(&mut self, page: u64, ok: bool) -> &mut Log {
-        self.host(HostEvent::WritebackFinished { page, ok })
+        self.host(HostEvent::WritebackFinished { page, pages: 1, ok })
     }
     fn crash(&mut self, kind: CrashKind, lost: &[u64], torn: &[u64]) -> &mut Log {
         let kind = EventKind::Crash {

@@ -162,7 +162,7 @@ fn fsyncgate_eviction_loses_the_data() {
     sync(&mut pc, SimTime(3 * MS));
     pc.write_at(SimTime(4 * MS), 12288, &[1]).unwrap();
     let ev = pc.take_events();
-    assert!(ev.iter().any(|e| matches!(e, HostEvent::PageEvicted { page: 0, lost: true })), "{ev:?}");
+    assert!(ev.iter().any(|e| matches!(e, HostEvent::PageEvicted { page: 0, lost: true, .. })), "{ev:?}");
     let mut b = [0u8; 1];
     pc.read_at(0, &mut b).unwrap();
     assert_eq!(b[0], 0, "after eviction the guest reads the stale disk content");
@@ -191,7 +191,7 @@ fn memory_pressure_evicts_clean_pages_lru_first() {
     let c = pc.page_counts().unwrap();
     assert_eq!(c.cached, 3);
     assert_eq!(c.evicted, 1);
-    assert!(pc.take_events().iter().any(|e| matches!(e, HostEvent::PageEvicted { page: 0, lost: false })));
+    assert!(pc.take_events().iter().any(|e| matches!(e, HostEvent::PageEvicted { page: 0, lost: false, .. })));
     let mut b = [0u8; 1];
     pc.read_at(0, &mut b).unwrap();
     assert_eq!(b[0], 1, "evicted clean page reads back from disk");
@@ -342,4 +342,101 @@ fn the_model_is_deterministic() {
     }
     assert_eq!(run(5), run(5));
     assert_ne!(run(5).0, run(6).0);
+}
+
+fn huge() -> PageCacheConfig {
+    PageCacheConfig { folio_bytes: 2 << 20, ..quiet() }
+}
+
+#[test]
+fn expiry_is_per_inode_all_dirty_pages_go_once_the_file_expired() {
+    // Linux measures dirty_expire from the inode's dirtied_when: once the
+    // file has been dirty for 30 s, kupdate writeback writes every dirty
+    // page of it, however young.
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, PageCacheConfig::default());
+    pc.write_at(SimTime(S), 0, &[1]).unwrap();
+    pc.write_at(SimTime(29 * S), 4096, &[2]).unwrap();
+    pc.advance(SimTime(36 * S));
+    assert_eq!((disk_byte(&pc, 0), disk_byte(&pc, 4096)), (1, 2), "both pages written at 35 s");
+    let expired = pc
+        .take_events()
+        .iter()
+        .filter(|e| matches!(e, HostEvent::WritebackStarted { reason: WritebackReason::Expired, .. }))
+        .count();
+    assert_eq!(expired, 2);
+    // Clean again: the next store starts a new 30 s.
+    pc.write_at(SimTime(40 * S), 8192, &[3]).unwrap();
+    pc.advance(SimTime(66 * S));
+    assert_eq!(disk_byte(&pc, 8192), 0, "dirty since 40 s: not expired at 66 s");
+    pc.advance(SimTime(71 * S));
+    assert_eq!(disk_byte(&pc, 8192), 3, "written at 70 s");
+}
+
+#[test]
+fn a_large_folio_is_dirtied_and_written_back_whole() {
+    let mut pc = PageCache::new(8 << 20, BackingMode::Shared, huge());
+    for p in 0..16u64 {
+        pc.write_at(SimTime(0), p * 4096, &[0xA0 | p as u8]).unwrap();
+    }
+    let c = pc.page_counts().unwrap();
+    assert_eq!((c.dirty, c.cached), (512, 512), "16 guest pages make one 2 MiB folio dirty");
+    let ev = pc.take_events();
+    assert_eq!(ev, vec![HostEvent::PageDirtied { page: 0, pages: 512 }]);
+    pc.write_at(SimTime(1), (2 << 20) + 4096, &[7]).unwrap();
+    assert_eq!(pc.page_counts().unwrap().dirty, 1024, "a second folio");
+    let t = pc.begin_sync(SimTime(10));
+    assert_eq!(pc.page_counts().unwrap().writeback, 1024);
+    let first_done = pc.next_event_time().unwrap();
+    // One write of 2 MiB: the latency plus the whole folio's transfer.
+    let cfg = huge();
+    let cost = cfg.io_latency_ns + (2u64 << 20) * 1_000_000_000 / cfg.bandwidth_bytes_per_sec;
+    assert_eq!(first_done, SimTime(10 + cost));
+    let c = sync_done(&mut pc, t);
+    assert_eq!(c.result, Ok(()));
+    for p in 0..16u64 {
+        assert_eq!(disk_byte(&pc, p * 4096), 0xA0 | p as u8);
+    }
+    assert_eq!(pc.page_counts().unwrap().dirty, 0);
+    assert_eq!(pc.page_states().len(), 1024, "every page of both folios is cached (clean)");
+}
+
+fn sync_done(pc: &mut PageCache, t: SyncTicket) -> SyncCompletion {
+    loop {
+        let now = pc.next_event_time().expect("sync never completes");
+        if let Some(c) = pc.advance(now).into_iter().find(|c| c.ticket == t) {
+            return c;
+        }
+    }
+}
+
+#[test]
+fn a_power_failure_during_a_folio_writeback_tears_its_pages_and_loses_only_stored_ones() {
+    let mut pc = PageCache::new(4 << 20, BackingMode::Shared, huge());
+    pc.write_at(SimTime(0), 0, &[1; 4096]).unwrap();
+    pc.write_at(SimTime(0), 5 * 4096, &[2; 4096]).unwrap();
+    pc.begin_sync(SimTime(0));
+    // Under writeback, page 5 is stored again: the folio is dirty again.
+    pc.write_at(SimTime(1), 5 * 4096, &[3; 4096]).unwrap();
+    assert_eq!(pc.page_counts().unwrap().dirty, 512);
+    let r = pc.power_fail(&mut SimRng::new(3), TearGranularity::Sector512);
+    assert!(r.lost_pages.contains(&5), "page 5's newest content cannot be on disk: {:?}", r.lost_pages);
+    assert!(r.lost_pages.iter().all(|&p| p == 0 || p == 5), "untouched pages lose nothing: {:?}", r.lost_pages);
+    assert!(r.torn_pages.iter().all(|&p| p == 0 || p == 5), "{:?}", r.torn_pages);
+    assert!(pc.disk().touched_pages() <= 2, "zero pages stay holes in the model's disk");
+}
+
+#[test]
+fn a_file_shorter_than_a_folio_has_one_short_folio() {
+    let mut pc = PageCache::new(40 * 4096, BackingMode::Shared, huge());
+    pc.write_at(SimTime(0), 39 * 4096, &[9]).unwrap();
+    assert_eq!(pc.page_counts().unwrap().dirty, 40);
+    assert_eq!(pc.folio_pages(), 512);
+}
+
+#[test]
+fn with_page_sized_folios_the_events_are_the_per_page_ones() {
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, quiet());
+    pc.write_at(SimTime(0), 4096, &[1]).unwrap();
+    let json = serde_json::to_string(&pc.take_events()).unwrap();
+    assert_eq!(json, r#"[{"host_event":"page_dirtied","page":1}]"#, "no `pages` field for one page");
 }
