@@ -11,3 +11,5 @@ grep -qx wasm32-unknown-unknown <<<"$installed_targets" || rustup target add was
 installed_components=$(rustup component list --installed)
 grep -q '^rustfmt' <<<"$installed_components" || rustup component add rustfmt
 grep -q '^clippy' <<<"$installed_components" || rustup component add clippy
+# GNU parallel runs the sharded campaign of native-runner/tests/merge.rs (and examples/scale-out/).
+parallel --version 2>/dev/null | grep -q "GNU parallel" || { [ "$(id -u)" = 0 ] || sudo=sudo; ${sudo:-} apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${sudo:-} apt-get install -y -qq parallel >&2; }

@@ -20,6 +20,8 @@
 //!   model and the kernel side by side;
 //! - [`explore`]: `pmemlab explore`, crash-consistency campaigns with a
 //!   checker command, in parallel, resumable, with JSON and HTML reports;
+//! - [`merge`]: `pmemlab merge REPORT…`, the shard reports of a campaign
+//!   combined into the report of one run;
 //! - [`soak`]: `pmemlab soak FILE`, stores and flushes without end, for the
 //!   SIGKILL reality check;
 //! - [`output`]: report files written atomically, never replacing a file
@@ -44,6 +46,7 @@ pub mod demo;
 pub mod explore;
 pub mod fs;
 pub mod inspect;
+pub mod merge;
 pub mod oracle;
 pub mod output;
 pub mod qemu;

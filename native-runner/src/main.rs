@@ -3,7 +3,8 @@
 //! Subcommands: `run SCENARIO` (a scenario on real files, the model and the
 //! kernel side by side), `explore` (crash-consistency campaigns), `record -- PROGRAM` (a real
 //! program's stores and flushes as a trace), `inspect
-//! FILE…` (the page cache of files, through cachestat), `qemu ARGS…` (QEMU's
+//! FILE…` (the page cache of files, through cachestat), `merge REPORT…`
+//! (shard reports into one), `qemu ARGS…` (QEMU's
 //! command line and monitor over real backing files), `soak FILE` (stores
 //! and flushes without end), `sqlite-campaign`, `serve`, `demo`. User
 //! mistakes — command-line errors included — print one line `pmemlab: …`
@@ -18,6 +19,7 @@ use pmemlab::created::CreatedFiles;
 use pmemlab::demo::{demo, DemoOptions};
 use pmemlab::explore::{explore, install_interrupt_handler, ExploreExit, ExploreOptions};
 use pmemlab::inspect::{inspect, InspectOptions};
+use pmemlab::merge::{merge, MergeOptions};
 use pmemlab::report::{Format, Reporter};
 use pmemlab::run::{run, RunOptions};
 use pmemlab::soak::{soak, SoakOptions};
@@ -66,6 +68,19 @@ enum Command {
     Explore {
         #[command(flatten)]
         options: Box<ExploreOptions>,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// Merge the shard reports of a campaign into the report of one run.
+    ///
+    /// REPORT… are the JSON reports of `explore --shard I/N --json`, all N
+    /// shards of one campaign; the merged report equals the one a single run
+    /// gives (but for jobs, wall time and rate). Refuses shards of different
+    /// campaigns, a shard twice, a missing shard. Exit code 1 when the
+    /// campaign found violations, 0 when not, 2 on bad input.
+    Merge {
+        #[command(flatten)]
+        options: MergeOptions,
         #[command(flatten)]
         format: Format,
     },
@@ -295,6 +310,10 @@ fn main() -> ExitCode {
     let status = match cli.command {
         Command::Run { options, format } => run_cmd(&options, format),
         Command::Explore { options, format } => explore_cmd(&options, format),
+        Command::Merge { options, format } => match merge(&options, &mut Reporter::stdio(format)) {
+            Ok(violations) => Status::verdict(!violations),
+            Err(e) => Status::Error(e.to_string()),
+        },
         Command::Record { options, format } => record_cmd(&options, format),
         Command::Oracle(args) => Status::Exit(pmemlab::oracle::cli(&args)),
         Command::Serve { dir, port } => pmemlab::serve::serve(&dir, port).into(),

@@ -114,6 +114,25 @@ fn the_right_order_has_no_violation_and_without_flushes_it_loses_data() {
 }
 
 #[test]
+fn a_checker_server_judges_a_trace_as_the_per_image_checker_does() {
+    let dir = disk_dir("record-server");
+    record_planted(&dir, "bug.json", &[]);
+    let server = format!("{} {}", s(&programs().join("../checkers/check-commit-server.sh")), checker());
+    let run = |how: &str, cmd: &str| json(&pmemlab(&dir, &["explore", "--trace", "bug.json", how, cmd, "--json"], ""));
+    let (per_image, served) = (run("--checker", &checker()), run("--checker-server", &server));
+    let found = |r: &Value| {
+        let v = r["campaign"]["violations"].as_array().unwrap().iter();
+        v.map(|v| {
+            (v["point"].clone(), v["n"].clone(), v["message"].as_str().unwrap().replace("checker exit status 1: ", ""))
+        })
+        .collect::<Vec<_>>()
+    };
+    assert!(!found(&per_image).is_empty());
+    assert_eq!(found(&served), found(&per_image));
+    cleanup(&dir);
+}
+
+#[test]
 fn stores_writes_and_flushes_of_a_c_program_keep_their_order_and_its_handler_runs() {
     build_interposer();
     let dir = disk_dir("record-segv");

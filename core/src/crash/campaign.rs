@@ -3,8 +3,8 @@
 
 use super::history::{CrashPoint, WriteHistory};
 use super::image::{CrashImage, ImageView, PageChoice};
-use super::index::{DenseImage, PointIndex};
-use super::plan::{PlanConfig, PointPlan};
+use super::index::PointIndex;
+use super::plan::{PlanConfig, PlannedImage, PointPlan};
 use crate::host::TearGranularity;
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +95,10 @@ pub struct Violation {
     pub message: String,
     /// The image itself (to rebuild it).
     pub image: CrashImage,
+    /// Its position in the point's enumeration (see [`PointPlan`]): the
+    /// order of a campaign's violations, by which shard reports merge.
+    #[serde(default)]
+    pub n: u64,
 }
 
 /// A minimal counterexample: no page of it can be left out (or untorn)
@@ -356,7 +360,8 @@ pub fn shrink(history: &WriteHistory, checker: &dyn Checker, v: &Violation) -> C
             break;
         }
     }
-    let minimal = Violation { point: point.clone(), persisted: persisted(history, point, &img), message, image: img };
+    let minimal =
+        Violation { point: point.clone(), persisted: persisted(history, point, &img), message, image: img, n: v.n };
     Counterexample { from: v.clone(), minimal, steps }
 }
 
@@ -377,7 +382,7 @@ pub struct PointVerdicts {
     /// Images skipped as duplicates.
     pub duplicates: u64,
     /// The images checked, in plan order, with the checker's verdicts.
-    pub verdicts: Vec<(DenseImage, Result<(), String>)>,
+    pub verdicts: Vec<(PlannedImage, Result<(), String>)>,
 }
 
 impl<'a> Campaign<'a> {
@@ -484,7 +489,7 @@ impl<'a> Campaign<'a> {
             report.sampled_points += 1;
         }
         report.duplicates += found.duplicates;
-        for (image, verdict) in found.verdicts {
+        for (PlannedImage { n, image }, verdict) in found.verdicts {
             report.checked += 1;
             report.per_point[point.index] += 1;
             if let Err(message) = verdict {
@@ -496,6 +501,7 @@ impl<'a> Campaign<'a> {
                         persisted: persisted(self.history, point, &image),
                         message,
                         image,
+                        n,
                     });
                 }
             }
@@ -510,7 +516,7 @@ impl<'a> Campaign<'a> {
         let mut verdicts = Vec::new();
         for planned in images.by_ref() {
             let verdict = self.checker.check(&plan.index().view(&planned.image), &ctx);
-            verdicts.push((planned.image, verdict));
+            verdicts.push((planned, verdict));
         }
         PointVerdicts { duplicates: images.duplicates, verdicts }
     }

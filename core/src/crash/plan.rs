@@ -224,9 +224,15 @@ impl<'a> PointPlan<'a> {
 
     /// The images this plan's shard must check, without duplicates, one at
     /// a time; the duplicates skipped are counted in [`ShardImages::duplicates`].
+    ///
+    /// Duplicates are judged over the whole enumeration, not the shard's
+    /// share: image `k` is this shard's when `k mod n = i`, and it is checked
+    /// when no earlier image of the point (in any shard) holds the same
+    /// bytes. So the shards of a campaign check exactly the images one run
+    /// checks, each once, and their reports merge into that run's.
     pub fn shard_images(&self) -> ShardImages<'_, 'a> {
         let (i, n) = (self.cfg.shard.0, self.cfg.shard.1.max(1));
-        ShardImages { plan: self, next: i, step: n, seen: HashSet::new(), duplicates: 0 }
+        ShardImages { plan: self, next: 0, shard: (i, n), seen: HashSet::new(), duplicates: 0 }
     }
 }
 
@@ -234,7 +240,7 @@ impl<'a> PointPlan<'a> {
 pub struct ShardImages<'p, 'a> {
     plan: &'p PointPlan<'a>,
     next: u64,
-    step: u64,
+    shard: (u64, u64),
     seen: HashSet<u64>,
     /// Images skipped so far as duplicates of one already given.
     pub duplicates: u64,
@@ -244,11 +250,16 @@ impl Iterator for ShardImages<'_, '_> {
     type Item = PlannedImage;
 
     fn next(&mut self) -> Option<PlannedImage> {
+        let (i, step) = self.shard;
         while self.next < self.plan.total() {
             let n = self.next;
-            self.next = self.next.saturating_add(self.step);
+            self.next = n + 1;
             let image = self.plan.image(n);
-            if self.seen.insert(self.plan.fingerprint(&image)) {
+            let fresh = self.seen.insert(self.plan.fingerprint(&image));
+            if n % step != i {
+                continue;
+            }
+            if fresh {
                 return Some(PlannedImage { n, image });
             }
             self.duplicates += 1;

@@ -11,12 +11,17 @@
 //! | [`Wal`] (`barriers: true`) | write-ahead log with a flush between record and commit | always recovers |
 //! | [`Wal`] (`barriers: false`) | the same, missing that one barrier | caught: a commit without its record |
 //! | [`ShadowPaging`] | write a new copy, flush, flip an 8-byte pointer, flush | always recovers |
+//!
+//! A storage engine's own test records its writes with a [`Recorder`] and
+//! explores them with [`explore_all`] (see [`recorder`]'s docs).
 
 mod in_place;
+pub mod recorder;
 mod shadow;
 mod wal;
 
 pub use in_place::InPlaceUpdate;
+pub use recorder::{explore_all, Recorder, RECORDER_DEVICE};
 pub use shadow::ShadowPaging;
 pub use wal::Wal;
 

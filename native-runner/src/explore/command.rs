@@ -42,20 +42,28 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug)]
 pub struct CommandChecker {
     command: Arc<str>,
+    files: ImageFiles,
+    timeout: Option<Duration>,
+    runs: Arc<AtomicU64>,
+    fatal: Arc<Mutex<Option<String>>>,
+}
+
+/// Where a campaign's crash images go as files, and what they hold: a
+/// device of `size` bytes whose history wrote `pages`. Shared by the
+/// per-image command and the checker server.
+#[derive(Clone, Debug)]
+pub struct ImageFiles {
     dir: Arc<PathBuf>,
     device: Arc<str>,
     pages: Arc<Vec<u64>>,
     size: u64,
-    timeout: Option<Duration>,
     counter: Arc<AtomicU64>,
-    runs: Arc<AtomicU64>,
-    fatal: Arc<Mutex<Option<String>>>,
     layout: Option<Arc<PathBuf>>,
     companions: Option<Companions>,
 }
 
-/// Files written next to each image in its directory before the command
-/// runs (a recorded program's other devices), by the crash being checked.
+/// Files written next to each image in its directory before the checker
+/// sees it (a recorded program's other devices), by the crash being checked.
 #[derive(Clone)]
 pub struct Companions(pub Arc<WriteCompanions>);
 
@@ -66,6 +74,177 @@ impl std::fmt::Debug for Companions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Companions")
     }
+}
+
+/// The facts a checker gets about one crash image: as `PMEMLAB_*`
+/// variables for a command ([`ImageFacts::env`]), as one JSON line for a
+/// checker server (its serde form).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ImageFacts {
+    /// The image file (of the device explored).
+    pub image: PathBuf,
+    /// Every device's image: one per device (a trace's other devices are
+    /// the companion files in `image_dir`).
+    pub images: Vec<DeviceImage>,
+    /// With a file layout (a trace): the directory of its own the image is
+    /// in, at the program's path, with the program's other devices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_dir: Option<PathBuf>,
+    /// The device explored.
+    pub device: String,
+    /// The image's size in bytes.
+    pub size: u64,
+    /// The crash point's index.
+    pub crash_point: usize,
+    /// Writes issued before the crash.
+    pub writes_done: usize,
+    /// Writes a completed flush made durable.
+    pub durable_writes: usize,
+    /// Flushes that returned 0 to the application.
+    pub acked_flushes: usize,
+    /// Flushes that returned -EIO.
+    pub failed_flushes: usize,
+    /// Where a per-image command's output goes.
+    #[serde(skip)]
+    pub output: PathBuf,
+}
+
+/// One device's crash image file.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DeviceImage {
+    /// The device id.
+    pub device: String,
+    /// The image file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+impl ImageFacts {
+    /// The environment of a per-image command (see the module docs).
+    pub fn env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        let mut env = vec![
+            ("PMEMLAB_IMAGE", self.image.clone().into_os_string()),
+            ("PMEMLAB_IMAGE_SIZE", self.size.to_string().into()),
+            ("PMEMLAB_DEVICE", self.device.clone().into()),
+            ("PMEMLAB_CRASH_POINT", self.crash_point.to_string().into()),
+            ("PMEMLAB_WRITES_DONE", self.writes_done.to_string().into()),
+            ("PMEMLAB_DURABLE_WRITES", self.durable_writes.to_string().into()),
+            ("PMEMLAB_ACKED_FLUSHES", self.acked_flushes.to_string().into()),
+            ("PMEMLAB_FAILED_FLUSHES", self.failed_flushes.to_string().into()),
+        ];
+        if let Some(d) = &self.image_dir {
+            env.push(("PMEMLAB_IMAGE_DIR", d.clone().into_os_string()));
+        }
+        env
+    }
+}
+
+impl ImageFiles {
+    /// Image files in `dir` for `device` (`size` bytes, history wrote `pages`).
+    pub fn new(dir: &Path, device: &str, pages: Vec<u64>, size: u64) -> ImageFiles {
+        ImageFiles {
+            dir: Arc::new(dir.to_path_buf()),
+            device: device.into(),
+            pages: Arc::new(pages),
+            size,
+            counter: Arc::new(AtomicU64::new(0)),
+            layout: None,
+            companions: None,
+        }
+    }
+
+    /// Each image at `rel` inside a new directory of its own (a recorded
+    /// program's file layout, so its own recovery can open it);
+    /// `companions` writes further files into that directory first.
+    pub fn with_layout(mut self, rel: &Path, companions: Option<Companions>) -> ImageFiles {
+        self.layout = Some(Arc::new(rel.to_path_buf()));
+        self.companions = companions;
+        self
+    }
+
+    /// The device explored.
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+
+    /// The images' size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The directory the images go to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `image` to a new file named after the device and the crash
+    /// point (or at the layout's path in a new directory so named, with the
+    /// companion files); returns its facts. The caller removes the files
+    /// ([`ImageFacts::remove`]). On failure nothing is left behind.
+    pub fn write(&self, image: &dyn ImageReader, ctx: &CrashContext) -> Result<ImageFacts, String> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{}-point{}-{n}", self.device, ctx.point.index);
+        let image_dir = self.layout.as_ref().map(|_| self.dir.join(&name));
+        let path = match (&self.layout, &image_dir) {
+            (Some(rel), Some(d)) => d.join(&**rel),
+            _ => self.dir.join(format!("{name}.img")),
+        };
+        let made = path.parent().map_or(Ok(()), std::fs::create_dir_all);
+        let others = |()| match (&self.companions, &image_dir) {
+            (Some(c), Some(d)) => (c.0)(d, ctx),
+            _ => Ok(()),
+        };
+        if let Err(e) = made.and_then(|()| write_image(image, &self.pages, self.size, &path)).and_then(others) {
+            match &image_dir {
+                Some(d) => drop(std::fs::remove_dir_all(d)),
+                None => drop(std::fs::remove_file(&path)),
+            }
+            return Err(format!("cannot write the crash image {}: {e}", path.display()));
+        }
+        let p = &ctx.point;
+        Ok(ImageFacts {
+            image_dir,
+            output: self.dir.join(format!("{name}.out")),
+            images: vec![DeviceImage { device: self.device.to_string(), path: path.clone(), size: self.size }],
+            image: path,
+            device: self.device.to_string(),
+            size: self.size,
+            crash_point: p.index,
+            writes_done: p.writes_done,
+            durable_writes: p.durable_upto,
+            acked_flushes: p.acked_flushes,
+            failed_flushes: p.failed_flushes,
+        })
+    }
+}
+
+impl ImageFacts {
+    /// Removes the image files (the image's directory, with a layout).
+    pub fn remove(&self) {
+        if let Some(d) = &self.image_dir {
+            let _ = std::fs::remove_dir_all(d);
+            return;
+        }
+        for i in &self.images {
+            let _ = std::fs::remove_file(&i.path);
+        }
+    }
+}
+
+/// Kills the process group `child` leads (made with `process_group(0)`),
+/// then the child itself, and reaps it.
+pub fn kill_group(child: &mut std::process::Child) {
+    if let Ok(pgid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals the process group the
+        // child leads (created by `process_group(0)`, not yet reaped, so its
+        // id is not reused); no memory is involved.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Writes a crash image: a new sparse file of `size` bytes holding the
@@ -93,7 +272,8 @@ pub fn fill_image(f: &File, image: &dyn ImageReader, pages: &[u64], size: u64) -
     Ok(())
 }
 
-fn last_line(path: &Path) -> String {
+/// The last non-empty line of a file (at most 300 characters), or "".
+pub fn last_line(path: &Path) -> String {
     let Ok(mut f) = File::open(path) else { return String::new() };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let _ = f.seek(SeekFrom::Start(len.saturating_sub(4096)));
@@ -119,28 +299,25 @@ impl CommandChecker {
         size: u64,
         timeout: Option<Duration>,
     ) -> CommandChecker {
+        CommandChecker::from_files(command, ImageFiles::new(dir, device, pages, size), timeout)
+    }
+
+    /// A checker running `command` on the images `files` writes.
+    pub fn from_files(command: &str, files: ImageFiles, timeout: Option<Duration>) -> CommandChecker {
         CommandChecker {
             command: command.into(),
-            dir: Arc::new(dir.to_path_buf()),
-            device: device.into(),
-            pages: Arc::new(pages),
-            size,
+            files,
             timeout,
-            counter: Arc::new(AtomicU64::new(0)),
             runs: Arc::new(AtomicU64::new(0)),
             fatal: Arc::new(Mutex::new(None)),
-            layout: None,
-            companions: None,
         }
     }
 
-    /// Each image at `rel` inside a new directory of its own, which is the
-    /// command's working directory and is in `PMEMLAB_IMAGE_DIR` (a
-    /// recorded program's file layout, so its own recovery can open it).
-    /// `companions` writes further files into that directory first.
+    /// Each image at `rel` inside a directory of its own, which is the
+    /// command's working directory and is in `PMEMLAB_IMAGE_DIR` (see
+    /// [`ImageFiles::with_layout`]).
     pub fn with_layout(mut self, rel: &Path, companions: Option<Companions>) -> CommandChecker {
-        self.layout = Some(Arc::new(rel.to_path_buf()));
-        self.companions = companions;
+        self.files = self.files.with_layout(rel, companions);
         self
     }
 
@@ -162,14 +339,13 @@ impl CommandChecker {
         why
     }
 
-    fn run(&self, image: &Path, out: &Path, cwd: Option<&Path>, ctx: &CrashContext) -> Result<(), String> {
+    fn run(&self, facts: &ImageFacts, out: &Path) -> Result<(), String> {
         let log = File::create(out).map_err(|e| self.set_fatal(format!("cannot create {}: {e}", out.display())))?;
         let log2 = log.try_clone().map_err(|e| self.set_fatal(format!("cannot duplicate a descriptor: {e}")))?;
-        let p = &ctx.point;
         use std::os::unix::process::CommandExt;
         let mut command = Command::new("/bin/sh");
-        if let Some(dir) = cwd {
-            command.current_dir(dir).env("PMEMLAB_IMAGE_DIR", dir);
+        if let Some(dir) = &facts.image_dir {
+            command.current_dir(dir);
         }
         let mut child = command
             // Its own process group: a timeout kills the command's children
@@ -178,15 +354,8 @@ impl CommandChecker {
             .arg("-c")
             .arg(format!("{} \"$@\"", self.command))
             .arg("pmemlab-checker")
-            .arg(image)
-            .env("PMEMLAB_IMAGE", image)
-            .env("PMEMLAB_IMAGE_SIZE", self.size.to_string())
-            .env("PMEMLAB_DEVICE", &*self.device)
-            .env("PMEMLAB_CRASH_POINT", p.index.to_string())
-            .env("PMEMLAB_WRITES_DONE", p.writes_done.to_string())
-            .env("PMEMLAB_DURABLE_WRITES", p.durable_upto.to_string())
-            .env("PMEMLAB_ACKED_FLUSHES", p.acked_flushes.to_string())
-            .env("PMEMLAB_FAILED_FLUSHES", p.failed_flushes.to_string())
+            .arg(&facts.image)
+            .envs(facts.env())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
@@ -202,17 +371,7 @@ impl CommandChecker {
                     match child.try_wait() {
                         Ok(Some(s)) => break Ok(s),
                         Ok(None) if start.elapsed() >= limit => {
-                            if let Ok(pgid) = libc::pid_t::try_from(child.id()) {
-                                // SAFETY: kill(2) with a negative pid signals
-                                // the process group the child leads (created
-                                // by `process_group(0)` above, not yet
-                                // reaped); no memory is involved.
-                                unsafe {
-                                    libc::kill(-pgid, libc::SIGKILL);
-                                }
-                            }
-                            let _ = child.kill();
-                            let _ = child.wait();
+                            kill_group(&mut child);
                             return Err(format!("the checker ran longer than {}s and was killed", limit.as_secs_f64()));
                         }
                         Ok(None) => {
@@ -251,28 +410,10 @@ impl Checker for CommandChecker {
         if let Some(f) = self.fatal() {
             return Err(f);
         }
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{}-point{}-{n}", self.device, ctx.point.index);
-        let cwd = self.layout.as_ref().map(|_| self.dir.join(&name));
-        let path = match (&self.layout, &cwd) {
-            (Some(rel), Some(d)) => d.join(&**rel),
-            _ => self.dir.join(format!("{name}.img")),
-        };
-        let out = self.dir.join(format!("{name}.out"));
-        let made = path.parent().map_or(Ok(()), std::fs::create_dir_all);
-        let others = |()| match (&self.companions, &cwd) {
-            (Some(c), Some(d)) => (c.0)(d, ctx),
-            _ => Ok(()),
-        };
-        if let Err(e) = made.and_then(|()| write_image(image, &self.pages, self.size, &path)).and_then(others) {
-            let _ = std::fs::remove_file(&path);
-            return Err(self.set_fatal(format!("cannot write the crash image {}: {e}", path.display())));
-        }
-        let result = self.run(&path, &out, cwd.as_deref(), ctx);
-        match &cwd {
-            Some(d) => drop(std::fs::remove_dir_all(d)),
-            None => drop(std::fs::remove_file(&path)),
-        }
+        let facts = self.files.write(image, ctx).map_err(|e| self.set_fatal(e))?;
+        let out = facts.output.clone();
+        let result = self.run(&facts, &out);
+        facts.remove();
         let _ = std::fs::remove_file(&out);
         result
     }

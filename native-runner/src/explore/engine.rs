@@ -159,8 +159,7 @@ impl<'a> Engine<'a> {
     ) {
         let mut results = results.into_iter();
         for work in batch {
-            let verdicts =
-                work.images.into_iter().map(|i| (i.image, results.next().flatten().unwrap_or(Ok(())))).collect();
+            let verdicts = work.images.into_iter().map(|i| (i, results.next().flatten().unwrap_or(Ok(())))).collect();
             self.campaign.commit(report, &work.plan, PointVerdicts { duplicates: work.duplicates, verdicts });
         }
     }

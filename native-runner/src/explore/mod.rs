@@ -1,7 +1,7 @@
 //! `pmemlab explore`: a crash-consistency campaign.
 //!
 //! ```text
-//! pmemlab explore SCENARIO --checker CMD [--device ID] [--seed N] [--max-states N]
+//! pmemlab explore SCENARIO (--checker CMD | --checker-server CMD) [--device ID] [--seed N] [--max-states N]
 //!                 [--shard I/N] [--state FILE | --resume FILE] [--jobs N]
 //!                 [--json] [--html REPORT.html] [--tear 8B|64B|512B|4KiB]
 //! pmemlab explore --workload NAME [...]
@@ -18,7 +18,9 @@
 //!    granularity — and the [`engine`] checks them in parallel: with a
 //!    command ([`command`]: the image written to a new temporary file, its
 //!    path as the last argument and in `PMEMLAB_IMAGE`; exit 0 =
-//!    consistent) or with the workload's built-in checker.
+//!    consistent), with a persistent checker server per job ([`server`]:
+//!    one JSON line per image in, `ok` or `fail: REASON` out), or with the
+//!    workload's built-in checker.
 //! 3. The first violation is shrunk (by re-running the checker) to a
 //!    minimal counterexample; the report goes to stdout (text, or `--json`)
 //!    and to a self-contained HTML file (`--html`, see [`html`]).
@@ -40,6 +42,7 @@ pub mod command;
 pub mod engine;
 pub mod html;
 pub mod options;
+pub mod server;
 pub mod state;
 pub mod summary;
 pub mod target;
@@ -49,18 +52,19 @@ use crate::created::CreatedFiles;
 use crate::output::{check_writable, write_file, OutputError, OutputFile};
 use crate::report::Reporter;
 use crate::run::RunError;
-use command::CommandChecker;
+use command::{CommandChecker, ImageFiles};
 use engine::{Engine, Observer, Stop};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub use options::{parse_shard, ExploreOptions};
 use pmem_core::crash::{CampaignConfig, CampaignReport, ConfigRequest, ImageView};
+use server::ServerChecker;
 use state::{check_resume, load_state, save_state};
 pub use state::{StateFile, STATE_FORMAT};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-pub use summary::{describe_pages, describe_point, ExploreReport, ExploreSummary};
-use target::{scenario_target, workload_target, BuiltinChecker, CheckerSet, Target};
+pub use summary::{describe_pages, describe_point, ExploreReport, ExploreSummary, RUN_FIELDS};
+use target::{scenario_target, workload_target, BuiltinChecker, CheckerSet, Target, TargetInfo};
 
 /// Set by Ctrl-C (see [`install_interrupt_handler`]).
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -68,9 +72,10 @@ pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 extern "C" fn on_interrupt(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
     // SAFETY: signal(2) is async-signal-safe; restoring the default action
-    // makes a second Ctrl-C end the process at once.
+    // makes a second Ctrl-C (or SIGTERM) end the process at once.
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::signal(libc::SIGTERM, libc::SIG_DFL);
     }
 }
 
@@ -83,6 +88,8 @@ pub fn install_interrupt_handler() {
     // the whole program.
     unsafe {
         libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+        // SIGTERM too: the checker servers are ended before pmemlab is.
+        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
     }
 }
 
@@ -205,6 +212,7 @@ pub fn explore(opts: &ExploreOptions, rep: &mut Reporter<'_>) -> Result<ExploreE
         elapsed_s: state.elapsed_ms as f64 / 1000.0,
         states_per_s: if ran.secs > 0.0 { ran.checked_now as f64 / ran.secs } else { 0.0 },
         counterexample_image,
+        shards_merged: None,
         notes: target.notes.clone(),
     };
     if let Some(p) = &opts.html {
@@ -243,7 +251,13 @@ fn resolve_target(
     let workload = opts.workload.clone().or_else(|| resumed.and_then(|s| s.target.workload.clone()));
     let trace = opts.trace.clone().or_else(|| resumed.and_then(|s| s.target.trace.clone()));
     let no_flush = opts.no_flush || resumed.is_some_and(|s| s.target.no_flush);
-    let checker_cmd = opts.checker.clone().or_else(|| resumed.and_then(|s| s.target.checker.clone()));
+    let saved = |f: fn(&TargetInfo) -> Option<String>| resumed.and_then(|s| f(&s.target));
+    // A checker given now replaces neither kind of saved one: the resume
+    // check says which differs.
+    let given = opts.checker.is_some() || opts.checker_server.is_some();
+    let checker_cmd = opts.checker.clone().or_else(|| if given { None } else { saved(|t| t.checker.clone()) });
+    let server_cmd =
+        opts.checker_server.clone().or_else(|| if given { None } else { saved(|t| t.checker_server.clone()) });
     let device = opts.device.clone().or_else(|| resumed.map(|s| s.target.device.clone()));
     // The seed the saved run played with (the campaign's own seed is in
     // its config, see `campaign_config`).
@@ -257,10 +271,12 @@ fn resolve_target(
         }
         (None, None, None) => return Err(ExploreError::Usage("nothing to explore".into())),
     };
-    if (scenario.is_some() || trace.is_some()) && checker_cmd.is_none() {
-        return Err(ExploreError::Usage("a scenario needs --checker CMD".into()));
+    if (scenario.is_some() || trace.is_some()) && checker_cmd.is_none() && server_cmd.is_none() {
+        let what = if trace.is_some() { "a trace" } else { "a scenario" };
+        return Err(ExploreError::Usage(format!("{what} needs --checker CMD or --checker-server CMD")));
     }
     target.info.checker = checker_cmd;
+    target.info.checker_server = server_cmd;
     Ok((target, builtin))
 }
 
@@ -288,43 +304,60 @@ fn campaign_config(opts: &ExploreOptions, resumed: Option<&StateFile>, target: &
     request.fresh(&CampaignConfig::default())
 }
 
-/// Who judges the images: the user's command (with the directory its
-/// image files go to), or a workload's built-in checker.
+/// Who judges the images: the user's command or checker server (with the
+/// directory their image files go to), or a workload's built-in checker.
+/// (Servers go before the directory: a field drops in order.)
 enum Checkers {
     Command { checker: CommandChecker, _dir: Option<tempfile::TempDir> },
+    Server { checker: ServerChecker, _dir: Option<tempfile::TempDir> },
     Builtin(BuiltinChecker),
 }
 
 impl Checkers {
     fn new(opts: &ExploreOptions, target: &Target, builtin: Option<BuiltinChecker>) -> Result<Checkers, ExploreError> {
-        let cmd = match (&target.info.checker, builtin) {
-            (Some(cmd), _) => cmd,
-            (None, Some(b)) => return Ok(Checkers::Builtin(b)),
-            (None, None) => return Err(ExploreError::Usage("no checker".into())),
+        let info = &target.info;
+        let (cmd, server) = match (&info.checker, &info.checker_server, builtin) {
+            (Some(cmd), _, _) => (cmd, false),
+            (None, Some(cmd), _) => (cmd, true),
+            (None, None, Some(b)) => return Ok(Checkers::Builtin(b)),
+            (None, None, None) => return Err(ExploreError::Usage("no checker".into())),
         };
-        let (dir, guard) = match &opts.image_dir {
-            Some(d) => (d.clone(), None),
-            None => {
-                let t = tempfile::Builder::new().prefix("pmemlab-explore-").tempdir().map_err(|e| {
-                    ExploreError::Usage(format!("cannot create a temporary directory for crash images: {e}"))
-                })?;
-                (t.path().to_path_buf(), Some(t))
-            }
-        };
+        let (dir, guard) = image_dir(opts)?;
         let pages: Vec<u64> = target.history.pages().collect();
-        let mut checker = CommandChecker::new(cmd, &dir, &target.info.device, pages, target.info.size, opts.timeout());
+        let mut files = ImageFiles::new(&dir, &info.device, pages, info.size);
         if let Some(rel) = &target.layout {
-            checker = checker.with_layout(rel, target.companions.clone());
+            files = files.with_layout(rel, target.companions.clone());
         }
+        if server {
+            let checker =
+                ServerChecker::new(cmd, files, opts.timeout(), &INTERRUPTED).map_err(ExploreError::Checker)?;
+            return Ok(Checkers::Server { checker, _dir: guard });
+        }
+        let checker = CommandChecker::from_files(cmd, files, opts.timeout());
         Ok(Checkers::Command { checker, _dir: guard })
     }
 
     fn set(&self) -> &dyn CheckerSet {
         match self {
             Checkers::Command { checker, .. } => checker,
+            Checkers::Server { checker, .. } => checker,
             Checkers::Builtin(b) => b,
         }
     }
+}
+
+/// The directory crash-image files go to: `--image-dir`, else a new
+/// temporary one (removed when the guard drops).
+fn image_dir(opts: &ExploreOptions) -> Result<(PathBuf, Option<tempfile::TempDir>), ExploreError> {
+    Ok(match &opts.image_dir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let t = tempfile::Builder::new().prefix("pmemlab-explore-").tempdir().map_err(|e| {
+                ExploreError::Usage(format!("cannot create a temporary directory for crash images: {e}"))
+            })?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    })
 }
 
 /// What one run of the engine did.
@@ -350,7 +383,8 @@ fn run_engine(
         max_states: opts.max_states.map(|m| report.checked.saturating_add(m)),
         ..state.config.clone()
     };
-    let batch = if target.info.checker.is_some() { (jobs * 8).max(16) } else { 4096 };
+    let external = target.info.checker.is_some() || target.info.checker_server.is_some();
+    let batch = if external { (jobs * 8).max(16) } else { 4096 };
     let engine = Engine::new(&target.history, run_cfg, jobs, batch);
     let from = engine
         .campaign()

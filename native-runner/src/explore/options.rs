@@ -37,6 +37,11 @@ pub struct ExploreOptions {
     /// shell failing to run it, stop the campaign).
     #[arg(long, value_name = "CMD")]
     pub checker: Option<String>,
+    /// A persistent checker, started once per job through /bin/sh: it reads
+    /// one JSON line per crash image on stdin and answers `ok` or `fail:
+    /// REASON` on stdout (docs/checker-protocol.md).
+    #[arg(long, value_name = "CMD", conflicts_with = "checker")]
+    pub checker_server: Option<String>,
     /// The device to crash, when the scenario writes to several (default:
     /// the only device written).
     #[arg(long, value_name = "ID")]
@@ -146,18 +151,21 @@ impl ExploreOptions {
                 "nothing to explore: give a SCENARIO or --trace T (with --checker CMD) or --workload NAME".into(),
             );
         }
-        if self.trace.is_some() && self.checker.is_none() && self.resume.is_none() {
+        if self.trace.is_some() && self.checker.is_none() && self.checker_server.is_none() && self.resume.is_none() {
             return usage(
-                "a trace needs --checker CMD: the command that judges each crash image (exit 0 = consistent)".into(),
+                "a trace needs --checker CMD (the command that judges each crash image, exit 0 = consistent) or --checker-server CMD".into(),
             );
         }
-        if self.scenario.is_some() && self.checker.is_none() && self.resume.is_none() {
+        if self.scenario.is_some() && self.checker.is_none() && self.checker_server.is_none() && self.resume.is_none() {
             return usage(
-                "a scenario needs --checker CMD: the command that judges each crash image (exit 0 = consistent)".into(),
+                "a scenario needs --checker CMD (the command that judges each crash image, exit 0 = consistent) or --checker-server CMD".into(),
             );
         }
         if self.checker.as_deref().is_some_and(|c| c.trim().is_empty()) {
             return usage("--checker: the command is empty".into());
+        }
+        if self.checker_server.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            return usage("--checker-server: the command is empty".into());
         }
         if let Some(t) = self.timeout.filter(|t| !(t.is_finite() && *t > 0.0)) {
             return usage(format!("--timeout {t}: give a number of seconds above 0"));

@@ -81,6 +81,13 @@ pub fn check_resume(
             format!("`{}`", t.checker.clone().unwrap_or_default()),
         ));
     }
+    if t.checker_server != target.info.checker_server {
+        return Err(differs(
+            "--checker-server",
+            format!("`{}`", target.info.checker_server.clone().unwrap_or_default()),
+            format!("`{}`", t.checker_server.clone().unwrap_or_default()),
+        ));
+    }
     if t.workload != target.info.workload || t.device != target.info.device {
         return Err(ExploreError::State {
             path: path.to_path_buf(),

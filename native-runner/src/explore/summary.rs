@@ -31,9 +31,18 @@ pub struct ExploreReport {
     pub states_per_s: f64,
     /// Where the minimal counterexample's image was written.
     pub counterexample_image: Option<PathBuf>,
+    /// The number of shard reports this one was merged from (`pmemlab
+    /// merge`; absent for a campaign's own report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards_merged: Option<u64>,
     /// Things worth knowing.
     pub notes: Vec<String>,
 }
+
+/// The fields of an [`ExploreReport`] that say how a campaign was run, not
+/// what it found: they differ between one run and its shards merged.
+/// Every other field is the campaign's result.
+pub const RUN_FIELDS: [&str; 5] = ["jobs", "elapsed_s", "states_per_s", "counterexample_image", "shards_merged"];
 
 impl ExploreReport {
     /// True when the campaign found violations.
@@ -104,6 +113,9 @@ impl Report for ExploreSummary<'_> {
             r.config.shard.0,
             r.config.shard.1
         )?;
+        if let Some(n) = r.shards_merged {
+            writeln!(out, "merged from {n} shard report(s)")?;
+        }
         for n in &r.notes {
             writeln!(out, "note: {n}")?;
         }

@@ -38,6 +38,10 @@ pub struct TargetInfo {
     pub seed: u64,
     /// The checker command (`None`: the workload's built-in checker).
     pub checker: Option<String>,
+    /// The checker server's command (`--checker-server`), instead of
+    /// `checker`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checker_server: Option<String>,
     /// Writes in the history.
     pub writes: usize,
     /// Crash points in the history.
@@ -62,9 +66,10 @@ impl TargetInfo {
 
     /// Who judges the images, in words.
     pub fn checker_words(&self) -> String {
-        match &self.checker {
-            Some(c) => format!("command `{c}`"),
-            None => format!("the built-in checker of {}", self.workload.as_deref().unwrap_or("the workload")),
+        match (&self.checker, &self.checker_server) {
+            (Some(c), _) => format!("command `{c}`"),
+            (None, Some(c)) => format!("server `{c}`"),
+            (None, None) => format!("the built-in checker of {}", self.workload.as_deref().unwrap_or("the workload")),
         }
     }
 }
@@ -170,6 +175,7 @@ pub fn workload_target(name: &str, seed: u64) -> Result<(Target, BuiltinChecker)
         size: history.size(),
         seed,
         checker: None,
+        checker_server: None,
         writes: history.writes(),
         points: history.points().len(),
         history_fingerprint: history_fingerprint(&history),
@@ -255,6 +261,7 @@ pub fn scenario_target(
         size: dev.size.0,
         seed: scenario.seed(),
         checker: None,
+        checker_server: None,
         writes: history.writes(),
         points: history.points().len(),
         history_fingerprint: history_fingerprint(&history),

@@ -166,6 +166,7 @@ pub fn trace_target(path: &Path, device: Option<&str>, no_flush: bool) -> Result
         size: dev.size,
         seed: scenario.seed(),
         checker: None,
+        checker_server: None,
         writes: history.writes(),
         points: history.points().len(),
         history_fingerprint: history_fingerprint(&history),
