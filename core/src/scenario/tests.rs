@@ -607,7 +607,8 @@ fn build_machine_plugs_the_initial_devices_with_their_options() {
 
 #[test]
 fn a_key_given_twice_is_refused_and_named() {
-    let text = r#"{"version": 1, "seed": 1, "devices": [{"id": "nv1", "mem-path": "a.img", "size": "1M", "size": "2M"}]}"#;
+    let text =
+        r#"{"version": 1, "seed": 1, "devices": [{"id": "nv1", "mem-path": "a.img", "size": "1M", "size": "2M"}]}"#;
     let err = Scenario::parse(text).unwrap_err();
     assert!(matches!(&err, ScenarioError::DuplicateKey { key, line: 1, .. } if key == "size"), "{err:?}");
     assert_eq!(err.field(), Some("size"));

@@ -60,27 +60,34 @@ use std::time::{Duration, Instant};
 pub use summary::{describe_pages, describe_point, ExploreReport, ExploreSummary};
 use target::{scenario_target, workload_target, BuiltinChecker, CheckerSet, Target};
 
-/// Set by Ctrl-C (see [`install_interrupt_handler`]).
+/// Set by Ctrl-C, SIGTERM or SIGHUP (see [`install_interrupt_handler`]).
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_interrupt(_: libc::c_int) {
+/// The signals that stop a campaign cleanly: Ctrl-C, `kill`'s default, and
+/// the terminal going away.
+const STOP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+extern "C" fn on_interrupt(sig: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
     // SAFETY: signal(2) is async-signal-safe; restoring the default action
-    // makes a second Ctrl-C end the process at once.
+    // makes a second signal of the same kind end the process at once.
     unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::signal(sig, libc::SIG_DFL);
     }
 }
 
-/// Makes Ctrl-C set [`INTERRUPTED`] (the campaign then stops at the end of
-/// its batch and saves its state); a second Ctrl-C ends the process.
+/// Makes Ctrl-C, SIGTERM and SIGHUP set [`INTERRUPTED`] (the campaign then
+/// stops at the end of its batch, saves its state and removes its
+/// temporary image directory); a second one of the same ends the process.
 pub fn install_interrupt_handler() {
     let handler = on_interrupt as extern "C" fn(libc::c_int);
-    // SAFETY: the handler only stores to an atomic and calls signal(2),
-    // both async-signal-safe; it is a plain `extern "C" fn` that lives for
-    // the whole program.
-    unsafe {
-        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+    for sig in STOP_SIGNALS {
+        // SAFETY: the handler only stores to an atomic and calls signal(2),
+        // both async-signal-safe; it is a plain `extern "C" fn` that lives
+        // for the whole program.
+        unsafe {
+            libc::signal(sig, handler as libc::sighandler_t);
+        }
     }
 }
 
@@ -161,7 +168,7 @@ impl Observer for Bar<'_> {
 pub fn explore(opts: &ExploreOptions, rep: &mut Reporter<'_>) -> Result<ExploreExit, ExploreError> {
     opts.check()?;
     check_outputs(opts)?;
-    let resumed = opts.resume.as_deref().map(load_state).transpose()?;
+    let resumed = opts.resume.as_deref().map(|p| load_state(p, &opts.limit.budget())).transpose()?;
     let (target, builtin) = resolve_target(opts, resumed.as_ref())?;
     let mut cfg = campaign_config(opts, resumed.as_ref(), &target);
     let mut report = CampaignReport::default();
@@ -239,13 +246,16 @@ fn resolve_target(
 ) -> Result<(Target, Option<BuiltinChecker>), ExploreError> {
     let scenario = opts.scenario.clone().or_else(|| resumed.and_then(|s| s.target.scenario.clone()));
     let workload = opts.workload.clone().or_else(|| resumed.and_then(|s| s.target.workload.clone()));
-    let checker_cmd = opts.checker.clone().or_else(|| resumed.and_then(|s| s.target.checker.clone()));
+    // The checker command comes from the command line only: a state file is
+    // data, and the command saved in it is only compared (`check_resume`),
+    // never run.
+    let checker_cmd = opts.checker.clone();
     let device = opts.device.clone().or_else(|| resumed.map(|s| s.target.device.clone()));
     // The seed the saved run played with (the campaign's own seed is in
     // its config, see `campaign_config`).
     let seed = opts.seed.or_else(|| resumed.map(|s| s.target.seed));
     let (mut target, builtin) = match (&scenario, &workload) {
-        (Some(path), _) => (scenario_target(path, seed, device.as_deref())?, None),
+        (Some(path), _) => (scenario_target(path, seed, device.as_deref(), &opts.limit.budget())?, None),
         (None, Some(name)) => {
             let (t, c) = workload_target(name, seed.unwrap_or(0))?;
             (t, Some(c))
@@ -253,7 +263,13 @@ fn resolve_target(
         (None, None) => return Err(ExploreError::Usage("nothing to explore".into())),
     };
     if scenario.is_some() && checker_cmd.is_none() {
-        return Err(ExploreError::Usage("a scenario needs --checker CMD".into()));
+        return Err(ExploreError::Usage(match resumed.and_then(|s| s.target.checker.as_deref()) {
+            Some(saved) => format!(
+                "resuming needs --checker CMD again (the saved campaign's is `{}`; a command is never taken from a state file)",
+                crate::output::escape(saved)
+            ),
+            None => "a scenario needs --checker CMD".into(),
+        }));
     }
     target.info.checker = checker_cmd;
     Ok((target, builtin))
@@ -344,6 +360,7 @@ fn run_engine(
     };
     let batch = if target.info.checker.is_some() { (jobs * 8).max(16) } else { 4096 };
     let engine = Engine::new(&target.history, run_cfg, jobs, batch);
+    check_points(engine.campaign(), &opts.limit.budget())?;
     let from = engine
         .campaign()
         .start_point(&report)
@@ -369,6 +386,22 @@ fn run_engine(
     }
     let checked_now = report.checked - checked_before;
     Ok(Ran { report, stop, checked_now, secs: session_elapsed.as_secs_f64() })
+}
+
+/// Checks, before any image is planned, that every crash point's images
+/// (planned, deduplicated and checked a point at a time) fit the budget.
+/// Costs an index per point, no image.
+fn check_points(
+    campaign: &pmem_core::crash::Campaign<'_>,
+    budget: &pmem_core::budget::Budget,
+) -> Result<(), ExploreError> {
+    for point in campaign.history().points() {
+        let plan = campaign.plan(point);
+        budget
+            .check_point(point.index, plan.shard_total(), plan.index().len())
+            .map_err(|e| ExploreError::Usage(e.to_string()))?;
+    }
+    Ok(())
 }
 
 fn progress_bar(length: u64, draw: bool) -> ProgressBar {

@@ -144,7 +144,7 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
     }
     pmem_core::size::parse_size(&args.maxmem)
         .map_err(|e| OracleError::Usage(format!("--maxmem {}: {e}", args.maxmem)))?;
-    let scenario = crate::run::load_scenario(&args.scenario)?;
+    let scenario = crate::run::load_scenario(&args.scenario, &pmem_core::budget::Budget::default())?;
     let mut plan = Plan::new(&scenario)?;
     let load = load_of(args, &scenario)?;
     if let Some(l) = &load {

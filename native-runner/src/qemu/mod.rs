@@ -16,6 +16,9 @@
 //! - [`opts`]: QEMU's `key=value,…` option strings;
 //! - [`config`]: the `-object` / `-device` / `-m` arguments pmemlab models;
 //! - [`vm`]: the machine with its memory backends and devices;
+//! - [`backing`]: opening a backend's `mem-path` (an existing file used as
+//!   QEMU uses it, with a note; links resolved and reported; one backend
+//!   per file);
 //! - [`monitor`]: the prompt (QEMU's HMP commands, plus guest commands).
 //!
 //! The whole command line is checked before any file is touched; a mistake
@@ -24,6 +27,7 @@
 //! backing files it created (on the command line or with `object_add`) are
 //! removed again ([`crate::created::CreatedFiles`]).
 
+pub mod backing;
 pub mod config;
 pub mod monitor;
 pub mod opts;
