@@ -325,8 +325,8 @@ fn partial_pages(offset: u64, len: u64) -> u64 {
     let end = offset.saturating_add(len);
     let first = offset / page;
     let last = (end - 1) / page;
-    let head = offset % page != 0;
-    let tail = end % page != 0;
+    let head = !offset.is_multiple_of(page);
+    let tail = !end.is_multiple_of(page);
     if first == last {
         u64::from(head || tail)
     } else {

@@ -622,7 +622,7 @@ fn a_key_given_twice_is_refused_and_named() {
 fn a_runner_held_to_a_budget_stops_at_the_step_that_passes_it() {
     use crate::budget::{Budget, MIN_LIMIT};
     let step = r#"{"op": "write", "device": "nv1", "offset": 0, "text": "x", "len": "8M"}"#;
-    let steps = vec![step; 4].join(",");
+    let steps = [step; 4].join(",");
     let text = format!(
         r#"{{"version": 1, "devices": [{{"id": "nv1", "mem-path": "a.img", "size": "64M"}}], "steps": [{steps}]}}"#
     );
