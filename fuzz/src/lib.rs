@@ -32,14 +32,4 @@ pub mod recorder;
 #[allow(missing_docs, dead_code)]
 pub mod link;
 
-/// The native runner's QEMU option parsers, compiled from their own files.
-pub mod qemu {
-    /// `key=value,…` option strings.
-    #[path = "../../../native-runner/src/qemu/opts.rs"]
-    #[allow(missing_docs, dead_code)]
-    pub mod opts;
-    /// The `-object`/`-device`/`-m` arguments.
-    #[path = "../../../native-runner/src/qemu/config.rs"]
-    #[allow(missing_docs, dead_code)]
-    pub mod config;
-}
+pub mod qemu;
