@@ -37,5 +37,6 @@ pmemlab="${CARGO_TARGET_DIR:-target}/release/pmemlab"
 # An event log exported by the native runner, for the replay test.
 "$pmemlab" demo --json >"$artifacts/native-demo-log.json"
 node web/e2e/run.mjs target/site "$artifacts" "$artifacts/native-demo-log.json"
+node web/e2e/hostile.mjs target/site "$artifacts"
 # Delivery: the site as `pmemlab serve` sends it (compressed, within budget).
 node web/e2e/delivery.mjs "$pmemlab" target/site "$artifacts"

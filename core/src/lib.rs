@@ -15,7 +15,9 @@
 //! The device and the host each emit their own event type
 //! ([`device::DeviceEvent`], [`host::HostEvent`]) and know nothing of the
 //! log; [`event`] collects them. [`size`] reads and writes sizes as QEMU does,
-//! for every front end.
+//! for every front end. [`budget`] owns every limit on what outside input
+//! may make pmemlab hold; [`json`] refuses duplicate keys in JSON read from
+//! outside.
 //!
 //! The crate is pure: no I/O, no wall clock, no threads, no global RNG, and
 //! no `unsafe`. It builds for `wasm32-unknown-unknown`.
@@ -23,12 +25,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod budget;
 pub mod crash;
 pub mod device;
 pub mod durability;
 pub mod event;
 pub mod guest;
 pub mod host;
+pub mod json;
 pub mod memory;
 pub mod pmem_window;
 pub mod queue;

@@ -6,8 +6,8 @@ use crate::input::{build_memory, contains, overlaps, place, AddrIn, DescIn, Pmem
 use crate::recorder::{PopOutcome, Recorder, Tracked, WriteRec, Writer};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use pmem_core::device::{
-    DeviceEvent, DeviceStats, DeviceStatus, FailureStatus, PmemConfig, PmemDevice, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_VERSION_1,
-    VIRTIO_PMEM_F_SHMEM_REGION,
+    DeviceEvent, DeviceStats, DeviceStatus, FailureStatus, PmemConfig, PmemDevice, VIRTIO_F_INDIRECT_DESC,
+    VIRTIO_F_VERSION_1, VIRTIO_PMEM_F_SHMEM_REGION,
 };
 use pmem_core::host::{HostBackend, HostStats, SimpleBackend};
 use pmem_core::memory::{GuestAddress, GuestMemory, PAGE_SIZE};
@@ -443,10 +443,24 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
         return Err("the device popped again after the ring said empty or broken".into());
     }
     let resets = o.events.iter().filter(|e| matches!(e, DeviceEvent::DeviceNeedsReset { .. })).count();
+    // A head the device could not return for a used ring it cannot write
+    // breaks the queue: DEVICE_NEEDS_RESET, as QEMU's virtio_error.
+    let used_ring_broken =
+        o.events.iter().any(|e| matches!(e, DeviceEvent::HeadNotReturned { error: QueueError::Memory(_), .. }));
     match last {
-        PopOutcome::Chain(_) => return Err("the device stopped popping while chains were available".into()),
+        // A head the device could not return because the used ring is not
+        // writable: the queue is broken, the device stops (as QEMU's
+        // virtio_error) and sets DEVICE_NEEDS_RESET exactly once.
+        PopOutcome::Chain(c) => {
+            let unreturnable = o.events.iter().any(
+                |e| matches!(e, DeviceEvent::HeadNotReturned { head, error: QueueError::Memory(_) } if *head == c.head),
+            );
+            if !(unreturnable && needs_reset(o.status_after) && resets == 1) {
+                return Err("the device stopped popping while chains were available".into());
+            }
+        }
         PopOutcome::Empty => {
-            if needs_reset(o.status_after) || resets != 0 {
+            if !used_ring_broken && (needs_reset(o.status_after) || resets != 0) {
                 return Err("DEVICE_NEEDS_RESET set although the ring was drained without error".into());
             }
         }
@@ -460,7 +474,7 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
         }
     }
     let popped: Vec<&pmem_core::queue::PoppedChain> =
-        chains.iter().filter_map(|p| if let PopOutcome::Chain(c) = p { Some(c) } else { None }).collect();
+        o.pops.iter().filter_map(|p| if let PopOutcome::Chain(c) = p { Some(c) } else { None }).collect();
     let n_popped = popped.len();
     if o.next_avail_after != o.next_avail_before.wrapping_add(n_popped as u16) {
         return Err(format!(
@@ -482,7 +496,12 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
     if !avail_idx_clobbered {
         let Some(avail_idx) = o.avail_idx_after else { return Err("avail.idx unreadable".into()) };
         let ahead = avail_idx.wrapping_sub(o.next_avail_after);
-        if needs_reset(o.status_after) {
+        // (A device that stopped on a head it could not return set
+        // DEVICE_NEEDS_RESET for the used ring, checked above.)
+        let stopped_unreturnable = used_ring_broken;
+        if stopped_unreturnable {
+            // Chains after it stay available for after the reset.
+        } else if needs_reset(o.status_after) {
             if ahead <= o.size {
                 return Err(format!(
                     "DEVICE_NEEDS_RESET although avail.idx {avail_idx} is only {ahead} ahead of {}",
@@ -648,7 +667,8 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
     }
 
     // An interrupt (or its suppression) follows every batch of returns.
-    let irqs = o.events.iter().filter(|e| matches!(e, DeviceEvent::Interrupt | DeviceEvent::InterruptSuppressed)).count();
+    let irqs =
+        o.events.iter().filter(|e| matches!(e, DeviceEvent::Interrupt | DeviceEvent::InterruptSuppressed)).count();
     if (irqs > 0) != (n_used > 0) {
         return Err(format!("{irqs} interrupts for {n_used} chains returned"));
     }

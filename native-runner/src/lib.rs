@@ -29,7 +29,8 @@
 //!   command created;
 //! - [`report`]: every command's output, as readable text or one JSON
 //!   document (`--json`);
-//! - [`demo`]: `pmemlab demo`, the built-in demonstration.
+//! - [`demo`]: `pmemlab demo`, the built-in demonstration;
+//! - [`limit`]: `--memory-limit`, the memory budget of a command.
 //!
 //! User mistakes (a bad option, a file of the wrong size, a missing
 //! directory) come back as errors whose `Display` is one plain sentence; the
@@ -46,6 +47,7 @@ pub mod demo;
 pub mod explore;
 pub mod fs;
 pub mod inspect;
+pub mod limit;
 pub mod merge;
 pub mod oracle;
 pub mod output;

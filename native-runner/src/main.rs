@@ -332,7 +332,7 @@ fn finish(status: Status) -> ExitCode {
         Status::Error(msg) => {
             if !msg.is_empty() {
                 // One line, whatever the message holds.
-                eprintln!("pmemlab: {}", msg.trim().replace('\n', " "));
+                eprintln!("pmemlab: {}", pmemlab::output::escape(&msg.trim().replace('\n', " ")));
             }
             ExitCode::from(2)
         }

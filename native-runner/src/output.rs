@@ -8,7 +8,15 @@
 //! report behind. An existing file at the final path is refused unless the
 //! caller passes `replace` (the command-line `--force`); without it the
 //! rename itself refuses to replace a file that appeared meanwhile.
+//!
+//! Text the user wrote (step notes, names, paths, a checker's message) is
+//! printed through [`escape`]: a control character in it is shown as an
+//! escape (`\x1b`, `\n`), never sent to the terminal, so a note can neither
+//! clear the screen nor fake an `ok` line. [`TextStream`] does the same
+//! to a whole stream, keeping its line breaks (the readable log of every
+//! command goes through it).
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -197,5 +205,153 @@ mod tests {
         let e = check_writable(&dir, true).unwrap_err();
         assert!(e.to_string().contains("is a directory"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// `text` with every control character escaped: C0 controls (newline,
+/// carriage return and tab included), DEL, the C1 controls U+0080–U+009F
+/// and the bidirectional overrides U+202A–U+202E, U+2066–U+2069 (which can
+/// make a line read differently from what it holds). Everything else is
+/// kept; text without such characters is returned as it is.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        push_escaped(&mut out, c);
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if needs_escape(c) && (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
+        c if needs_escape(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+        c => out.push(c),
+    }
+}
+
+/// A stream of text lines whose control characters other than the line
+/// break are escaped as [`escape`] does (for the readable log, where a
+/// user's text sits inside pmemlab's own lines). Bytes that are not UTF-8
+/// are shown as `\xNN`.
+pub struct TextStream<W: Write> {
+    inner: W,
+    /// The start of a UTF-8 sequence split between two writes.
+    pending: Vec<u8>,
+}
+
+impl<W: Write> TextStream<W> {
+    /// Escapes what is written before passing it to `inner`.
+    pub fn new(inner: W) -> Self {
+        TextStream { inner, pending: Vec::new() }
+    }
+
+    fn emit(&mut self, bytes: &[u8], last: bool) -> io::Result<()> {
+        let mut text = String::with_capacity(bytes.len());
+        let mut rest = bytes;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(s) => {
+                    push_line_text(&mut text, s);
+                    break;
+                }
+                Err(e) => {
+                    let (good, bad) = rest.split_at(e.valid_up_to());
+                    // Valid by construction.
+                    push_line_text(&mut text, std::str::from_utf8(good).unwrap_or_default());
+                    match e.error_len() {
+                        Some(n) => {
+                            for b in &bad[..n] {
+                                text.push_str(&format!("\\x{b:02x}"));
+                            }
+                            rest = &bad[n..];
+                        }
+                        // An incomplete sequence at the end: wait for the rest.
+                        None if !last => {
+                            self.pending = bad.to_vec();
+                            break;
+                        }
+                        None => {
+                            for b in bad {
+                                text.push_str(&format!("\\x{b:02x}"));
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.inner.write_all(text.as_bytes())
+    }
+}
+
+fn push_line_text(out: &mut String, s: &str) {
+    for c in s.chars() {
+        if c == '\n' {
+            out.push(c);
+        } else {
+            push_escaped(out, c);
+        }
+    }
+}
+
+impl<W: Write> Write for TextStream<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut bytes = std::mem::take(&mut self.pending);
+        bytes.extend_from_slice(buf);
+        self.emit(&bytes, false)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        if !pending.is_empty() {
+            self.emit(&pending, true)?;
+        }
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Drop for TextStream<W> {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_shown_not_sent() {
+        assert_eq!(escape("plain text, ünïcode"), "plain text, ünïcode");
+        assert!(matches!(escape("plain"), Cow::Borrowed(_)));
+        assert_eq!(escape("a\x1b[2Jb"), "a\\x1b[2Jb");
+        assert_eq!(escape("x\nstep 3 ok\r"), "x\\nstep 3 ok\\r");
+        assert_eq!(escape("\u{9b}31m \u{202e}txt"), "\\x9b31m \\u{202e}txt");
+        assert_eq!(escape("\x7f"), "\\x7f");
+    }
+
+    #[test]
+    fn a_stream_keeps_line_breaks_and_escapes_the_rest_even_split_mid_character() {
+        let mut out = Vec::new();
+        {
+            let mut s = TextStream::new(&mut out);
+            s.write_all(b"ok line\n\x1b[2J note\r\n").unwrap();
+            let e_acute = "é".as_bytes();
+            s.write_all(&e_acute[..1]).unwrap();
+            s.write_all(&e_acute[1..]).unwrap();
+            s.write_all(b" \xff\n").unwrap();
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), "ok line\n\\x1b[2J note\\r\né \\xff\n");
     }
 }

@@ -55,7 +55,8 @@ impl<'a> Reporter<'a> {
 
     /// A reporter on the process's stdout and stderr.
     pub fn stdio(format: Format) -> Reporter<'static> {
-        Reporter::new(format, io::stdout().lock(), io::stderr())
+        // User text inside the readable log is escaped (see `output::escape`).
+        Reporter::new(format, crate::output::TextStream::new(io::stdout().lock()), io::stderr())
     }
 
     /// The readable log: `writeln!(reporter, …)` prints in text mode and

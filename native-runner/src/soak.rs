@@ -65,6 +65,10 @@ pub struct SoakOptions {
     /// pages).
     #[arg(long)]
     pub force: bool,
+    /// The memory budget: the model's event log grows with every store, so
+    /// a soak stops with one line when the log reaches it.
+    #[command(flatten)]
+    pub limit: crate::limit::MemoryLimit,
 }
 
 /// Why `soak` could not run: one sentence.
@@ -82,6 +86,9 @@ pub enum SoakError {
     /// The machine.
     #[error("{0}")]
     Machine(#[from] MachineError),
+    /// The model's event log reached the memory limit.
+    #[error("{0}; stop earlier with --writes N or raise --memory-limit")]
+    Budget(String),
     /// A flush returned -EIO.
     #[error("flush after store {0} returned -EIO: the host could not sync the file")]
     FlushFailed(u64),
@@ -153,7 +160,14 @@ pub fn soak(opts: &SoakOptions, out: &mut dyn Write) -> Result<Option<CrashImage
     writeln!(out, "soak {}: {} page(s), a flush every {} store(s)", opts.file.display(), opts.pages, opts.flush_every)?;
     out.flush()?;
     let mut n = 0u64;
+    let budget = opts.limit.budget();
+    let mut meter = pmem_core::budget::LogMeter::default();
+    let mut metered = 0;
     while opts.writes.is_none_or(|w| n < w) {
+        let events = m.log().events();
+        meter.add(&events[metered..]);
+        metered = events.len();
+        budget.check_log(&format!("store {n}"), meter.bytes()).map_err(|e| SoakError::Budget(e.to_string()))?;
         n += 1;
         let page = (n - 1) % opts.pages;
         m.guest_write("nv1", page * 4096, &record(n, page))?;

@@ -77,7 +77,7 @@ fn an_explore_whose_checker_cannot_run_removes_its_new_state_file_but_not_a_resu
     assert!(common::stdout(&o).contains("resume with --resume st.json"), "{}", common::stdout(&o));
     let saved = std::fs::read(dir.join("st.json")).unwrap();
     std::fs::write(dir.join("chk.sh"), "exit 127\n").unwrap();
-    let o = pmemlab(&dir, &["explore", "--resume", "st.json", "--html", "r.html"], "");
+    let o = pmemlab(&dir, &["explore", "--resume", "st.json", "--checker", "sh ./chk.sh", "--html", "r.html"], "");
     assert_user_error(&o, "could not be run");
     assert!(dir.join("st.json").exists(), "the resumed state file stays");
     assert!(!dir.join("r.html").exists());

@@ -141,8 +141,9 @@ fn a_stopped_campaign_resumes_to_the_same_result() {
     assert_eq!(saved["format"], "pmemlab-explore-state");
     let part = saved["report"]["checked"].as_u64().unwrap();
     assert!(part >= 5 && part < full["campaign"]["checked"].as_u64().unwrap(), "{part}");
-    // Resume without repeating the target: it is in the state file.
-    let o = pmemlab(&dir, &["explore", "--resume", "st.json", "--json"], "");
+    // Resume without repeating the scenario (its path is in the state file,
+    // its content is re-read and compared); the checker is given again.
+    let o = pmemlab(&dir, &["explore", "--resume", "st.json", "--checker", arg(&check), "--json"], "");
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let done = json(&o);
     assert!(done["complete"].as_bool().unwrap());
@@ -153,7 +154,7 @@ fn a_stopped_campaign_resumes_to_the_same_result() {
     let o = pmemlab(&dir, &["explore", arg(&s), "--checker", "true", "--resume", "st.json"], "");
     assert_user_error(&o, "differs from the resumed campaign");
     // Nor another tear.
-    let o = pmemlab(&dir, &["explore", "--resume", "st.json", "--tear", "8B"], "");
+    let o = pmemlab(&dir, &["explore", "--resume", "st.json", "--checker", arg(&check), "--tear", "8B"], "");
     assert_user_error(&o, "--tear 8B differs");
     cleanup(&dir);
 }
@@ -245,7 +246,7 @@ fn ctrl_c_stops_at_a_batch_boundary_saves_the_state_and_the_campaign_resumes() {
     let saved: Value = serde_json::from_slice(&std::fs::read(dir.join("st.json")).unwrap()).unwrap();
     let next = saved["report"]["next_point"].as_u64().expect("an unfinished campaign");
     assert!(next > 0, "some crash points were committed before the interrupt");
-    let o = pmemlab(&dir, &["explore", "--resume", "st.json", "--json"], "");
+    let o = pmemlab(&dir, &["explore", "--resume", "st.json", "--checker", "sleep 0.1; true", "--json"], "");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let done = json(&o);
     assert!(done["complete"].as_bool().unwrap());

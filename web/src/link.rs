@@ -10,6 +10,7 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use pmem_core::budget::Budget;
 
 /// Where the scenario of a link comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,7 +61,10 @@ impl Link {
     }
 
     /// Reads a fragment (with or without `#`). `Ok(None)` for an empty one.
+    /// A fragment longer than the tab's input limit
+    /// ([`Budget::input_limit`], 16 MiB) is refused before it is decoded.
     pub fn parse(fragment: &str) -> Result<Option<Link>, String> {
+        Budget::browser().check_input("the link", fragment.len() as u64).map_err(|e| e.to_string())?;
         let f = fragment.strip_prefix('#').unwrap_or(fragment);
         if f.is_empty() {
             return Ok(None);

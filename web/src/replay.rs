@@ -7,6 +7,7 @@
 //! cursor moves forward event by event and back from a checkpoint.
 
 use crate::grid::PageMap;
+use pmem_core::budget::{Budget, LogMeter};
 use pmem_core::event::fold::{backings_of_log, FoldCursor, PageFold, Tracking};
 use pmem_core::event::{Event, EventKind, EventLog};
 use pmem_core::host::BackingMode;
@@ -107,7 +108,13 @@ impl LogReplay {
     /// Reads an event log: `{"events": [...]}` (an `EventLog`), a bare
     /// array of events, or an object with a `log` field holding either (a
     /// scenario run).
+    /// The text is checked against the tab's budget before it is parsed
+    /// (at most [`Budget::input_limit`], 16 MiB; a key given twice is
+    /// refused), and the events it holds after (their payloads counted).
     pub fn parse(text: &str) -> Result<LogReplay, String> {
+        let budget = Budget::browser();
+        budget.check_input("the event log", text.len() as u64).map_err(|e| e.to_string())?;
+        pmem_core::json::refuse_duplicate_keys(text).map_err(|e| format!("the event log is not accepted: {e}"))?;
         let shape = "expected an event log: an object with \"events\" (pmemlab demo --json), \
                      an array of events, or a scenario run with a \"log\"";
         let not_json = |e: serde_json::Error| format!("the event log is not JSON: {e}");
@@ -124,6 +131,9 @@ impl LogReplay {
                 _ => return Err(shape.to_string()),
             }
         };
+        let mut meter = LogMeter::default();
+        meter.add(&events.0);
+        budget.check_log("import", meter.bytes()).map_err(|e| e.to_string())?;
         Ok(LogReplay::new(events.0))
     }
 

@@ -19,6 +19,7 @@
 //! ([`PageFold`]): the page states and the marks failures left, which the
 //! grid draws.
 
+use pmem_core::budget::Budget;
 use pmem_core::event::fold::{PageFold, Tracking};
 use pmem_core::host::TearGranularity;
 use pmem_core::scenario::{DeviceOptions, Model, Op, Scenario, ScenarioRunner, Step, StepOutcome};
@@ -122,10 +123,17 @@ fn fold_for(scenario: &Scenario, tracking: Tracking) -> PageFold {
     fold
 }
 
+/// A runner held to the tab's memory budget.
+fn budgeted_runner(scenario: &Scenario) -> ScenarioRunner {
+    let mut runner = scenario.runner();
+    runner.set_budget(Budget::browser());
+    runner
+}
+
 impl Session {
     /// A session at the start of `scenario`.
     pub fn new(scenario: Scenario) -> Session {
-        let mut s = Session { fold: fold_for(&scenario, Tracking::States), runner: scenario.runner() };
+        let mut s = Session { fold: fold_for(&scenario, Tracking::States), runner: budgeted_runner(&scenario) };
         s.sync_fold();
         s
     }
@@ -136,9 +144,22 @@ impl Session {
         Session::new(Scenario::parse(PLAYGROUND).expect("the playground scenario is valid"))
     }
 
-    /// A session from scenario JSON text.
+    /// A session from scenario JSON text (a paste, a file, a link): the
+    /// text and what the scenario asks for are checked against the tab's
+    /// budget first, so a hostile one is refused with a message instead of
+    /// growing the tab's memory until wasm traps.
     pub fn from_json(text: &str) -> Result<Session, String> {
-        Scenario::parse(text).map(Session::new).map_err(|e| e.to_string())
+        let budget = Budget::browser();
+        budget.check_input("the scenario", text.len() as u64).map_err(|e| e.to_string())?;
+        let scenario = Scenario::parse(text).map_err(|e| e.to_string())?;
+        budget.check_scenario(&scenario).map_err(|e| e.to_string())?;
+        Ok(Session::new(scenario))
+    }
+
+    /// Why the session cannot go further: a step took the event log past
+    /// the tab's budget.
+    pub fn over_budget(&self) -> Option<String> {
+        self.runner.over_budget().map(|e| format!("{e}; go back a step, or start a smaller scenario"))
     }
 
     /// The scenario (all steps, also those after the cursor).
@@ -248,7 +269,7 @@ impl Session {
     /// A new runner (and fold) of `scenario`, before its first step.
     fn restart(&mut self, scenario: Scenario) {
         self.fold = fold_for(&scenario, Tracking::States);
-        self.runner = scenario.runner();
+        self.runner = budgeted_runner(&scenario);
     }
 
     /// Runs `scenario` instead, to the same position.
@@ -271,6 +292,9 @@ impl Session {
         self.runner.push_step(step).map_err(|e| e.to_string())?;
         self.runner.step();
         self.sync_fold();
+        if let Some(why) = self.over_budget() {
+            return Err(why);
+        }
         self.outcomes().last().ok_or_else(|| "the step did not run".to_string())
     }
 

@@ -231,6 +231,9 @@ impl Workbench {
                 s.set_seed(seed)?;
             }
             s.goto(link.step);
+            if let Some(why) = s.over_budget() {
+                return Err(format!("the link's scenario stopped at step {}: {why}", s.cursor()));
+            }
         }
         if let Some(lesson) = w.current_lesson() {
             for q in lesson.questions.iter().filter(|q| q.before_step < link.step) {
@@ -740,6 +743,9 @@ impl Workbench {
                         };
                         self.status = Some(Status { ok, loss: false, text });
                     }
+                }
+                if let Some(why) = s.over_budget() {
+                    self.status = Some(Status { ok: false, loss: false, text: why });
                 }
                 moved
             }

@@ -12,11 +12,7 @@ use crate::sim::{DeviceMode, DeviceSpec};
 use serde::Serialize;
 use serde_json::Value;
 
-/// Most devices a scenario may have, hot-plugged ones included.
-pub const MAX_DEVICES: usize = 64;
-
-/// Largest device: 16 TiB.
-pub const MAX_DEVICE_SIZE: u64 = 16 << 40;
+pub use crate::budget::{MAX_DEVICES, MAX_DEVICE_SIZE};
 
 /// One device, as `-object memory-backend-file,…` + `-device
 /// virtio-pmem-pci,…` would give it.

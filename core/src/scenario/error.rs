@@ -51,6 +51,16 @@ pub enum ScenarioError {
         /// What serde_json found.
         message: String,
     },
+    /// An object holds a key twice.
+    #[error("duplicate key \"{key}\" at line {line}, column {column}; each key may appear once in an object")]
+    DuplicateKey {
+        /// The key.
+        key: String,
+        /// Line of the second occurrence (from 1).
+        line: usize,
+        /// Column just after it (from 1).
+        column: usize,
+    },
     /// `version` is not one this code reads.
     #[error("scenario: field \"version\": version {found} is not supported; supported versions: 1")]
     UnsupportedVersion {
@@ -111,7 +121,7 @@ impl ScenarioError {
     /// Where the problem is (`None` for JSON syntax errors).
     pub fn location(&self) -> Option<&Location> {
         match self {
-            ScenarioError::Syntax { .. } => None,
+            ScenarioError::Syntax { .. } | ScenarioError::DuplicateKey { .. } => None,
             ScenarioError::UnsupportedVersion { .. } => Some(&Location::Scenario),
             ScenarioError::NotAnObject { at, .. }
             | ScenarioError::UnknownField { at, .. }
@@ -129,6 +139,7 @@ impl ScenarioError {
             | ScenarioError::MissingField { field, .. }
             | ScenarioError::InvalidField { field, .. } => Some(field),
             ScenarioError::UnknownOp { .. } => Some("op"),
+            ScenarioError::DuplicateKey { key, .. } => Some(key),
             ScenarioError::Syntax { .. } | ScenarioError::NotAnObject { .. } => None,
         }
     }
@@ -141,6 +152,17 @@ impl ScenarioError {
                 Some(Location::Step { index, .. }) => Some(*index),
                 _ => None,
             },
+        }
+    }
+}
+
+impl From<crate::json::JsonError> for ScenarioError {
+    fn from(e: crate::json::JsonError) -> Self {
+        match e {
+            crate::json::JsonError::Syntax { line, column, message } => ScenarioError::Syntax { line, column, message },
+            crate::json::JsonError::DuplicateKey { key, line, column } => {
+                ScenarioError::DuplicateKey { key, line, column }
+            }
         }
     }
 }

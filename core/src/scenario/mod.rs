@@ -77,17 +77,15 @@ pub struct Scenario {
 }
 
 fn syntax_error(e: serde_json::Error) -> ScenarioError {
-    let text = e.to_string();
-    let message = match text.rsplit_once(" at line ") {
-        Some((m, _)) => m.to_string(),
-        None => text,
-    };
-    ScenarioError::Syntax { line: e.line(), column: e.column(), message }
+    ScenarioError::from(crate::json::syntax(e))
 }
 
 impl Scenario {
     /// Parses and validates a scenario from JSON text.
+    /// An object holding a key twice is refused, naming the key
+    /// ([`crate::json::refuse_duplicate_keys`]).
     pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        crate::json::refuse_duplicate_keys(text).map_err(ScenarioError::from)?;
         let value: Value = serde_json::from_str(text).map_err(syntax_error)?;
         Scenario::from_value(value)
     }

@@ -18,9 +18,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 
-/// Most machine actions one step may run (a blocking flush, or
-/// `run_until_idle`) before it is reported as stuck.
-pub const MAX_ACTIONS_PER_STEP: u64 = 1_000_000;
+pub use crate::budget::MAX_ACTIONS_PER_STEP;
+use crate::budget::{Budget, BudgetError, LogMeter};
 
 /// What one step did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +144,12 @@ pub struct ScenarioRunner<P: DevicePlug = ModelPlug> {
     last_flush: BTreeMap<String, RequestId>,
     outcomes: Vec<StepOutcome>,
     failed: Vec<FailedExpectation>,
+    /// The limit the event log is held to (`None`: none).
+    budget: Option<Budget>,
+    /// The event log's size so far.
+    meter: LogMeter,
+    /// Set when a step took the log past the budget: no step runs after.
+    over_budget: Option<BudgetError>,
 }
 
 impl ScenarioRunner<ModelPlug> {
@@ -159,6 +164,9 @@ impl ScenarioRunner<ModelPlug> {
             last_flush: BTreeMap::new(),
             outcomes: Vec::new(),
             failed: Vec::new(),
+            budget: None,
+            meter: LogMeter::default(),
+            over_budget: None,
         }
     }
 }
@@ -179,6 +187,9 @@ impl<P: DevicePlug> ScenarioRunner<P> {
             last_flush: BTreeMap::new(),
             outcomes: Vec::new(),
             failed: Vec::new(),
+            budget: None,
+            meter: LogMeter::default(),
+            over_budget: None,
         })
     }
 
@@ -247,8 +258,30 @@ impl<P: DevicePlug> ScenarioRunner<P> {
         self.scenario.truncate_steps(self.next);
     }
 
-    /// Runs the next step; `None` when every step has run.
+    /// Holds the event log to `budget`: once a step takes it past the
+    /// limit, [`ScenarioRunner::over_budget`] says so and no further step
+    /// runs ([`ScenarioRunner::step`] returns `None`).
+    pub fn set_budget(&mut self, budget: Budget) {
+        self.budget = Some(budget);
+    }
+
+    /// Why the run stopped early: the step that took the event log past the
+    /// budget, and how big the log got.
+    pub fn over_budget(&self) -> Option<&BudgetError> {
+        self.over_budget.as_ref()
+    }
+
+    /// The event log's size so far, as the budget counts it.
+    pub fn log_bytes(&self) -> u64 {
+        self.meter.bytes()
+    }
+
+    /// Runs the next step; `None` when every step has run (or the budget
+    /// was passed, see [`ScenarioRunner::set_budget`]).
     pub fn step(&mut self) -> Option<&StepOutcome> {
+        if self.over_budget.is_some() {
+            return None;
+        }
         let index = self.next;
         let step = self.scenario.steps().get(index)?.clone();
         self.next += 1;
@@ -263,6 +296,10 @@ impl<P: DevicePlug> ScenarioRunner<P> {
             self.failed.push(FailedExpectation { index, op: op.clone(), expected, actual });
         }
         let events = first_event..self.machine.log().len();
+        self.meter.add(&self.machine.log().events()[events.clone()]);
+        if let Some(budget) = &self.budget {
+            self.over_budget = budget.check_log(&format!("step {index}"), self.meter.bytes()).err();
+        }
         self.outcomes.push(StepOutcome { index, op, ok, detail, at: self.machine.now(), events });
         self.outcomes.last()
     }

@@ -13,8 +13,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fmt;
 
-/// Most bytes one step may write, read or compare: 64 MiB.
-pub const MAX_ACCESS: u64 = 64 << 20;
+pub use crate::budget::MAX_ACCESS;
 
 /// Bytes given in a step: a pattern, written once, `repeat` times, or
 /// repeated to fill `len` bytes.

@@ -611,3 +611,41 @@ fn build_machine_plugs_the_initial_devices_with_their_options() {
     assert_eq!(h.all_devices().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["nv1", "nv2"]);
     assert_eq!(h.devices()[0].mem_path.as_deref(), Some("./nv1.img"));
 }
+
+#[test]
+fn a_key_given_twice_is_refused_and_named() {
+    let text =
+        r#"{"version": 1, "seed": 1, "devices": [{"id": "nv1", "mem-path": "a.img", "size": "1M", "size": "2M"}]}"#;
+    let err = Scenario::parse(text).unwrap_err();
+    assert!(matches!(&err, ScenarioError::DuplicateKey { key, line: 1, .. } if key == "size"), "{err:?}");
+    assert_eq!(err.field(), Some("size"));
+    assert!(err.to_string().starts_with("duplicate key \"size\" at line 1"), "{err}");
+    // The same keys in sibling objects are fine (negative control).
+    let ok = r#"{"version": 1, "devices": [{"id": "a", "mem-path": "a.img", "size": "1M"}, {"id": "b", "mem-path": "b.img", "size": "1M"}]}"#;
+    assert!(Scenario::parse(ok).is_ok());
+}
+
+#[test]
+fn a_runner_held_to_a_budget_stops_at_the_step_that_passes_it() {
+    use crate::budget::{Budget, MIN_LIMIT};
+    let step = r#"{"op": "write", "device": "nv1", "offset": 0, "text": "x", "len": "8M"}"#;
+    let steps = [step; 4].join(",");
+    let text = format!(
+        r#"{{"version": 1, "devices": [{{"id": "nv1", "mem-path": "a.img", "size": "64M"}}], "steps": [{steps}]}}"#
+    );
+    let scenario = Scenario::parse(&text).unwrap();
+    let mut runner = scenario.runner();
+    runner.set_budget(Budget::new(MIN_LIMIT).unwrap());
+    let mut ran = 0;
+    while runner.step().is_some() {
+        ran += 1;
+    }
+    let why = runner.over_budget().expect("16 MiB cannot hold 32 MiB of stores").to_string();
+    assert!(why.contains("the event log reached") && why.contains("after step 1"), "{why}");
+    assert_eq!(ran, 2, "the step that passed the limit has its outcome, none after it");
+    assert!(!runner.is_done());
+    // Without a budget every step runs (negative control).
+    let mut free = scenario.runner();
+    while free.step().is_some() {}
+    assert!(free.is_done() && free.over_budget().is_none());
+}

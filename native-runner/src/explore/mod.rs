@@ -64,32 +64,36 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 pub use summary::{describe_pages, describe_point, ExploreReport, ExploreSummary, RUN_FIELDS};
-use target::{scenario_target, workload_target, BuiltinChecker, CheckerSet, Target, TargetInfo};
+use target::{scenario_target, workload_target, BuiltinChecker, CheckerSet, Target};
 
-/// Set by Ctrl-C (see [`install_interrupt_handler`]).
+/// Set by Ctrl-C, SIGTERM or SIGHUP (see [`install_interrupt_handler`]).
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_interrupt(_: libc::c_int) {
+/// The signals that stop a campaign cleanly: Ctrl-C, `kill`'s default, and
+/// the terminal going away.
+const STOP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+extern "C" fn on_interrupt(sig: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
     // SAFETY: signal(2) is async-signal-safe; restoring the default action
-    // makes a second Ctrl-C (or SIGTERM) end the process at once.
+    // makes a second signal of the same kind end the process at once.
     unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_DFL);
-        libc::signal(libc::SIGTERM, libc::SIG_DFL);
+        libc::signal(sig, libc::SIG_DFL);
     }
 }
 
-/// Makes Ctrl-C set [`INTERRUPTED`] (the campaign then stops at the end of
-/// its batch and saves its state); a second Ctrl-C ends the process.
+/// Makes Ctrl-C, SIGTERM and SIGHUP set [`INTERRUPTED`] (the campaign then
+/// stops at the end of its batch, saves its state and removes its
+/// temporary image directory); a second one of the same ends the process.
 pub fn install_interrupt_handler() {
     let handler = on_interrupt as extern "C" fn(libc::c_int);
-    // SAFETY: the handler only stores to an atomic and calls signal(2),
-    // both async-signal-safe; it is a plain `extern "C" fn` that lives for
-    // the whole program.
-    unsafe {
-        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
-        // SIGTERM too: the checker servers are ended before pmemlab is.
-        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+    for sig in STOP_SIGNALS {
+        // SAFETY: the handler only stores to an atomic and calls signal(2),
+        // both async-signal-safe; it is a plain `extern "C" fn` that lives
+        // for the whole program.
+        unsafe {
+            libc::signal(sig, handler as libc::sighandler_t);
+        }
     }
 }
 
@@ -170,7 +174,7 @@ impl Observer for Bar<'_> {
 pub fn explore(opts: &ExploreOptions, rep: &mut Reporter<'_>) -> Result<ExploreExit, ExploreError> {
     opts.check()?;
     check_outputs(opts)?;
-    let resumed = opts.resume.as_deref().map(load_state).transpose()?;
+    let resumed = opts.resume.as_deref().map(|p| load_state(p, &opts.limit.budget())).transpose()?;
     let (target, builtin) = resolve_target(opts, resumed.as_ref())?;
     let mut cfg = campaign_config(opts, resumed.as_ref(), &target);
     let mut report = CampaignReport::default();
@@ -251,20 +255,18 @@ fn resolve_target(
     let workload = opts.workload.clone().or_else(|| resumed.and_then(|s| s.target.workload.clone()));
     let trace = opts.trace.clone().or_else(|| resumed.and_then(|s| s.target.trace.clone()));
     let no_flush = opts.no_flush || resumed.is_some_and(|s| s.target.no_flush);
-    let saved = |f: fn(&TargetInfo) -> Option<String>| resumed.and_then(|s| f(&s.target));
-    // A checker given now replaces neither kind of saved one: the resume
-    // check says which differs.
-    let given = opts.checker.is_some() || opts.checker_server.is_some();
-    let checker_cmd = opts.checker.clone().or_else(|| if given { None } else { saved(|t| t.checker.clone()) });
-    let server_cmd =
-        opts.checker_server.clone().or_else(|| if given { None } else { saved(|t| t.checker_server.clone()) });
+    // The checker commands come from the command line only: a state file is
+    // data, and the commands saved in it are only compared (`check_resume`),
+    // never run.
+    let checker_cmd = opts.checker.clone();
+    let server_cmd = opts.checker_server.clone();
     let device = opts.device.clone().or_else(|| resumed.map(|s| s.target.device.clone()));
     // The seed the saved run played with (the campaign's own seed is in
     // its config, see `campaign_config`).
     let seed = opts.seed.or_else(|| resumed.map(|s| s.target.seed));
     let (mut target, builtin) = match (&trace, &scenario, &workload) {
         (Some(t), _, _) => (trace::trace_target(t, device.as_deref(), no_flush)?, None),
-        (None, Some(path), _) => (scenario_target(path, seed, device.as_deref())?, None),
+        (None, Some(path), _) => (scenario_target(path, seed, device.as_deref(), &opts.limit.budget())?, None),
         (None, None, Some(name)) => {
             let (t, c) = workload_target(name, seed.unwrap_or(0))?;
             (t, Some(c))
@@ -273,7 +275,13 @@ fn resolve_target(
     };
     if (scenario.is_some() || trace.is_some()) && checker_cmd.is_none() && server_cmd.is_none() {
         let what = if trace.is_some() { "a trace" } else { "a scenario" };
-        return Err(ExploreError::Usage(format!("{what} needs --checker CMD or --checker-server CMD")));
+        return Err(ExploreError::Usage(match resumed.and_then(|s| s.target.checker.as_deref().or(s.target.checker_server.as_deref())) {
+            Some(saved) => format!(
+                "resuming needs --checker CMD or --checker-server CMD again (the saved campaign's is `{}`; a command is never taken from a state file)",
+                crate::output::escape(saved)
+            ),
+            None => format!("{what} needs --checker CMD or --checker-server CMD"),
+        }));
     }
     target.info.checker = checker_cmd;
     target.info.checker_server = server_cmd;
@@ -386,6 +394,7 @@ fn run_engine(
     let external = target.info.checker.is_some() || target.info.checker_server.is_some();
     let batch = if external { (jobs * 8).max(16) } else { 4096 };
     let engine = Engine::new(&target.history, run_cfg, jobs, batch);
+    check_points(engine.campaign(), &opts.limit.budget())?;
     let from = engine
         .campaign()
         .start_point(&report)
@@ -411,6 +420,22 @@ fn run_engine(
     }
     let checked_now = report.checked - checked_before;
     Ok(Ran { report, stop, checked_now, secs: session_elapsed.as_secs_f64() })
+}
+
+/// Checks, before any image is planned, that every crash point's images
+/// (planned, deduplicated and checked a point at a time) fit the budget.
+/// Costs an index per point, no image.
+fn check_points(
+    campaign: &pmem_core::crash::Campaign<'_>,
+    budget: &pmem_core::budget::Budget,
+) -> Result<(), ExploreError> {
+    for point in campaign.history().points() {
+        let plan = campaign.plan(point);
+        budget
+            .check_point(point.index, plan.shard_total(), plan.index().len())
+            .map_err(|e| ExploreError::Usage(e.to_string()))?;
+    }
+    Ok(())
 }
 
 fn progress_bar(length: u64, draw: bool) -> ProgressBar {

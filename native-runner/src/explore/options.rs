@@ -121,6 +121,9 @@ pub struct ExploreOptions {
     /// a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// The memory budget (the scenario run, every crash point's images).
+    #[command(flatten)]
+    pub limit: crate::limit::MemoryLimit,
 }
 
 impl ExploreOptions {

@@ -1,9 +1,18 @@
 //! [`StateFile`]: a saved campaign (`--state FILE`), and what resuming one
 //! (`--resume FILE`) checks.
+//!
+//! A state file is data, never trusted: its size is checked against the
+//! budget before it is read, a key given twice is refused, the campaign is
+//! re-derived from the scenario (or workload) and the command line and
+//! compared with the saved one ([`check_resume`]), every progress field is
+//! range-checked against that campaign (pmem-core's `Campaign::start_point`),
+//! and the checker command saved in it is only compared with `--checker`,
+//! never run.
 
 use super::target::{Target, TargetInfo};
 use super::ExploreError;
 use crate::output::{write_file, OutputError};
+use pmem_core::budget::Budget;
 use pmem_core::crash::{CampaignConfig, CampaignReport, ConfigRequest};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -28,13 +37,17 @@ pub struct StateFile {
     pub elapsed_ms: u64,
 }
 
-/// Reads a state file to resume.
-pub fn load_state(path: &Path) -> Result<StateFile, ExploreError> {
+/// Reads a state file to resume (at most the budget's input size; a key
+/// given twice is refused).
+pub fn load_state(path: &Path, budget: &Budget) -> Result<StateFile, ExploreError> {
     let bad = |reason: String| ExploreError::State { path: path.to_path_buf(), reason };
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let missing = |e: std::io::Error| {
         bad(if e.kind() == std::io::ErrorKind::NotFound { "no such state file".into() } else { e.to_string() })
-    })?;
-    let state: StateFile = serde_json::from_str(&text)
+    };
+    let size = std::fs::metadata(path).map_err(missing)?.len();
+    budget.check_input("the state file", size).map_err(|e| bad(e.to_string()))?;
+    let text = std::fs::read_to_string(path).map_err(missing)?;
+    let state: StateFile = pmem_core::json::from_str_unique(&text)
         .map_err(|e| bad(format!("not a pmemlab explore state file ({e})").replace('\n', " ")))?;
     if state.format != STATE_FORMAT || state.version != 1 {
         return Err(bad(format!("format {} version {} is not {STATE_FORMAT} version 1", state.format, state.version)));

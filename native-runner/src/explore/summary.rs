@@ -127,7 +127,15 @@ impl Report for ExploreSummary<'_> {
         if !r.complete {
             let next = c.next_point.unwrap_or(0);
             let how = match self.state {
-                Some(p) => format!("resume with --resume {}", p.display()),
+                Some(p) => match &r.target.checker {
+                    // The command is never taken from the state file: say it again.
+                    Some(cmd) => format!(
+                        "resume with --resume {} --checker '{}'",
+                        crate::output::escape(&p.display().to_string()),
+                        crate::output::escape(cmd)
+                    ),
+                    None => format!("resume with --resume {}", crate::output::escape(&p.display().to_string())),
+                },
                 None => "pass --state FILE to be able to resume".into(),
             };
             writeln!(
@@ -172,7 +180,7 @@ fn write_violations(r: &ExploreReport, out: &mut dyn Write) -> io::Result<()> {
             v.point.index,
             describe_point(&v.point),
             describe_pages(v),
-            v.message
+            crate::output::escape(&v.message)
         )?;
     }
     if let Some(cx) = &c.counterexample {
@@ -186,7 +194,7 @@ fn write_violations(r: &ExploreReport, out: &mut dyn Write) -> io::Result<()> {
             m.point.index,
             describe_point(&m.point),
             describe_pages(m),
-            m.message
+            crate::output::escape(&m.message)
         )?;
     }
     if let Some(p) = &r.counterexample_image {

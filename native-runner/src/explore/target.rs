@@ -3,7 +3,7 @@
 
 use super::command::CommandChecker;
 use super::ExploreError;
-use crate::run::load_scenario;
+use crate::run::{load_scenario, RunError};
 use pmem_core::crash::{Checker, WriteHistory};
 use pmem_core::event::EventKind;
 use pmem_core::rng::fnv1a64;
@@ -192,8 +192,9 @@ pub fn scenario_target(
     path: &std::path::Path,
     seed: Option<u64>,
     device: Option<&str>,
+    budget: &pmem_core::budget::Budget,
 ) -> Result<Target, ExploreError> {
-    let mut scenario: Scenario = load_scenario(path)?;
+    let mut scenario: Scenario = load_scenario(path, budget)?;
     let text_fp = std::fs::read(path).map(|b| format!("{:016x}", fnv1a64(&b))).unwrap_or_default();
     if let Some(s) = seed {
         scenario = scenario.with_seed(s);
@@ -205,7 +206,13 @@ pub fn scenario_target(
             path.display()
         )));
     }
-    let run = scenario.run();
+    let mut runner = scenario.runner();
+    runner.set_budget(*budget);
+    while runner.step().is_some() {}
+    if let Some(e) = runner.over_budget() {
+        return Err(RunError::Budget { path: path.to_path_buf(), source: e.clone() }.into());
+    }
+    let run = runner.finish();
     let written: Vec<&String> = ids
         .iter()
         .filter(|id| {

@@ -147,7 +147,9 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         return Err(OracleError::Usage(format!("--timeout {}: give a number of seconds above 0", args.timeout)));
     }
-    let scenario = crate::run::load_scenario(&args.scenario)?;
+    pmem_core::size::parse_size(&args.maxmem)
+        .map_err(|e| OracleError::Usage(format!("--maxmem {}: {e}", args.maxmem)))?;
+    let scenario = crate::run::load_scenario(&args.scenario, &pmem_core::budget::Budget::default())?;
     // The model's host folio is the host's, as --host-folios sets it up.
     let mut model = scenario.model().clone();
     model.host_folio = pmem_core::scenario::ByteSize(args.host_folios.pages() * probe::PAGE);

@@ -18,6 +18,9 @@
 //! - [`cmdline`]: every other QEMU option, taken with a note or refused
 //!   with the reason;
 //! - [`vm`]: the machine with its memory backends and devices;
+//! - [`backing`]: opening a backend's `mem-path` (an existing file used as
+//!   QEMU uses it, with a note; links resolved and reported; one backend
+//!   per file);
 //! - [`monitor`]: the prompt (QEMU's HMP commands, plus guest commands).
 //!
 //! The whole command line is checked before any file is touched; a mistake
@@ -26,6 +29,7 @@
 //! backing files it created (on the command line or with `object_add`) are
 //! removed again ([`crate::created::CreatedFiles`]).
 
+pub mod backing;
 pub mod cmdline;
 pub mod config;
 pub mod monitor;

@@ -159,10 +159,10 @@ impl Vm {
         if self.objects.iter().any(|o| o.cfg.id == cfg.id) {
             return Err(VmError::Refused(format!("an object with id '{}' already exists", cfg.id)));
         }
-        let backend = open_backend(&cfg)?;
+        let others = self.objects.iter().map(|o| (o.cfg.id.as_str(), o.probe.info().path.as_path()));
+        let super::backing::OpenedBacking { backend, mut notes } = super::backing::open_backing(&cfg, others)?;
         let probe = backend.probe();
         let info = probe.info();
-        let mut notes = Vec::new();
         if info.created {
             self.created.add(&info.path);
             notes.push(format!("{}: created {} ({}, sparse)", cfg.id, info.path.display(), human_size(info.size)));

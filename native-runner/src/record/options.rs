@@ -55,7 +55,7 @@ pub fn parse_pmem(s: &str) -> Result<PmemSpec, String> {
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct RecordOptions {
     /// A virtio-pmem device's backing file and size,
-    /// FILE,size=SIZE[,resize=on][,empty=on] (repeat for several devices):
+    /// FILE,size=SIZE with optional ,resize=on and ,empty=on (repeat for several devices):
     /// created when missing, as `run` does; an existing file must have SIZE
     /// bytes unless resize=on; with empty=on a new file starts empty and may
     /// grow up to SIZE.

@@ -41,6 +41,7 @@ use compare::{compare, SideBySide};
 use exec::{DevicePlug, ModelPlug, ScenarioPlayer};
 use plug::ProbeSource;
 pub use plug::{device_report, DeviceReport, FilePlug};
+use pmem_core::budget::{Budget, BudgetError};
 use pmem_core::host::BackingMode;
 use pmem_core::scenario::{Op, Scenario, ScenarioError, Step, StepOutcome};
 use pmem_core::sim::MachineError;
@@ -50,9 +51,6 @@ use serde::Serialize;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Largest scenario file read (a scenario is a small JSON text).
-pub const MAX_SCENARIO_BYTES: u64 = 64 << 20;
 
 /// What backs the devices (`--backend`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -130,6 +128,9 @@ pub struct RunOptions {
     /// read. Existing image files are refused.
     #[arg(long, value_name = "DIR")]
     pub crash_images: Option<PathBuf>,
+    /// The memory budget.
+    #[command(flatten)]
+    pub limit: crate::limit::MemoryLimit,
 }
 
 impl RunOptions {
@@ -238,6 +239,14 @@ pub enum RunError {
     /// An output file.
     #[error("{0}")]
     Output(#[from] OutputError),
+    /// The scenario asks for more memory than the budget allows.
+    #[error("{}: {source}", path.display())]
+    Budget {
+        /// The file.
+        path: PathBuf,
+        /// What passed the limit.
+        source: BudgetError,
+    },
     /// The machine refused an initial device.
     #[error("{0}")]
     Machine(#[from] MachineError),
@@ -246,8 +255,9 @@ pub enum RunError {
     Write(#[from] io::Error),
 }
 
-/// Reads and validates a scenario file.
-pub fn load_scenario(path: &Path) -> Result<Scenario, RunError> {
+/// Reads and validates a scenario file, and checks what it asks for
+/// against `budget` (before anything runs).
+pub fn load_scenario(path: &Path, budget: &Budget) -> Result<Scenario, RunError> {
     let read = |reason: String| RunError::Read { path: path.to_path_buf(), reason };
     let meta = std::fs::metadata(path).map_err(|e| {
         read(if e.kind() == io::ErrorKind::NotFound { "no such file".to_string() } else { e.to_string() })
@@ -255,16 +265,13 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, RunError> {
     if meta.is_dir() {
         return Err(read("it is a directory; give a scenario file (JSON)".to_string()));
     }
-    if meta.len() > MAX_SCENARIO_BYTES {
-        return Err(read(format!(
-            "it is {} long; a scenario is a JSON text of at most {}",
-            human_size(meta.len()),
-            human_size(MAX_SCENARIO_BYTES)
-        )));
-    }
+    let over = |source| RunError::Budget { path: path.to_path_buf(), source };
+    budget.check_input("the scenario file", meta.len()).map_err(over)?;
     let bytes = std::fs::read(path).map_err(|e| read(e.to_string()))?;
     let text = String::from_utf8(bytes).map_err(|_| read("it is not UTF-8 text; a scenario is a JSON file".into()))?;
-    Scenario::parse(&text).map_err(|source| RunError::Scenario { path: path.to_path_buf(), source })
+    let scenario = Scenario::parse(&text).map_err(|source| RunError::Scenario { path: path.to_path_buf(), source })?;
+    budget.check_scenario(&scenario).map_err(over)?;
+    Ok(scenario)
 }
 
 /// Collects notes, each said once.
@@ -289,7 +296,7 @@ fn human_duration(d: std::time::Duration) -> String {
 /// log, or the JSON report, goes to `rep`. When it fails, every file it
 /// created (backing files, crash images) is removed again.
 pub fn run(opts: &RunOptions, rep: &mut Reporter<'_>) -> Result<bool, RunError> {
-    let mut scenario = load_scenario(&opts.scenario)?;
+    let mut scenario = load_scenario(&opts.scenario, &opts.limit.budget())?;
     if let Some(seed) = opts.seed {
         scenario = scenario.with_seed(seed);
     }
@@ -380,9 +387,10 @@ impl<'a, P: DevicePlug + ProbeSource> Playback<'a, P> {
     fn new(
         opts: &'a RunOptions,
         scenario: &'a Scenario,
-        player: ScenarioPlayer<P>,
+        mut player: ScenarioPlayer<P>,
         crash_dir: Option<&'a Path>,
     ) -> Self {
+        player.set_budget(opts.limit.budget());
         let probes = player.plug().file_probes();
         Playback {
             opts,
@@ -408,6 +416,9 @@ impl<'a, P: DevicePlug + ProbeSource> Playback<'a, P> {
                 self.write_images(dir, &label, created, rep)?;
             }
             let Some(outcome) = self.player.step().cloned() else { break };
+            if let Some(e) = self.player.over_budget() {
+                return Err(RunError::Budget { path: self.opts.scenario.clone(), source: e.clone() });
+            }
             self.log_step(&step, &outcome, rep)?;
             self.compare(&outcome, rep)?;
             self.flush_notes(rep)?;
@@ -462,7 +473,7 @@ impl<'a, P: DevicePlug + ProbeSource> Playback<'a, P> {
     fn log_step(&self, step: &Step, outcome: &StepOutcome, rep: &mut Reporter<'_>) -> io::Result<()> {
         writeln!(rep, "{outcome}")?;
         if let Some(n) = &step.note {
-            writeln!(rep, "      note: {n}")?;
+            writeln!(rep, "      note: {}", crate::output::escape(n))?;
         }
         for ev in &self.player.machine().log().events()[outcome.events.clone()] {
             writeln!(rep, "    {ev}")?;

@@ -433,6 +433,15 @@ impl App {
             Msg::FileChosen(kind, file) => {
                 let link = ctx.link().clone();
                 let file = gloo::file::File::from(file);
+                // Refused unread when it is larger than the tab's input limit.
+                let what = match kind {
+                    FileKind::Scenario => "the scenario file",
+                    FileKind::Log => "the event log file",
+                };
+                if let Err(e) = pmem_core::budget::Budget::browser().check_input(what, file.size()) {
+                    b.set_status(false, e.to_string());
+                    return true;
+                }
                 self.reader = Some(gloo::file::callbacks::read_as_text(&file, move |r| {
                     link.send_message(Msg::FileLoaded(kind, r.map_err(|e| e.to_string())))
                 }));

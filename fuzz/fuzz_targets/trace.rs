@@ -1,0 +1,6 @@
+//! Placeholder for the trace parser (budget and duplicate-key checks); see `pmem_fuzz::inputs::trace`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| pmem_fuzz::inputs::trace(data));
