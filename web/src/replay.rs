@@ -114,7 +114,10 @@ impl LogReplay {
     pub fn parse(text: &str) -> Result<LogReplay, String> {
         let budget = Budget::browser();
         budget.check_input("the event log", text.len() as u64).map_err(|e| e.to_string())?;
-        pmem_core::json::refuse_duplicate_keys(text).map_err(|e| format!("the event log is not accepted: {e}"))?;
+        pmem_core::json::refuse_duplicate_keys(text).map_err(|e| match e {
+            pmem_core::json::JsonError::Syntax { .. } => format!("the event log is not JSON: {e}"),
+            pmem_core::json::JsonError::DuplicateKey { .. } => format!("the event log is not accepted: {e}"),
+        })?;
         let shape = "expected an event log: an object with \"events\" (pmemlab demo --json), \
                      an array of events, or a scenario run with a \"log\"";
         let not_json = |e: serde_json::Error| format!("the event log is not JSON: {e}");
