@@ -206,7 +206,7 @@ fn a_checker_command_written_into_a_state_file_is_never_run() {
     std::fs::write(dir.join("st.json"), serde_json::to_vec(&state).unwrap()).unwrap();
     // Without --checker: refused, and the saved command is shown, not run.
     let r = measured(&dir, &["explore", "--resume", "st.json"]);
-    assert_refused(&r, "resuming needs --checker CMD again", 64 * MIB);
+    assert_refused(&r, "resuming needs --checker CMD or --checker-server CMD again", 64 * MIB);
     assert!(r.stderr.contains("touch PWNED"), "{}", r.stderr);
     // With another --checker: refused as a different campaign.
     let r = measured(&dir, &["explore", "--resume", "st.json", "--checker", "true"]);
@@ -274,7 +274,11 @@ fn qemu_object(id: &str, path: &str) -> String {
 fn qemu_uses_an_existing_file_as_qemu_does_and_says_so() {
     let dir = disk_dir("hostile-qemu-existing");
     std::fs::write(dir.join("old.img"), vec![7u8; 64 << 10]).unwrap();
-    let o = common::pmemlab(&dir, &["qemu", "-object", &qemu_object("m1", "old.img"), "-device", QEMU_DEV], "quit\n");
+    let o = common::pmemlab(
+        &dir,
+        &["qemu", "-m", "512M,slots=2,maxmem=2G", "-object", &qemu_object("m1", "old.img"), "-device", QEMU_DEV],
+        "quit\n",
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("m1: old.img exists (64 KiB); as QEMU does, its content is the device's"),
@@ -282,7 +286,11 @@ fn qemu_uses_an_existing_file_as_qemu_does_and_says_so() {
         stderr(&o)
     );
     // Negative control: a new file gets no such note.
-    let o = common::pmemlab(&dir, &["qemu", "-object", &qemu_object("m1", "new.img"), "-device", QEMU_DEV], "quit\n");
+    let o = common::pmemlab(
+        &dir,
+        &["qemu", "-m", "512M,slots=2,maxmem=2G", "-object", &qemu_object("m1", "new.img"), "-device", QEMU_DEV],
+        "quit\n",
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("exists"), "{}", stderr(&o));
     cleanup(&dir);
@@ -293,12 +301,19 @@ fn qemu_resolves_and_reports_symbolic_links_and_refuses_a_dangling_one() {
     let dir = disk_dir("hostile-qemu-link");
     std::fs::write(dir.join("real.img"), vec![0u8; 64 << 10]).unwrap();
     std::os::unix::fs::symlink(dir.join("real.img"), dir.join("link.img")).unwrap();
-    let o = common::pmemlab(&dir, &["qemu", "-object", &qemu_object("m1", "link.img"), "-device", QEMU_DEV], "quit\n");
+    let o = common::pmemlab(
+        &dir,
+        &["qemu", "-m", "512M,slots=2,maxmem=2G", "-object", &qemu_object("m1", "link.img"), "-device", QEMU_DEV],
+        "quit\n",
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("mem-path link.img is a symbolic link; using its target"), "{}", stderr(&o));
     std::os::unix::fs::symlink(dir.join("nowhere.img"), dir.join("dangling.img")).unwrap();
-    let o =
-        common::pmemlab(&dir, &["qemu", "-object", &qemu_object("m1", "dangling.img"), "-device", QEMU_DEV], "quit\n");
+    let o = common::pmemlab(
+        &dir,
+        &["qemu", "-m", "512M,slots=2,maxmem=2G", "-object", &qemu_object("m1", "dangling.img"), "-device", QEMU_DEV],
+        "quit\n",
+    );
     common::assert_user_error(&o, "does not create a file through a link");
     assert!(!dir.join("nowhere.img").exists(), "nothing created through the link");
     cleanup(&dir);
@@ -315,7 +330,7 @@ fn qemu_refuses_two_backends_on_one_file_whatever_the_paths_say() {
     // Through the monitor too.
     let o = common::pmemlab(
         &dir,
-        &["qemu", "-object", &qemu_object("m1", "a.img")],
+        &["qemu", "-m", "512M,slots=2,maxmem=2G", "-object", &qemu_object("m1", "a.img")],
         &format!("object_add {}\nquit\n", qemu_object("m2", "a.img")),
     );
     assert!(stdout(&o).contains("is already the file of object 'm1'"), "{}{}", stdout(&o), stderr(&o));
