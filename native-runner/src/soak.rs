@@ -164,7 +164,7 @@ pub fn soak(opts: &SoakOptions, out: &mut dyn Write) -> Result<Option<CrashImage
     while opts.writes.is_none_or(|w| n < w) {
         // The log keeps only its tail (`LOG_TAIL`): what it holds is metered
         // against the limit, every 64 stores.
-        if n % 64 == 0 {
+        if n.is_multiple_of(64) {
             let mut meter = pmem_core::budget::LogMeter::default();
             meter.add(m.log().events());
             budget.check_log(&format!("store {n}"), meter.bytes()).map_err(|e| SoakError::Budget(e.to_string()))?;
