@@ -25,7 +25,6 @@
 //! [`Trace::from_records`] turns it into a trace. Pure: no I/O.
 
 mod convert;
-mod dup;
 mod error;
 mod header;
 pub mod raw;
@@ -74,7 +73,12 @@ impl Trace {
 
     /// Parses and validates a trace (see the module docs).
     pub fn parse(text: &str) -> Result<Trace, TraceError> {
-        dup::check_keys(text)?;
+        // A key given twice is refused by the one checker all inputs use; a
+        // syntax error is left to the parse below, which tells a truncated
+        // trace from a malformed one.
+        if let Err(crate::json::JsonError::DuplicateKey { key, .. }) = crate::json::refuse_duplicate_keys(text) {
+            return Err(TraceError::DuplicateKey { key });
+        }
         let value: Value = serde_json::from_str(text).map_err(TraceError::from_json)?;
         let Value::Object(mut map) = value else {
             return Err(TraceError::Invalid { field: "trace".into(), message: "expected a JSON object".into() });
