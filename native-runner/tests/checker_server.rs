@@ -216,9 +216,11 @@ fn sigterm_ctrl_c_and_sigkill_leave_no_server_running() {
         }
         let status = child.wait().unwrap();
         if sig == libc::SIGKILL {
-            // The kernel tells each server's shell, which kills its group.
+            // The kernel tells each server's shell, which kills its group;
+            // the group's members die in no fixed order, so wait for all.
             let start = Instant::now();
-            while !processes_with(sleep).is_empty() && start.elapsed() < Duration::from_secs(10) {
+            let running = || !processes_with(sleep).is_empty() || !processes_with(&server).is_empty();
+            while running() && start.elapsed() < Duration::from_secs(10) {
                 std::thread::sleep(Duration::from_millis(20));
             }
         } else {
