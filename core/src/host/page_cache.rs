@@ -47,11 +47,12 @@ use super::{
 use crate::memory::{page_spans, PageSpan, SparsePages, PAGE_SIZE};
 use crate::rng::SimRng;
 use crate::time::SimTime;
+use age_index::AgeIndex;
 use folio::PageBits;
 pub use folio::{check_folio_bytes, FolioGeometry, MAX_FOLIO_BYTES};
+use folio_table::FolioTable;
 use serde::{Deserialize, Serialize};
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// How the backing file is mapped.
@@ -160,9 +161,8 @@ pub struct PageCache {
     mode: BackingMode,
     cfg: PageCacheConfig,
     geometry: FolioGeometry,
-    /// Cached folios by folio number (boxed: the map's nodes move 8 bytes,
-    /// not a folio's bookkeeping, when they split).
-    folios: BTreeMap<u64, Box<CachedFolio>>,
+    /// Cached folios by folio number.
+    folios: FolioTable<CachedFolio>,
     disk: SparsePages,
     private: SparsePages,
     disk_busy_until: SimTime,
@@ -178,18 +178,18 @@ pub struct PageCache {
     evicted: u64,
     now: SimTime,
     /// Dirty folios not under writeback, by the time they were dirtied.
-    idle_dirty: BTreeSet<(SimTime, u64)>,
+    idle_dirty: AgeIndex,
     /// Pages of the folios in `idle_dirty`.
     idle_dirty_pages: u64,
     /// Folios under writeback, by completion time.
-    inflight: BTreeSet<(SimTime, u64)>,
+    inflight: AgeIndex,
     /// Dirty pages (of dirty folios, including those under writeback).
     dirty_total: u64,
     /// Pages of the cached folios.
     cached_pages: u64,
     /// Clean folios not under writeback (reclaim may evict them), least
     /// recently used first.
-    evictable: BTreeSet<(SimTime, u64)>,
+    evictable: AgeIndex,
     /// When the file (its inode) last went from clean to dirty: Linux's
     /// `inode->dirtied_when`, which `dirty_expire` is measured from.
     inode_dirtied_at: Option<SimTime>,
@@ -207,7 +207,7 @@ impl PageCache {
             mode,
             cfg,
             geometry: FolioGeometry { per, pages: size.div_ceil(PAGE_SIZE) },
-            folios: BTreeMap::new(),
+            folios: FolioTable::new(),
             disk: SparsePages::new(),
             private: SparsePages::new(),
             disk_busy_until: SimTime::ZERO,
@@ -222,12 +222,12 @@ impl PageCache {
             stats: HostStats::default(),
             evicted: 0,
             now: SimTime::ZERO,
-            idle_dirty: BTreeSet::new(),
+            idle_dirty: AgeIndex::new(),
             idle_dirty_pages: 0,
-            inflight: BTreeSet::new(),
+            inflight: AgeIndex::new(),
             dirty_total: 0,
             cached_pages: 0,
-            evictable: BTreeSet::new(),
+            evictable: AgeIndex::new(),
             inode_dirtied_at: None,
         }
     }
@@ -308,7 +308,7 @@ impl PageCache {
     /// The cache's content of `page` (the disk's when it is not cached).
     fn page_content(&self, page: u64) -> Vec<u8> {
         let f = self.geometry.of(page);
-        match self.folios.get(&f) {
+        match self.folios.get(f) {
             Some(c) => {
                 let at = ((page - self.geometry.first(f)) * PAGE_SIZE) as usize;
                 c.data[at..at + PAGE_SIZE as usize].to_vec()
@@ -332,7 +332,7 @@ impl PageCache {
         } else {
             false
         };
-        let Some(c) = self.folios.get_mut(&f) else { return false };
+        let Some(c) = self.folios.get_mut(f) else { return false };
         if c.writeback.is_some() || !c.dirty {
             if fail {
                 self.fail_writebacks += 1;
@@ -341,9 +341,9 @@ impl PageCache {
         }
         let done_at = now.max(self.disk_busy_until).plus_nanos(cost);
         self.disk_busy_until = done_at;
-        self.idle_dirty.remove(&(c.dirtied_at, f));
+        self.idle_dirty.remove(c.dirtied_at, f);
         self.idle_dirty_pages -= pages;
-        self.inflight.insert((done_at, f));
+        self.inflight.insert(done_at, f);
         self.dirty_total -= pages;
         if self.dirty_total == 0 {
             self.inode_dirtied_at = None;
@@ -368,7 +368,7 @@ impl PageCache {
     fn flusher(&mut self, now: SimTime) {
         if let Some(expire) = self.cfg.dirty_expire_ns {
             if self.inode_dirtied_at.is_some_and(|t| t.plus_nanos(expire) <= now) {
-                let due: Vec<u64> = self.idle_dirty.iter().map(|&(_, f)| f).collect();
+                let due: Vec<u64> = self.idle_dirty.iter().map(|(_, f)| f).collect();
                 for f in due {
                     self.start_writeback(f, now, WritebackReason::Expired);
                 }
@@ -387,7 +387,7 @@ impl PageCache {
     fn write_oldest_above(&mut self, limit: Option<u64>, now: SimTime, reason: WritebackReason) {
         let Some(limit) = limit else { return };
         while self.idle_dirty_pages > limit {
-            let Some(&(_, f)) = self.idle_dirty.first() else { break };
+            let Some((_, f)) = self.idle_dirty.first() else { break };
             if !self.start_writeback(f, now, reason) {
                 break;
             }
@@ -433,14 +433,14 @@ impl PageCache {
     }
 
     fn finish_writeback(&mut self, f: u64) {
-        let Some(c) = self.folios.get_mut(&f) else { return };
+        let Some(c) = self.folios.get_mut(f) else { return };
         let Some(w) = c.writeback.take() else { return };
-        self.inflight.remove(&(w.done_at, f));
+        self.inflight.remove(w.done_at, f);
         if c.dirty {
-            self.idle_dirty.insert((c.dirtied_at, f));
+            self.idle_dirty.insert(c.dirtied_at, f);
             self.idle_dirty_pages += self.geometry.len(f);
         } else {
-            self.evictable.insert((c.last_access, f));
+            self.evictable.insert(c.last_access, f);
         }
         c.since = w.done_at;
         let page = self.geometry.first(f);
@@ -490,7 +490,7 @@ impl PageCache {
         let mut waiting = BTreeSet::new();
         let mut rewrite = BTreeSet::new();
         let folios: Vec<(u64, bool, bool)> =
-            self.folios.iter().map(|(&f, c)| (f, c.dirty, c.writeback.is_some())).collect();
+            self.folios.iter().map(|(f, c)| (f, c.dirty, c.writeback.is_some())).collect();
         for (f, dirty, under) in folios {
             if under {
                 waiting.insert(f);
@@ -515,7 +515,7 @@ impl PageCache {
     /// Processes everything due at or before `t`, in time order.
     fn run_to(&mut self, t: SimTime) {
         loop {
-            let next_wb = self.inflight.first().copied();
+            let next_wb = self.inflight.first();
             let next_flush = self.jobs.iter().filter_map(|j| j.flush_done_at).min();
             let next_flusher = self.next_flusher_time();
             let mut best: Option<(SimTime, u8)> = None;
@@ -594,7 +594,7 @@ impl PageCache {
         let cap = self.capacity_pages();
         while self.cached_pages > cap {
             let Some((_, f)) = self.evictable.pop_first() else { break };
-            if let Some(c) = self.folios.remove(&f) {
+            if let Some(c) = self.folios.remove(f) {
                 let lost = c.not_durable.any();
                 page_pool::recycle(c.data);
                 let pages = self.geometry.len(f);
@@ -609,7 +609,7 @@ impl PageCache {
             let oldest: Vec<u64> = self
                 .idle_dirty
                 .iter()
-                .map(|&(_, f)| f)
+                .map(|(_, f)| f)
                 .take_while(|&f| {
                     let take = excess > 0;
                     excess = excess.saturating_sub(self.geometry.len(f));
@@ -631,8 +631,8 @@ impl PageCache {
         let pages = g.len(f);
         let index = page - g.first(f);
         let at = (index * PAGE_SIZE) as usize + in_page;
-        let became_dirty = match self.folios.entry(f) {
-            Entry::Vacant(e) => {
+        let became_dirty = match self.folios.get_mut(f) {
+            None => {
                 let content: Arc<[u8]> = if pages == 1 {
                     let disk = &self.disk;
                     page_pool::page_with(|buf| {
@@ -649,30 +649,32 @@ impl PageCache {
                 };
                 let mut stored = PageBits::empty(pages);
                 stored.set(index);
-                e.insert(Box::new(CachedFolio {
-                    data: content,
-                    dirty: true,
-                    dirtied_at: now,
-                    since: now,
-                    last_access: now,
-                    writeback: None,
-                    stored,
-                    not_durable: PageBits::empty(pages),
-                }));
+                self.folios.insert(
+                    f,
+                    CachedFolio {
+                        data: content,
+                        dirty: true,
+                        dirtied_at: now,
+                        since: now,
+                        last_access: now,
+                        writeback: None,
+                        stored,
+                        not_durable: PageBits::empty(pages),
+                    },
+                );
                 self.cached_pages += pages;
-                self.idle_dirty.insert((now, f));
+                self.idle_dirty.insert(now, f);
                 self.idle_dirty_pages += pages;
                 true
             }
-            Entry::Occupied(mut e) => {
-                let c = e.get_mut();
+            Some(c) => {
                 Arc::make_mut(&mut c.data)[at..at + data.len()].copy_from_slice(data);
                 c.stored.set(index);
                 let was_dirty = c.dirty;
                 if !was_dirty {
                     if c.writeback.is_none() {
-                        self.evictable.remove(&(c.last_access, f));
-                        self.idle_dirty.insert((now, f));
+                        self.evictable.remove(c.last_access, f);
+                        self.idle_dirty.insert(now, f);
                         self.idle_dirty_pages += pages;
                         c.since = now;
                     }
@@ -723,8 +725,8 @@ impl PageCache {
 /// The cache's page buffers go back to the pool for the next cache.
 impl Drop for PageCache {
     fn drop(&mut self) {
-        for (_, c) in std::mem::take(&mut self.folios) {
-            let CachedFolio { data, writeback, .. } = *c;
+        for (_, c) in self.folios.take_all() {
+            let CachedFolio { data, writeback, .. } = c;
             page_pool::recycle(data);
             if let Some(w) = writeback {
                 page_pool::recycle(w.snapshot);
@@ -746,7 +748,7 @@ impl HostBackend for PageCache {
             let out = &mut buf[range];
             if self.mode == BackingMode::Private && self.private.page(page).is_some() {
                 self.private.read(pos, out);
-            } else if let Some(c) = self.folios.get(&self.geometry.of(page)) {
+            } else if let Some(c) = self.folios.get(self.geometry.of(page)) {
                 let at = ((page - self.geometry.first(self.geometry.of(page))) * PAGE_SIZE) as usize + in_page;
                 out.copy_from_slice(&c.data[at..at + n]);
             } else {
@@ -832,7 +834,7 @@ impl HostBackend for PageCache {
         if !self.completed.is_empty() {
             return Some(self.now);
         }
-        let wb = self.inflight.first().map(|&(t, _)| t);
+        let wb = self.inflight.first().map(|(t, _)| t);
         let fl = self.jobs.iter().filter_map(|j| j.flush_done_at).min();
         [wb, fl, self.next_flusher_time()].into_iter().flatten().min()
     }
@@ -854,7 +856,7 @@ impl HostBackend for PageCache {
         Some(PageCounts {
             cached: self.cached_pages,
             dirty: self.dirty_total,
-            writeback: self.inflight.iter().map(|&(_, f)| self.geometry.len(f)).sum(),
+            writeback: self.inflight.iter().map(|(_, f)| self.geometry.len(f)).sum(),
             evicted: self.evicted,
             not_durable_clean: self.folios.values().filter(|c| !c.dirty).map(|c| c.not_durable.count()).sum(),
         })
@@ -866,7 +868,7 @@ impl HostBackend for PageCache {
 
     fn page_states(&self) -> Vec<PageInfo> {
         let mut out: Vec<PageInfo> = Vec::new();
-        for (&f, c) in &self.folios {
+        for (f, c) in self.folios.iter() {
             let first = self.geometry.first(f);
             for i in 0..self.geometry.len(f) {
                 let state = match (c.writeback.is_some(), c.dirty, c.not_durable.get(i)) {
@@ -879,7 +881,7 @@ impl HostBackend for PageCache {
                 out.push(PageInfo { page: first + i, state, since: c.since });
             }
         }
-        let cached = |n: u64| self.folios.contains_key(&self.geometry.of(n));
+        let cached = |n: u64| self.folios.contains(self.geometry.of(n));
         for n in self.disk.page_numbers().filter(|&n| !cached(n)) {
             out.push(PageInfo { page: n, state: PageState::OnDisk, since: SimTime::ZERO });
         }
@@ -893,7 +895,7 @@ impl HostBackend for PageCache {
 
     fn power_fail(&mut self, rng: &mut SimRng, tear: TearGranularity) -> PowerFailReport {
         let mut report = PowerFailReport::default();
-        let folios = std::mem::take(&mut self.folios);
+        let folios = self.folios.take_all();
         self.idle_dirty.clear();
         self.idle_dirty_pages = 0;
         self.evictable.clear();
@@ -909,7 +911,7 @@ impl HostBackend for PageCache {
                 Some(w) => self.tear_folio(rng, tear, (first, &c, w), &mut report),
                 None => report.lost_pages.extend(c.stored.union(&c.not_durable).ones().map(|i| first + i)),
             }
-            let CachedFolio { data, writeback, .. } = *c;
+            let CachedFolio { data, writeback, .. } = c;
             page_pool::recycle(data);
             if let Some(w) = writeback {
                 page_pool::recycle(w.snapshot);
@@ -933,7 +935,9 @@ impl HostBackend for PageCache {
     }
 }
 
+mod age_index;
 mod folio;
+mod folio_table;
 
 #[cfg(test)]
 mod tests;
