@@ -1,4 +1,4 @@
-//! Placeholder for the trace parser (budget and duplicate-key checks); see `pmem_fuzz::inputs::trace`.
+//! The trace file parser and the interposer stream decoder; see `pmem_fuzz::inputs::trace`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

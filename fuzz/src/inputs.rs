@@ -17,6 +17,7 @@ use pmem_core::crash::{Campaign, CampaignConfig, CampaignReport, CrashContext, I
 use pmem_core::event::{Event, EventLog};
 use pmem_core::json::{from_str_unique, refuse_duplicate_keys};
 use pmem_core::scenario::Scenario;
+use pmem_core::trace::Trace;
 use serde::Deserialize;
 use std::sync::OnceLock;
 
@@ -40,8 +41,13 @@ pub fn scenario(data: &[u8]) {
     let Ok(s) = Scenario::parse(t) else { return };
     // What is accepted reads back equal (the scenario's own round trip).
     assert_eq!(Scenario::parse(&s.to_json()).as_ref(), Ok(&s), "a parsed scenario reads back equal");
+    run_under_budget(&s);
+}
+
+/// Runs a scenario the budget admits, checking the log stays within it.
+fn run_under_budget(s: &Scenario) {
     let b = budget();
-    if b.check_scenario(&s).is_err() {
+    if b.check_scenario(s).is_err() {
         return;
     }
     let mut runner = s.runner();
@@ -152,18 +158,18 @@ pub fn state(data: &[u8]) {
     assert_eq!(resumed.per_point.iter().sum::<u64>(), resumed.checked, "resumed counts add up");
 }
 
-/// The trace format has not landed yet: this target holds its place with
-/// the budget's trace check on the text's first line as `EVENTS STORED`
-/// and the duplicate-key check on the rest. Replace it with the trace
-/// parser once `core/src/trace/` exists.
+/// A trace file: `Trace::parse` on the text (duplicate keys, unknown fields,
+/// versions and the header-against-scenario checks refused); an accepted
+/// trace reads back equal from its own JSON, and its history runs under the
+/// budget as a scenario's. The same bytes go to the interposer stream's
+/// decoder (`trace::raw::decode`), which must refuse or accept, not panic.
 pub fn trace(data: &[u8]) {
+    let _ = pmem_core::trace::raw::decode(data);
     let Some(t) = text(data) else { return };
-    let (head, body) = t.split_once('\n').unwrap_or((t, ""));
-    let mut nums = head.split_whitespace().map(str::parse::<u64>);
-    if let (Some(Ok(events)), Some(Ok(stored))) = (nums.next(), nums.next()) {
-        let _ = budget().check_trace(events, stored);
-    }
-    let _ = refuse_duplicate_keys(body);
+    let Ok(tr) = Trace::parse(t) else { return };
+    assert_eq!(Trace::parse(&tr.to_json()).as_ref(), Ok(&tr), "a parsed trace reads back equal");
+    assert!(tr.header().initial_steps <= tr.scenario().steps().len(), "initial steps lie inside the history");
+    run_under_budget(tr.scenario());
 }
 
 /// QEMU arguments: words separated by NUL (`-object`, `memory-backend-file,…`
@@ -197,6 +203,7 @@ mod tests {
         event_log(br#"{"events": [], "events": []}"#);
         state(br#"{"config": {}, "report": {}}"#);
         trace(b"18446744073709551615 18446744073709551615\n{}");
+        trace(br#"{"format": "pmemlab-trace", "version": 1, "version": 1}"#);
         qemu_options(b"-object\0memory-backend-file,id=m,mem-path=x,size=4K\0-device\0virtio-pmem-pci,memdev=m,id=d");
         qemu_options(b"-m\0");
     }

@@ -11,7 +11,9 @@ use pmemlab::qemu::Vm;
 /// Runs each line of `data` (at most 64) through the monitor.
 pub fn run(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let mut vm = Vm::new(16 << 20);
+    // QEMU without maxmem has no room for a memory device; give it some.
+    let memory = pmem_core::sim::DeviceMemoryConfig { maxmem: Some(1 << 30), ..Default::default() };
+    let mut vm = Vm::new(16 << 20, memory);
     for line in text.lines().take(64) {
         let first = line.split_whitespace().next().unwrap_or("");
         if first.eq_ignore_ascii_case("object_add") {
