@@ -394,7 +394,13 @@ impl EventLog {
             let n = n.max(1);
             if self.events.len() >= 2 * n {
                 let drop = self.events.len() - n;
-                self.events.drain(..drop);
+                for e in self.events.drain(..drop) {
+                    // A stored page's buffer goes back for the next store
+                    // (kept only when nothing else holds it).
+                    if let EventKind::GuestWrite { data, .. } = e.kind {
+                        crate::host::page_pool::recycle(data.0);
+                    }
+                }
                 self.first_seq += drop as u64;
             }
         }

@@ -30,7 +30,7 @@
 
 use crate::device::DeviceEvent;
 use crate::event::EventKind;
-use crate::host::BackingMode;
+use crate::host::{page_pool, BackingMode};
 use crate::memory::{page_spans, PageSpan, PAGE_SIZE};
 use crate::rng::fnv1a64;
 use std::collections::BTreeMap;
@@ -255,22 +255,19 @@ impl DurabilityModel {
             }
             if ph.versions.is_empty() && ph.base.is_none() && self.retention == Retention::Pending {
                 // The durable content, read before the store lands.
-                let mut base: Arc<[u8]> = Arc::from(&ZERO_PAGE[..]);
-                if let Some(buf) = Arc::get_mut(&mut base) {
-                    prior(page, buf);
-                }
+                let base = page_pool::page_with(|buf| prior(page, buf));
                 ph.base = Some(PageVersion::new(write, base));
             }
             let content: Arc<[u8]> = if let Some(whole) = shared {
                 Arc::clone(whole)
             } else if in_page == 0 && bytes.len() == PAGE_SIZE as usize {
-                Arc::from(bytes)
+                page_pool::page_from(bytes)
             } else {
-                let mut c: Arc<[u8]> = Arc::from(ph.newest().unwrap_or(&ZERO_PAGE));
-                if let Some(buf) = Arc::get_mut(&mut c) {
+                let newest = ph.newest().unwrap_or(&ZERO_PAGE);
+                page_pool::page_with(|buf| {
+                    buf.copy_from_slice(newest);
                     buf[in_page..in_page + bytes.len()].copy_from_slice(bytes);
-                }
-                c
+                })
             };
             ph.versions.push(PageVersion::new(write, content));
         }
@@ -348,13 +345,22 @@ impl DurabilityModel {
         self.pages.retain(|_, ph| {
             let n = ph.versions.partition_point(|v| v.write < frontier);
             if n > 0 {
-                ph.base = ph.versions.drain(..n).next_back();
+                let mut durable = ph.versions.drain(..n);
+                let newest = durable.next_back();
+                for old in durable.chain(std::mem::replace(&mut ph.base, newest)) {
+                    page_pool::recycle(old.data);
+                }
             }
             if !ph.versions.is_empty() {
                 return true;
             }
             // All durable: kept as the base of the next store, within bounds.
             keep = keep.saturating_sub(1);
+            if keep == 0 {
+                if let Some(base) = ph.base.take() {
+                    page_pool::recycle(base.data);
+                }
+            }
             keep > 0
         });
     }

@@ -337,7 +337,11 @@ impl Machine {
             self.record(dev, vec![EventKind::StoreDropped { offset, len: data.len() as u64 }]);
             return Ok(());
         }
-        let payload: std::sync::Arc<[u8]> = std::sync::Arc::from(data);
+        let payload: std::sync::Arc<[u8]> = if data.len() as u64 == crate::memory::PAGE_SIZE {
+            crate::host::page_pool::page_from(data)
+        } else {
+            std::sync::Arc::from(data)
+        };
         if let Some(b) = self.mem.backend(id) {
             self.slots[dev].durability.record_write_shared(offset, &payload, &mut |page, buf| {
                 if b.read_at(page * crate::memory::PAGE_SIZE, buf).is_err() {
