@@ -257,6 +257,64 @@ pub const LESSONS: &[Lesson] = &[
             },
         ],
     },
+    Lesson {
+        id: "host-folios",
+        title: "Host folios: the unit the host writes",
+        json: include_str!("../lessons/host-folios.json"),
+        questions: &[
+            Question {
+                before_step: 0,
+                prompt: "The host's page cache holds this file in 2 MiB folios. The guest stores 5 bytes at offset 0. How many 4 KiB pages of the file does the host then count as dirty?",
+                choices: &["1", "512", "none: DAX bypasses the host page cache"],
+                answer: 1,
+                why: "The page cache dirties whole folios: a store to one page of a 2 MiB folio makes all 512 of its pages dirty (the kernel's cachestat counts them; measured with real QEMU on this host). DAX bypasses the guest's page cache, not the host's: the guest's stores land in the host's pages of the file.",
+                hint: "In what unit does the host's page cache track this file? Look at the folio boundaries on the grid.",
+            },
+            Question {
+                before_step: 3,
+                prompt: "Three stores of 5 bytes each, two folios dirty. How much does the fsync write to the host's disk?",
+                choices: &["15 bytes", "12 KiB: the three pages stored to", "4 MiB: the two folios"],
+                answer: 2,
+                why: "Writeback writes whole folios: 1,024 pages for 15 bytes. That is the price of huge folios on a file-backed guest memory: fewer, larger writes, and a write amplification that grows the fewer bytes each folio holds.",
+                hint: "What is the unit of writeback? Step through the fsync and read the writeback events.",
+            },
+            Question {
+                before_step: 8,
+                prompt: "Power failed with the first folio dirty again. What does the guest read at offset 1 MiB after the reboot?",
+                choices: &["later", "zeros"],
+                answer: 1,
+                why: "The store at 1 MiB was made after the fsync and never written back: it was only in the host's page cache, and a power failure loses every dirty folio's new content.",
+                hint: "Was the store at 1 MiB followed by an fsync, or written back by the flusher before the power failed?",
+            },
+        ],
+    },
+    Lesson {
+        id: "two-vmms",
+        title: "Two VMMs side by side: QEMU and Firecracker",
+        json: include_str!("../lessons/two-vmms.json"),
+        questions: &[
+            Question {
+                before_step: 3,
+                prompt: "QEMU's device ran inside the notification. When does Firecracker's device take nv2's flush request off the ring?",
+                choices: &[
+                    "inside the notification too: every VMM must",
+                    "later, when its event loop reads the notification",
+                    "never: Firecracker does not support flushes",
+                ],
+                answer: 1,
+                why: "The spec only says the device processes available buffers after a notification, not when. QEMU's virtio-pmem-pci has no ioeventfd, so its handler runs on the notifying vCPU's thread; Firecracker's device is served by its event loop, which reads the notification's eventfd, so the request waits on the ring for a while (watch the time of the pop).",
+                hint: "A notification is a write the VMM has to notice. Does every VMM handle it on the vCPU thread? Watch when nv2's request leaves the available ring.",
+            },
+            Question {
+                before_step: 10,
+                prompt: "Both host syncs will fail. QEMU answers with status 1, Firecracker with -1. What does the application's fsync return on each device?",
+                choices: &["-EIO on both", "-EIO on nv1 only: the driver checks for 1", "0 on both: the status is only advisory"],
+                answer: 0,
+                why: "Linux's virtio_pmem_flush turns any non-zero status into -EIO, so the two VMMs' different failure values make no difference to the application. The spec says -1; QEMU, cloud-hypervisor and crosvm write 1. A driver written from the spec that tested for -1 alone would miss QEMU's failures.",
+                hint: "How does the guest's driver read the status word: does it compare it with one value, or only with 0?",
+            },
+        ],
+    },
 ];
 
 /// The component of the diagram a note talks about, by the words it
