@@ -268,7 +268,7 @@ pub const LESSONS: &[Lesson] = &[
                 choices: &["1", "512", "none: DAX bypasses the host page cache"],
                 answer: 1,
                 why: "The page cache dirties whole folios: a store to one page of a 2 MiB folio makes all 512 of its pages dirty (the kernel's cachestat counts them; measured with real QEMU on this host). DAX bypasses the guest's page cache, not the host's: the guest's stores land in the host's pages of the file.",
-                hint: "In what unit does the host's page cache track this file? Look at the folio boundaries on the grid.",
+                hint: "In what unit does the host's page cache track this file, and how many 4 KiB pages make one such unit? The description names it.",
             },
             Question {
                 before_step: 3,
