@@ -315,6 +315,29 @@ pub const LESSONS: &[Lesson] = &[
             },
         ],
     },
+    Lesson {
+        id: "real-program",
+        title: "A real program's crash: a commit without its data",
+        json: include_str!("../lessons/real-program.json"),
+        questions: &[
+            Question {
+                before_step: 4,
+                prompt: "Page 0 holds COMMIT 2, dirty; page 1 holds DATA 1, on the disk. The program is paused for 35 s. What does the host do with page 0 meanwhile?",
+                choices: &["nothing: only msync writes a page", "writes it back: it has been dirty for over 30 s", "evicts it without writing it"],
+                answer: 1,
+                why: "The host's flusher writes back pages dirty for longer than dirty_expire (30 s), whatever the program intended: a program cannot keep a store off the disk, only make sure of what is on it with a flush.",
+                hint: "The host runs a flusher thread. How long has page 0 been dirty when the pause ends?",
+            },
+            Question {
+                before_step: 7,
+                prompt: "The power failed after the payload store of update 2, before its msync. What can the recovery read after the reboot?",
+                choices: &["COMMIT 2 with DATA 2", "COMMIT 2 with DATA 1: a commit without its data", "COMMIT 1 with DATA 1"],
+                answer: 1,
+                why: "Page 0 (COMMIT 2) reached the disk by writeback; page 1's DATA 2 was only in the page cache. Storing the commit word before the data, with nothing that orders them, is the bug: the fix is to store and flush the payload first, then the commit word, then flush again.",
+                hint: "Which of the two pages were on the disk when the power failed? Look at their colours.",
+            },
+        ],
+    },
 ];
 
 /// The component of the diagram a note talks about, by the words it
