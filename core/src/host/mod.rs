@@ -142,6 +142,15 @@ pub trait HostBackend {
 
     /// Makes the pages written back by the next `n` syncs fail with EIO.
     fn inject_sync_failures(&mut self, _n: u64) {}
+
+    /// The backing file's inode was dirtied at `at` (at or before the
+    /// backend's clock) without a page of it: created, or resized. Linux
+    /// dates a dirty inode from the moment it went from clean to dirty
+    /// (`dirtied_when`) and writes back *all* its dirty pages once that is
+    /// `dirty_expire` old, so a page stored into a file created shortly
+    /// before reaches the disk sooner than its own age says. Backends
+    /// without a page cache ignore it.
+    fn file_dirtied(&mut self, _at: SimTime) {}
 }
 
 /// The persistence state of one page of a backing file.

@@ -622,6 +622,20 @@ impl PageCache {
         }
     }
 
+    /// Whether the inode is dirty at `now` with no dirty page: dirtied by
+    /// [`HostBackend::file_dirtied`] and not yet written by the flusher,
+    /// whose first wake-up after it expired is on its interval's grid.
+    fn inode_still_dirty(&self, now: SimTime) -> bool {
+        let Some(t) = self.inode_dirtied_at else { return false };
+        match (self.cfg.dirty_expire_ns, self.cfg.dirty_writeback_interval_ns) {
+            (Some(expire), Some(interval)) if interval > 0 => {
+                t.plus_nanos(expire).0.div_ceil(interval).saturating_mul(interval) > now.0
+            }
+            // No flusher, or none by age: the inode stays dirty.
+            _ => true,
+        }
+    }
+
     /// Stores `data` at `in_page` of `page`: a folio not cached is read from
     /// the disk first (unless the store covers all of it); a folio being
     /// written back is copied first (its snapshot keeps the old content).
@@ -686,7 +700,7 @@ impl PageCache {
             }
         };
         if became_dirty {
-            if self.dirty_total == 0 {
+            if self.dirty_total == 0 && !self.inode_still_dirty(now) {
                 self.inode_dirtied_at = Some(now);
             }
             self.dirty_total += pages;
@@ -932,6 +946,13 @@ impl HostBackend for PageCache {
 
     fn inject_sync_failures(&mut self, n: u64) {
         self.fail_syncs += n;
+    }
+
+    fn file_dirtied(&mut self, at: SimTime) {
+        let dirty = self.dirty_total > 0 || self.inode_still_dirty(self.now.max(at));
+        if !dirty && self.mode == BackingMode::Shared {
+            self.inode_dirtied_at = Some(at);
+        }
     }
 }
 

@@ -220,6 +220,23 @@ impl<P: DevicePlug> ScenarioRunner<P> {
         &self.machine
     }
 
+    /// Lets simulated time pass up to `t` between steps (nothing when the
+    /// clock is already there): for a model kept in step with a real
+    /// machine's clock, whose steps take time the scenario does not say
+    /// (a guest reboot, the boot itself). Returns the actions that ran.
+    pub fn pass_time_to(&mut self, t: SimTime) -> u64 {
+        let now = self.machine.now();
+        if t <= now {
+            return 0;
+        }
+        self.machine.run_for(t.0 - now.0)
+    }
+
+    /// See [`Machine::host_file_dirtied`].
+    pub fn host_file_dirtied(&mut self, device: &str, at: SimTime) -> Result<(), crate::sim::MachineError> {
+        self.machine.host_file_dirtied(device, at)
+    }
+
     /// The scenario being run.
     pub fn scenario(&self) -> &Scenario {
         &self.scenario

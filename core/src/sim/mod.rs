@@ -718,6 +718,16 @@ impl Machine {
         self.mem.backend(id).ok_or_else(|| MachineError::UnknownDevice(id.to_string()))
     }
 
+    /// The backing file of device `id` was created or resized at `at`
+    /// (at or before now), before anything was stored into it: see
+    /// [`HostBackend::file_dirtied`]. For a model run beside a real host
+    /// whose files were made before the guest booted.
+    pub fn host_file_dirtied(&mut self, id: &str, at: SimTime) -> Result<(), MachineError> {
+        let backend = self.mem.backend_mut(id).ok_or_else(|| MachineError::UnknownDevice(id.to_string()))?;
+        backend.file_dirtied(at);
+        Ok(())
+    }
+
     /// The host backend of a device, mutably (to inject faults; built for
     /// tests and with the `test-utils` feature).
     #[cfg(any(test, feature = "test-utils"))]

@@ -48,6 +48,7 @@ use compare::Context;
 use model_side::ModelStep;
 use plan::Plan;
 use pmem_core::scenario::{Op, Scenario};
+use pmem_core::time::SimTime;
 use probe::{Backing, PAGE};
 use real::Session;
 use report::{GuestDevice, Report, StepRow};
@@ -173,6 +174,8 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
     write_initramfs(&initrd, &agent, &kernel, &plan, real_machine.driver)?;
     let pages = tracked_pages(&scenario);
     let files = create_files(dir.path(), &plan, &pages, args.host_folios)?;
+    // The model's clock starts when the real files were made (see `run_steps`).
+    let created = Instant::now();
     let launch = qemu::Launch {
         qemu,
         vmlinux: kernel.vmlinux.clone(),
@@ -186,7 +189,7 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
     };
     let mut session = Session::new(launch, plan.clone(), files, Duration::from_secs_f64(args.timeout));
     let mut steps = match (real_machine.runner(&scenario), session.boot(0)) {
-        (Ok(runner), Ok(())) => run_steps(runner, &plan, &pages, &mut session, args.host_folios)?,
+        (Ok(runner), Ok(())) => run_steps(runner, &plan, &pages, &mut session, (args.host_folios, created))?,
         // Both refuse to start: compare the refusals.
         (Err(model), Err(OracleError::Guest(real))) if real.contains("before the guest booted") => {
             vec![refused_at_start(model.to_string(), real)]
@@ -280,17 +283,32 @@ fn refused_at_start(model: String, real: String) -> StepRow {
     }
 }
 
+/// Runs the steps on both sides. The model keeps the real host's clock:
+/// its time 0 is when the backing files were created (`created`: their
+/// inodes went dirty then, as the real ones did), and before each step it
+/// lets pass the real time that went by — the boot, a reboot, the guest
+/// agent's own pace — so the host's flusher, which works by wall-clock age
+/// on the real side, sees the same ages in the model.
 fn run_steps(
     mut runner: pmem_core::scenario::ScenarioRunner<machine::QemuPlug>,
     plan: &Plan,
     pages: &BTreeMap<String, BTreeSet<u64>>,
     session: &mut Session,
-    folios: HostFolios,
+    (folios, created): (HostFolios, Instant),
 ) -> Result<Vec<StepRow>, OracleError> {
     let scenario = runner.scenario().clone();
     let (mut real_flush, mut model_flush) = (BTreeMap::new(), BTreeMap::new());
     let mut rows = Vec::new();
+    let mut dated = BTreeSet::new();
     for (i, step) in scenario.steps().iter().enumerate() {
+        for id in runner.machine().device_ids().to_vec() {
+            if dated.insert(id.clone()) {
+                // Every file, hot-plugged ones too, was created before the boot.
+                runner.host_file_dirtied(&id, SimTime::ZERO).map_err(|e| OracleError::Usage(e.to_string()))?;
+            }
+        }
+        let real_now = u64::try_from(created.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        runner.pass_time_to(SimTime(real_now));
         let before: BTreeMap<String, (u64, u64)> =
             model_side::devices(runner.machine()).into_iter().map(|d| (d.id, (d.popped, d.completed))).collect();
         let crash_image = match step.op {

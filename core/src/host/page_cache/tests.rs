@@ -373,6 +373,34 @@ fn expiry_is_per_inode_all_dirty_pages_go_once_the_file_expired() {
 }
 
 #[test]
+fn a_file_dirtied_at_its_creation_dates_the_first_stores_expiry() {
+    // The inode went dirty when the file was created (0 s): a page stored at
+    // 20 s is written with it at the first flusher run after 30 s, not 30 s
+    // after the store. The same store into a file not marked dirty waits
+    // for its own 30 s (the negative control).
+    let run = |created: bool| {
+        let mut pc = PageCache::new(1 << 20, BackingMode::Shared, PageCacheConfig::default());
+        if created {
+            pc.file_dirtied(SimTime::ZERO);
+        }
+        pc.write_at(SimTime(20 * S), 0, &[7]).unwrap();
+        pc.advance(SimTime(31 * S));
+        disk_byte(&pc, 0)
+    };
+    assert_eq!(run(true), 7, "written at 30 s with the inode");
+    assert_eq!(run(false), 0, "dirty since 20 s: not before 50 s");
+    // Created at 0 s but first stored to at 40 s: the flusher wrote the
+    // inode at 30 s, so the store starts a new 30 s.
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, PageCacheConfig::default());
+    pc.file_dirtied(SimTime::ZERO);
+    pc.write_at(SimTime(40 * S), 0, &[8]).unwrap();
+    pc.advance(SimTime(66 * S));
+    assert_eq!(disk_byte(&pc, 0), 0, "the inode was clean again before the store");
+    pc.advance(SimTime(71 * S));
+    assert_eq!(disk_byte(&pc, 0), 8);
+}
+
+#[test]
 fn a_large_folio_is_dirtied_and_written_back_whole() {
     let mut pc = PageCache::new(8 << 20, BackingMode::Shared, huge());
     for p in 0..16u64 {
