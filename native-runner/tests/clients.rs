@@ -24,7 +24,8 @@ const PYTHON: &str = "/usr/bin/python3";
 const MARKS: &str = "marks.img,size=64K";
 /// The negative control: flushes dropped, every crash point visited with a
 /// few images each.
-const NO_FLUSH: &[&str] = &["--no-flush", "--exhaustive-limit", "1", "--samples", "2", "--torn-samples", "0", "--no-shrink"];
+const NO_FLUSH: &[&str] =
+    &["--no-flush", "--exhaustive-limit", "1", "--samples", "2", "--torn-samples", "0", "--no-shrink"];
 
 /// One client's recorded run in its own directory.
 struct Run {
@@ -49,6 +50,8 @@ impl Run {
         let o = pmemlab(&dir, &args, "");
         assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
         let summary = json(&o);
+        let figures = ["stores", "bytes", "flushes", "pages"].map(|k| format!("{k} {}", summary[k]));
+        eprintln!("{name}: recorded {}", figures.join(", "));
         assert!(summary["stores"].as_u64().unwrap() > 0 && summary["flushes"].as_u64().unwrap() > 0, "{summary}");
         // Crash images on a memory file system when there is one: a PMDK pool
         // image is megabytes, written once per image.
@@ -76,9 +79,15 @@ impl Run {
             args.extend(["--image-dir", s(d)]);
         }
         args.extend(options);
+        let started = std::time::Instant::now();
         let o = pmemlab(&self.dir, &args, "");
+        let took = started.elapsed().as_secs_f64();
         assert!(matches!(o.status.code(), Some(0 | 1)), "{}{}", stdout(&o), stderr(&o));
         let r = json(&o);
+        // The figures of docs/programs.md (a log, not an assertion).
+        let c = &r["campaign"];
+        let figures = ["points_total", "checked", "duplicates", "violations_total"].map(|k| format!("{k} {}", c[k]));
+        eprintln!("{}: {device} {options:?}: {}, {took:.1} s", self.dir.display(), figures.join(", "));
         assert_eq!(r["campaign"]["next_point"], Value::Null, "the campaign ran to its end: {}", r["campaign"]);
         r
     }
