@@ -161,6 +161,18 @@ pub unsafe extern "C" fn pwritev2(fd: c_int, iov: *const iovec, n: c_int, off: o
     }
 }
 
+/// What a program built with 64-bit file offsets calls for `pwritev2` (glibc
+/// redirects the name), Python's `os.pwritev` with flags among them.
+#[no_mangle]
+pub unsafe extern "C" fn pwritev64v2(fd: c_int, iov: *const iovec, n: c_int, off: off_t, flags: c_int) -> ssize_t {
+    let at = (off >= 0).then_some(off as u64);
+    match device_fd(fd) {
+        // SAFETY (both): the program's own arguments, passed on.
+        Some(d) => write_call(d, fd, at, iovs(iov, n), flags, || unsafe { real::pwritev64v2(fd, iov, n, off, flags) }),
+        None => unsafe { real::pwritev64v2(fd, iov, n, off, flags) },
+    }
+}
+
 /// Runs a truncation of device `d` to `len` bytes and records it.
 fn truncate_call(d: usize, len: off_t, call: impl FnOnce() -> c_int) -> c_int {
     let mut s = lock();

@@ -276,3 +276,32 @@ fn an_existing_trace_is_kept_unless_forced() {
     assert_eq!(t["scenario"]["steps"][1]["op"], "fsync");
     cleanup(&dir);
 }
+
+#[test]
+fn a_write_on_an_o_dsync_descriptor_is_recorded_as_a_write_and_a_flush() {
+    build_interposer();
+    let dir = disk_dir("record-dsync");
+    let script = dir.join("d.py");
+    // An O_DSYNC write (LMDB's meta page), a pwritev2 with RWF_DSYNC, and a
+    // plain write on an ordinary descriptor of the same file (no flush).
+    std::fs::write(
+        &script,
+        "import os, sys\nd = os.open(sys.argv[1], os.O_RDWR | os.O_DSYNC)\nos.pwrite(d, b'meta', 0)\nf = os.open(sys.argv[1], os.O_RDWR)\nos.pwritev(f, [b'sync'], 4096, os.RWF_DSYNC)\nos.pwrite(f, b'late', 8192)\n",
+    )
+    .unwrap();
+    let o = pmemlab(
+        &dir,
+        &["record", "--pmem", "d.img,size=64K", "--trace", "d.json", "--json", "--", "python3", s(&script), "d.img"],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let t: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("d.json")).unwrap()).unwrap();
+    let steps: Vec<String> = t["scenario"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| format!("{} {}", st["op"].as_str().unwrap(), st["note"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(steps, ["write ", "fsync O_DSYNC write", "write ", "fsync O_DSYNC write", "write "], "{steps:?}");
+    cleanup(&dir);
+}
