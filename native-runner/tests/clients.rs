@@ -174,6 +174,7 @@ fn lmdb_storing_through_its_map_loses_no_commit_and_without_flushes_it_does() {
 #[test]
 fn a_pmdk_pool_loses_no_transaction_and_without_flushes_it_does() {
     require(&["pmempool", "--version"], "pmdk-tools");
+    require(&["test", "-f", "/usr/include/libpmemobj.h"], "libpmemobj-dev");
     let build = disk_dir("clients-pmdk-build");
     let prog = gcc(&build, "pmdk/pmdk-tx.c", "pmdk-tx", &["-lpmemobj"]);
     // The pool is created before the recorded run: its content is the
