@@ -10,6 +10,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== pmem-core for wasm32-unknown-unknown"
 cargo build -p pmem-core --target wasm32-unknown-unknown
 ./scripts/ensure-qemu.sh >/dev/null # QEMU, the guest kernel and busybox for the oracle tests
+./scripts/ensure-clients.sh # SQLite, LMDB and PMDK for the real clients' tests (native-runner/tests/clients.rs)
 echo "== cargo test --workspace"
 cargo test --workspace
 echo "== fuzz harnesses: their invariants, negative controls and regressions (fuzz/, a workspace of its own)"

@@ -34,13 +34,34 @@ fn current_offset(fd: c_int) -> u64 {
     }
 }
 
-/// Runs `call` (a write call of `fd` on device `d`), after recording the
-/// pending mapping stores; records what it wrote at `offset` (None: the
-/// descriptor's current offset) from the buffers `iov`.
-fn write_call(d: usize, fd: c_int, offset: Option<u64>, iov: &[iovec], call: impl FnOnce() -> ssize_t) -> ssize_t {
+/// Whether a write on `fd` returns only once its data is durable: the
+/// descriptor was opened with `O_DSYNC` or `O_SYNC` (which includes it), or
+/// `pwritev2` was given `RWF_DSYNC`/`RWF_SYNC` (`rwf`).
+fn synchronous_write(fd: c_int, rwf: c_int) -> bool {
+    // SAFETY: fcntl(F_GETFL) only reads the descriptor's flags.
+    let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    rwf & (libc::RWF_DSYNC | libc::RWF_SYNC) != 0 || (fl != -1 && fl & libc::O_DSYNC != 0)
+}
+
+/// The flush call code (`raw::flush_call_name`) of a synchronous write.
+const HOW_SYNC_WRITE: u64 = 6;
+
+/// Runs `call` (a write call of `fd` on device `d`, `rwf` its `pwritev2`
+/// flags or 0), after recording the pending mapping stores; records what it
+/// wrote at `offset` (None: the descriptor's current offset) from the
+/// buffers `iov`, and a flush after it when the write was synchronous.
+fn write_call(
+    d: usize,
+    fd: c_int,
+    offset: Option<u64>,
+    iov: &[iovec],
+    rwf: c_int,
+    call: impl FnOnce() -> ssize_t,
+) -> ssize_t {
     let mut s = lock();
     s.sync_device(d);
     let at = offset.unwrap_or_else(|| current_offset(fd));
+    let synchronous = synchronous_write(fd, rwf);
     let r = call();
     if r > 0 {
         let mut left = r as usize;
@@ -56,6 +77,9 @@ fn write_call(d: usize, fd: c_int, offset: Option<u64>, iov: &[iovec], call: imp
             s.record_write(d, off, bytes);
             off += n as u64;
             left -= n;
+        }
+        if synchronous {
+            emit::record(KIND_FLUSH, d as u32, HOW_SYNC_WRITE, 0, b"");
         }
     }
     r
@@ -77,7 +101,7 @@ fn iovs<'a>(iov: *const iovec, n: c_int) -> &'a [iovec] {
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
     match device_fd(fd) {
         // SAFETY (both): the program's own arguments, passed on.
-        Some(d) => write_call(d, fd, None, &one(buf, n), || unsafe { real::write(fd, buf, n) }),
+        Some(d) => write_call(d, fd, None, &one(buf, n), 0, || unsafe { real::write(fd, buf, n) }),
         None => unsafe { real::write(fd, buf, n) },
     }
 }
@@ -86,7 +110,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
 pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t {
     match device_fd(fd) {
         // SAFETY (both): the program's own arguments, passed on.
-        Some(d) => write_call(d, fd, Some(off as u64), &one(buf, n), || unsafe { real::pwrite(fd, buf, n, off) }),
+        Some(d) => write_call(d, fd, Some(off as u64), &one(buf, n), 0, || unsafe { real::pwrite(fd, buf, n, off) }),
         None => unsafe { real::pwrite(fd, buf, n, off) },
     }
 }
@@ -95,7 +119,7 @@ pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, n: size_t, off: o
 pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t {
     match device_fd(fd) {
         // SAFETY (both): the program's own arguments, passed on.
-        Some(d) => write_call(d, fd, Some(off as u64), &one(buf, n), || unsafe { real::pwrite64(fd, buf, n, off) }),
+        Some(d) => write_call(d, fd, Some(off as u64), &one(buf, n), 0, || unsafe { real::pwrite64(fd, buf, n, off) }),
         None => unsafe { real::pwrite64(fd, buf, n, off) },
     }
 }
@@ -104,7 +128,7 @@ pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off:
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
     match device_fd(fd) {
         // SAFETY (both): the program's own arguments, passed on.
-        Some(d) => write_call(d, fd, None, iovs(iov, n), || unsafe { real::writev(fd, iov, n) }),
+        Some(d) => write_call(d, fd, None, iovs(iov, n), 0, || unsafe { real::writev(fd, iov, n) }),
         None => unsafe { real::writev(fd, iov, n) },
     }
 }
@@ -113,7 +137,7 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize
 pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const iovec, n: c_int, off: off_t) -> ssize_t {
     match device_fd(fd) {
         // SAFETY (both): the program's own arguments, passed on.
-        Some(d) => write_call(d, fd, Some(off as u64), iovs(iov, n), || unsafe { real::pwritev(fd, iov, n, off) }),
+        Some(d) => write_call(d, fd, Some(off as u64), iovs(iov, n), 0, || unsafe { real::pwritev(fd, iov, n, off) }),
         None => unsafe { real::pwritev(fd, iov, n, off) },
     }
 }
@@ -122,7 +146,7 @@ pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const iovec, n: c_int, off: of
 pub unsafe extern "C" fn pwritev64(fd: c_int, iov: *const iovec, n: c_int, off: off_t) -> ssize_t {
     match device_fd(fd) {
         // SAFETY (both): the program's own arguments, passed on.
-        Some(d) => write_call(d, fd, Some(off as u64), iovs(iov, n), || unsafe { real::pwritev64(fd, iov, n, off) }),
+        Some(d) => write_call(d, fd, Some(off as u64), iovs(iov, n), 0, || unsafe { real::pwritev64(fd, iov, n, off) }),
         None => unsafe { real::pwritev64(fd, iov, n, off) },
     }
 }
@@ -132,8 +156,20 @@ pub unsafe extern "C" fn pwritev2(fd: c_int, iov: *const iovec, n: c_int, off: o
     let at = (off >= 0).then_some(off as u64);
     match device_fd(fd) {
         // SAFETY (both): the program's own arguments, passed on.
-        Some(d) => write_call(d, fd, at, iovs(iov, n), || unsafe { real::pwritev2(fd, iov, n, off, flags) }),
+        Some(d) => write_call(d, fd, at, iovs(iov, n), flags, || unsafe { real::pwritev2(fd, iov, n, off, flags) }),
         None => unsafe { real::pwritev2(fd, iov, n, off, flags) },
+    }
+}
+
+/// What a program built with 64-bit file offsets calls for `pwritev2` (glibc
+/// redirects the name), Python's `os.pwritev` with flags among them.
+#[no_mangle]
+pub unsafe extern "C" fn pwritev64v2(fd: c_int, iov: *const iovec, n: c_int, off: off_t, flags: c_int) -> ssize_t {
+    let at = (off >= 0).then_some(off as u64);
+    match device_fd(fd) {
+        // SAFETY (both): the program's own arguments, passed on.
+        Some(d) => write_call(d, fd, at, iovs(iov, n), flags, || unsafe { real::pwritev64v2(fd, iov, n, off, flags) }),
+        None => unsafe { real::pwritev64v2(fd, iov, n, off, flags) },
     }
 }
 

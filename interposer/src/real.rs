@@ -57,6 +57,7 @@ real_fn!(writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t);
 real_fn!(pwritev(fd: c_int, iov: *const iovec, n: c_int, off: off_t) -> ssize_t);
 real_fn!(pwritev64(fd: c_int, iov: *const iovec, n: c_int, off: off_t) -> ssize_t);
 real_fn!(pwritev2(fd: c_int, iov: *const iovec, n: c_int, off: off_t, flags: c_int) -> ssize_t);
+real_fn!(pwritev64v2(fd: c_int, iov: *const iovec, n: c_int, off: off_t, flags: c_int) -> ssize_t);
 real_fn!(ftruncate(fd: c_int, len: off_t) -> c_int);
 real_fn!(ftruncate64(fd: c_int, len: off_t) -> c_int);
 real_fn!(fallocate(fd: c_int, mode: c_int, off: off_t, len: off_t) -> c_int);

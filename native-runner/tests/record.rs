@@ -4,55 +4,11 @@
 
 mod common;
 
+use common::programs::{build_interposer, gcc, json, programs, s};
 use common::{assert_user_error, cleanup, disk_dir, pmemlab, stderr, stdout};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::Once;
-
-fn programs() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/programs")
-}
-
-/// Builds the interposer next to the pmemlab binary under test (it is a
-/// cdylib, which cargo does not build for a test of another package).
-fn build_interposer() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let bin = PathBuf::from(env!("CARGO_BIN_EXE_pmemlab"));
-        let profile_dir = bin.parent().unwrap();
-        let target_dir = profile_dir.parent().unwrap();
-        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cargo.args(["build", "-q", "-p", "pmemlab-interpose", "--target-dir"]).arg(target_dir);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cargo.arg("--release");
-        }
-        let st = cargo.status().expect("run cargo to build the interposer");
-        assert!(st.success(), "cargo build -p pmemlab-interpose failed");
-        assert!(profile_dir.join("libpmemlab_interpose.so").is_file());
-    });
-}
-
-/// Compiles `src` (under examples/programs) into `dir/name` with gcc.
-fn gcc(dir: &Path, src: &str, name: &str, extra: &[&str]) -> PathBuf {
-    let out = dir.join(name);
-    let o = Command::new("gcc").args(["-O1", "-o"]).arg(&out).arg(programs().join(src)).args(extra).output();
-    let o = o.expect("gcc is needed for these tests (apt-get install -y gcc)");
-    assert!(o.status.success(), "gcc {src}: {}", String::from_utf8_lossy(&o.stderr));
-    out
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// The JSON document on stdout (after the recorded program's own output,
-/// which passes through).
-fn json(o: &Output) -> Value {
-    let out = stdout(o);
-    let doc = out.find("\n{").map(|i| &out[i + 1..]).unwrap_or(&out);
-    serde_json::from_str(doc).unwrap_or_else(|e| panic!("not JSON ({e}): {out}{}", stderr(o)))
-}
+use std::path::Path;
+use std::process::Output;
 
 fn checker() -> String {
     s(&programs().join("planted-bug/check.sh")).to_string()
@@ -318,5 +274,34 @@ fn an_existing_trace_is_kept_unless_forced() {
     let t: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("t.json")).unwrap()).unwrap();
     assert_eq!(t["initial_steps"], 2, "the file's content from the first run is the durable start (2 pages, 1 flush)");
     assert_eq!(t["scenario"]["steps"][1]["op"], "fsync");
+    cleanup(&dir);
+}
+
+#[test]
+fn a_write_on_an_o_dsync_descriptor_is_recorded_as_a_write_and_a_flush() {
+    build_interposer();
+    let dir = disk_dir("record-dsync");
+    let script = dir.join("d.py");
+    // An O_DSYNC write (LMDB's meta page), a pwritev2 with RWF_DSYNC, and a
+    // plain write on an ordinary descriptor of the same file (no flush).
+    std::fs::write(
+        &script,
+        "import os, sys\nd = os.open(sys.argv[1], os.O_RDWR | os.O_DSYNC)\nos.pwrite(d, b'meta', 0)\nf = os.open(sys.argv[1], os.O_RDWR)\nos.pwritev(f, [b'sync'], 4096, os.RWF_DSYNC)\nos.pwrite(f, b'late', 8192)\n",
+    )
+    .unwrap();
+    let o = pmemlab(
+        &dir,
+        &["record", "--pmem", "d.img,size=64K", "--trace", "d.json", "--json", "--", "python3", s(&script), "d.img"],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let t: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("d.json")).unwrap()).unwrap();
+    let steps: Vec<String> = t["scenario"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| format!("{} {}", st["op"].as_str().unwrap(), st["note"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(steps, ["write ", "fsync O_DSYNC write", "write ", "fsync O_DSYNC write", "write "], "{steps:?}");
     cleanup(&dir);
 }

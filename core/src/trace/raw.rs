@@ -42,6 +42,7 @@ pub fn flush_call_name(a: u64) -> &'static str {
         3 => "sync_file_range",
         4 => "syncfs",
         5 => "sync",
+        6 => "O_DSYNC write",
         _ => "flush",
     }
 }

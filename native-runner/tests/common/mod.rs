@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod programs;
+
 use pmemlab::fs::FsKind;
 use std::io::Write;
 use std::path::{Path, PathBuf};

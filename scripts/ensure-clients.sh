@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the real clients of native-runner/tests/clients.rs need
+# (idempotent; see examples/programs/{sqlite,lmdb,pmdk}/README.md):
+#
+# - python3 (Debian's /usr/bin/python3, with its sqlite3 module) and
+#   python3-lmdb (LMDB's binding, on the system liblmdb);
+# - libpmemobj-dev (PMDK's libpmemobj, to build pmdk-tx.c) and pmdk-tools
+#   (pmempool check); gcc builds the C programs.
+#
+# `apt-get update` runs once, and only when one is missing.
+set -euo pipefail
+packages=(python3 python3-lmdb libpmemobj-dev pmdk-tools gcc)
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+if ((${#missing[@]})); then
+    echo "== installing ${missing[*]}" >&2
+    as_root=()
+    if [ "$(id -u)" != 0 ]; then as_root=(sudo); fi
+    "${as_root[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >&2
+fi
