@@ -285,10 +285,11 @@ fn refused_at_start(model: String, real: String) -> StepRow {
 
 /// Runs the steps on both sides. The model keeps the real host's clock:
 /// its time 0 is when the backing files were created (`created`: their
-/// inodes went dirty then, as the real ones did), and before each step it
-/// lets pass the real time that went by — the boot, a reboot, the guest
-/// agent's own pace — so the host's flusher, which works by wall-clock age
-/// on the real side, sees the same ages in the model.
+/// inodes went dirty then, as the real ones did), and before each step and
+/// after it (before it is read) it lets pass the real time that went by —
+/// the boot, a reboot, the guest agent's own pace — so the host's flusher,
+/// which works by wall-clock age on the real side, sees the same ages in
+/// the model.
 fn run_steps(
     mut runner: pmem_core::scenario::ScenarioRunner<machine::QemuPlug>,
     plan: &Plan,
@@ -316,6 +317,11 @@ fn run_steps(
             _ => BTreeMap::new(),
         };
         let Some(outcome) = runner.step().cloned() else { break };
+        let mut real = session.step(i)?;
+        // The real step took time (a reboot takes many seconds): the model
+        // is read at the same moment as the real host.
+        let real_now = u64::try_from(created.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        runner.pass_time_to(SimTime(real_now));
         let m = runner.machine();
         let model = ModelStep {
             devices: model_side::devices(m),
@@ -324,7 +330,6 @@ fn run_steps(
             crash_image,
             outcome,
         };
-        let mut real = session.step(i)?;
         if let Op::ExpectDurable { device, offset, data } = &step.op {
             real.durable = plan.index(device).map(|k| session.files[k].durable_range(offset.0, data.byte_len()));
         }

@@ -205,6 +205,22 @@ impl Qemu {
         }
     }
 
+    /// [`Qemu::trace`], once at least `responses` more flush responses than
+    /// `before` have been traced (or `wait` has passed): a guest fsync that
+    /// returned was answered, but QEMU's trace lines reach us through a
+    /// pipe, later on a loaded host than the guest's report.
+    pub fn trace_after(&self, before: &TraceCounts, responses: u64, wait: Duration) -> TraceCounts {
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            let done = self.stderr.lock().unwrap_or_else(|p| p.into_inner()).counts.responses;
+            if done >= before.responses + responses {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.trace()
+    }
+
     /// QEMU's own messages (stderr lines that are not trace events).
     pub fn messages(&self) -> Vec<String> {
         self.stderr.lock().unwrap_or_else(|p| p.into_inner()).other.clone()

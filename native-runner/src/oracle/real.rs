@@ -188,7 +188,15 @@ impl Session {
                 real.qmp = self.host_action(&host, deadline);
                 self.qemu()?.go()?;
                 real.report = self.expect(index, true, deadline)?;
-                real.trace = delta(self.qemu()?.trace(), before);
+                // An fsync the guest saw return was answered by the device.
+                let answered =
+                    real.report.is_some() && self.plan.steps[index].agent_line.split(' ').nth(1) == Some("fsync");
+                let trace = if answered {
+                    self.qemu()?.trace_after(&before, 1, Duration::from_secs(5))
+                } else {
+                    self.qemu()?.trace()
+                };
+                real.trace = delta(trace, before);
             }
         }
         self.probe(&mut real)?;
