@@ -10,16 +10,5 @@
 # `apt-get update` runs once, and only when one is missing.
 set -euo pipefail
 packages=(python3 python3-lmdb libpmemobj-dev pmdk-tools gcc)
-missing=()
-for p in "${packages[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$p")
-    fi
-done
-if ((${#missing[@]})); then
-    echo "== installing ${missing[*]}" >&2
-    as_root=()
-    if [ "$(id -u)" != 0 ]; then as_root=(sudo); fi
-    "${as_root[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >&2
-fi
+source "$(dirname "$0")/lib/debian-packages.sh"
+ensure_debian_packages "${packages[@]}"

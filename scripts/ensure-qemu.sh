@@ -18,19 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(qemu-system-x86 linux-image-amd64 busybox-static gcc xz-utils)
-missing=()
-for p in "${packages[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$p")
-    fi
-done
-if ((${#missing[@]})); then
-    echo "== installing ${missing[*]}" >&2
-    as_root=()
-    if [ "$(id -u)" != 0 ]; then as_root=(sudo); fi
-    "${as_root[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >&2
-fi
+source scripts/lib/debian-packages.sh
+ensure_debian_packages "${packages[@]}"
 
 oracle_dir="${PMEMLAB_ORACLE_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/oracle}"
 mkdir -p "$oracle_dir"

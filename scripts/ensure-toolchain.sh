@@ -12,4 +12,5 @@ installed_components=$(rustup component list --installed)
 grep -q '^rustfmt' <<<"$installed_components" || rustup component add rustfmt
 grep -q '^clippy' <<<"$installed_components" || rustup component add clippy
 # GNU parallel runs the sharded campaign of native-runner/tests/merge.rs (and examples/scale-out/).
-parallel --version 2>/dev/null | grep -q "GNU parallel" || { [ "$(id -u)" = 0 ] || sudo=sudo; ${sudo:-} apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${sudo:-} apt-get install -y -qq parallel >&2; }
+source "$(dirname "$0")/lib/debian-packages.sh"
+ensure_debian_packages parallel

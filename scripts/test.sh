@@ -15,7 +15,8 @@ echo "== cargo test --workspace"
 cargo test --workspace
 echo "== fuzz harnesses: their invariants, negative controls and regressions (fuzz/, a workspace of its own)"
 # libfuzzer-sys compiles libFuzzer's C++ sources.
-command -v g++ >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] || sudo=sudo; ${sudo:-} apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${sudo:-} apt-get install -y -qq g++ >&2; }
+source scripts/lib/debian-packages.sh
+ensure_debian_packages g++
 (cd fuzz && CARGO_TARGET_DIR=../target cargo test --quiet)
 echo "== pmem-web for wasm32-unknown-unknown (clippy, -D warnings)"
 cargo clippy -p pmem-web --target wasm32-unknown-unknown -- -D warnings
