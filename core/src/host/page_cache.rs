@@ -411,11 +411,7 @@ impl PageCache {
                 earliest = Some(earliest.map_or(due, |e| e.min(due)));
             }
         }
-        // The flusher wakes on a fixed grid of `interval`.
-        earliest.map(|t| {
-            let grid = t.0.div_ceil(interval).saturating_mul(interval);
-            SimTime(grid.max(self.now.0))
-        })
+        earliest.map(|t| flusher_wake(t, interval).max(self.now))
     }
 
     /// Puts the folio's pages on the disk: every page when folios are pages;
@@ -628,9 +624,7 @@ impl PageCache {
     fn inode_still_dirty(&self, now: SimTime) -> bool {
         let Some(t) = self.inode_dirtied_at else { return false };
         match (self.cfg.dirty_expire_ns, self.cfg.dirty_writeback_interval_ns) {
-            (Some(expire), Some(interval)) if interval > 0 => {
-                t.plus_nanos(expire).0.div_ceil(interval).saturating_mul(interval) > now.0
-            }
+            (Some(expire), Some(interval)) if interval > 0 => flusher_wake(t.plus_nanos(expire), interval) > now,
             // No flusher, or none by age: the inode stays dirty.
             _ => true,
         }
@@ -734,6 +728,12 @@ impl PageCache {
             }
         }
     }
+}
+
+/// The flusher's first wake-up at or after `t`: it wakes on a fixed grid
+/// of `interval` (`dirty_writeback_interval`, non-zero).
+fn flusher_wake(t: SimTime, interval: u64) -> SimTime {
+    SimTime(t.0.div_ceil(interval).saturating_mul(interval))
 }
 
 /// The cache's page buffers go back to the pool for the next cache.

@@ -308,8 +308,7 @@ fn run_steps(
                 runner.host_file_dirtied(&id, SimTime::ZERO).map_err(|e| OracleError::Usage(e.to_string()))?;
             }
         }
-        let real_now = u64::try_from(created.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        runner.pass_time_to(SimTime(real_now));
+        runner.pass_time_to(real_clock(created));
         let before: BTreeMap<String, (u64, u64)> =
             model_side::devices(runner.machine()).into_iter().map(|d| (d.id, (d.popped, d.completed))).collect();
         let crash_image = match step.op {
@@ -320,8 +319,7 @@ fn run_steps(
         let mut real = session.step(i)?;
         // The real step took time (a reboot takes many seconds): the model
         // is read at the same moment as the real host.
-        let real_now = u64::try_from(created.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        runner.pass_time_to(SimTime(real_now));
+        runner.pass_time_to(real_clock(created));
         let m = runner.machine();
         let model = ModelStep {
             devices: model_side::devices(m),
@@ -346,6 +344,11 @@ fn run_steps(
         });
     }
     Ok(rows)
+}
+
+/// The real host's time since `created`, as the model's clock.
+fn real_clock(created: Instant) -> SimTime {
+    SimTime(u64::try_from(created.elapsed().as_nanos()).unwrap_or(u64::MAX))
 }
 
 fn load_of(args: &OracleArgs, scenario: &Scenario) -> Result<Option<load::Load>, OracleError> {

@@ -528,7 +528,8 @@ impl App {
     fn tick(&mut self) -> bool {
         let (per_tick, wait_ms, _) = SPEEDS[self.speed];
         let b = &mut self.bench;
-        if !b.behind() && b.pending_question().is_none() && b.position().0 < b.position().1 {
+        let (pos, len) = b.position();
+        if !b.behind() && b.pending_question().is_none() && pos < len {
             // The next tick shows its events (when it has more than one).
             let ran = b.step_event(true);
             return !ran || !b.behind();
