@@ -482,7 +482,13 @@ pub fn check_round(o: &RoundObservation) -> Result<(), String> {
             o.next_avail_before, o.next_avail_after
         ));
     }
-    if n_popped > usize::from(o.size) {
+    // The driver cannot publish more than a ring's worth at once; only the
+    // device's own writes landing on `avail.idx` (a status or used-ring
+    // buffer the guest placed over its avail ring) can publish more while
+    // it pops, as a driver refilling concurrently would.
+    let avail_idx = l.avail_idx_addr().0;
+    let avail_moved_by_device = o.writes.iter().any(|w| w.ok && overlaps(w.addr, w.len, avail_idx, 2));
+    if n_popped > usize::from(o.size) && !avail_moved_by_device {
         return Err(format!("{n_popped} chains popped from a queue of {}", o.size));
     }
     let popped_events = o.events.iter().filter(|e| matches!(e, DeviceEvent::ChainPopped { .. })).count();
@@ -790,6 +796,34 @@ mod tests {
     fn good() -> RoundObservation {
         let i = input(vec![flush(0, 0x8000, 0x8004, None), flush(1, 0x8010, 0x8014, None)], vec![]);
         observe(&i).remove(0)
+    }
+
+    /// More chains than the ring holds, with the last pop still `Empty`.
+    fn overpopped() -> RoundObservation {
+        let mut o = good();
+        let chain = o.pops.iter().find(|p| matches!(p, PopOutcome::Chain(_))).unwrap().clone();
+        let extra = usize::from(o.size) + 1 - o.pops.iter().filter(|p| matches!(p, PopOutcome::Chain(_))).count();
+        let last = o.pops.len() - 1;
+        for _ in 0..extra {
+            o.pops.insert(last, chain.clone());
+        }
+        o.next_avail_after = o.next_avail_before.wrapping_add(o.size + 1);
+        o
+    }
+
+    #[test]
+    fn more_chains_than_the_ring_holds_are_caught() {
+        let o = overpopped();
+        assert!(check_round(&o).unwrap_err().contains("chains popped from a queue"), "{:?}", check_round(&o));
+    }
+
+    #[test]
+    fn more_chains_are_allowed_only_when_the_device_wrote_avail_idx() {
+        let mut o = overpopped();
+        let at = o.layout.avail_idx_addr().0 - 3;
+        o.writes.push(WriteRec { addr: at, len: 4, by: Writer::Device, ok: true });
+        let e = check_round(&o).err().unwrap_or_default();
+        assert!(!e.contains("chains popped from a queue"), "{e}");
     }
 
     #[test]
