@@ -3,8 +3,9 @@
 # kernel for it.
 #
 # - Debian packages qemu-system-x86 (QEMU 7.2), linux-image-amd64 (the guest
-#   kernel and its virtio/nvdimm modules), busybox-static; gcc builds the
-#   guest agent. `apt-get update` runs once, and only when one is missing.
+#   kernel and its virtio/nvdimm and ext4 modules), busybox-static; gcc builds the
+#   guest agent; e2fsprogs makes the DAX scratch file system of mmap steps.
+#   `apt-get update` runs once, and only when one is missing.
 # - The guest boots fastest as the uncompressed ELF `vmlinux` through its PVH
 #   entry (3.5 s to /init under TCG, against 6-8 s in SeaBIOS and XZ for the
 #   bzImage). The bzImage carries vmlinux as one XZ stream: find its magic
@@ -17,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(qemu-system-x86 linux-image-amd64 busybox-static gcc xz-utils)
+packages=(qemu-system-x86 linux-image-amd64 busybox-static gcc xz-utils e2fsprogs)
 source scripts/lib/debian-packages.sh
 ensure_debian_packages "${packages[@]}"
 

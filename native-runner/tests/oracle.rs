@@ -87,15 +87,24 @@ fn a_bogus_kernel_is_one_line_naming_the_file() {
 #[test]
 fn a_step_the_real_system_cannot_do_is_refused_before_boot() {
     let dir = disk_dir("oracle-unsupported");
-    let s = dir.join("mmap.json");
+    let s = dir.join("inject.json");
     std::fs::write(
         &s,
         r#"{"version":1,"name":"m","devices":[{"id":"nv1","size":"1M"}],
-            "steps":[{"op":"write","device":"nv1","offset":0,"text":"a"},{"op":"mmap","device":"nv1","map_sync":true}]}"#,
+            "steps":[{"op":"write","device":"nv1","offset":0,"text":"a"},{"op":"inject_fsync_error","device":"nv1"}]}"#,
     )
     .unwrap();
     let o = oracle(&dir, &[s.to_str().unwrap()], &[]);
-    assert_user_error(&o, "step 1 (mmap): the real system cannot do this step");
+    assert_user_error(&o, "step 1 (inject_fsync_error): the real system cannot do this step");
+    // mmap with a hotplug: the DAX scratch device would move the plugged one.
+    let s = dir.join("mmap-hotplug.json");
+    std::fs::write(
+        &s,
+        r#"{"version":1,"name":"m","devices":[{"id":"nv1","size":"1M"}],
+            "steps":[{"op":"mmap","device":"nv1"},{"op":"hotplug","device":{"id":"nv2","size":"1M","mem-path":"b.img"}}]}"#,
+    )
+    .unwrap();
+    assert_user_error(&oracle(&dir, &[s.to_str().unwrap()], &[]), "step 0 (mmap)");
     // A device mode QEMU is not set up for.
     let o = oracle(&dir, &[example("nvdimm-emulation.json").to_str().unwrap()], &[]);
     assert_user_error(&o, "device 'emulated'");
@@ -216,6 +225,36 @@ fn fsync_then_crash_on_real_qemu_agrees_on_flushes_data_and_dirty_pages() {
     let dirty = quantity(&r, 0, "dirty pages (2 MiB");
     assert_eq!((dirty[0]["model"].as_str(), dirty[0]["real"].as_str()), (Some("512"), Some("512")), "{dirty:?}");
     assert_eq!(r["boots"], 2, "one boot, and one after the power failure");
+    assert_eq!(qemu_left(&dir), "");
+    cleanup(&dir);
+}
+
+#[test]
+fn map_sync_is_refused_by_the_real_guest_kernel_as_by_the_model() {
+    if let Some(why) = no_real_qemu() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = disk_dir("oracle-mmap");
+    let o = oracle(&dir, &[example("map-sync.json").to_str().unwrap(), "--json"], &[]);
+    assert_eq!(o.status.code(), Some(0), "stdout: {}\nstderr: {}", stdout(&o), stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON report");
+    // Step 0: mmap with MAP_SYNC of a file on a DAX ext4 on virtio-pmem; the
+    // real guest kernel's errno, named.
+    let result = quantity(&r, 0, "result");
+    assert_eq!(
+        (result[0]["model"].as_str(), result[0]["real"].as_str()),
+        (Some("failed (EOPNOTSUPP)"), Some("failed (EOPNOTSUPP)"))
+    );
+    // Step 1: without MAP_SYNC it maps, and statx says the file is DAX.
+    assert_eq!(quantity(&r, 1, "result")[0]["real"], "ok");
+    assert_eq!(quantity(&r, 1, "mapping is DAX")[0]["real"], "yes");
+    // The msync (step 4) is one flush request on both sides, and the
+    // scratch device added none to the steps around it.
+    for step in 0..r["steps"].as_array().unwrap().len() {
+        let want = if step == 4 { "1" } else { "0" };
+        assert_eq!(quantity(&r, step, "flush requests")[0]["real"], want, "step {step}");
+    }
     assert_eq!(qemu_left(&dir), "");
     cleanup(&dir);
 }

@@ -16,6 +16,19 @@
  *                              N processes, each COUNT x (64 KiB pwrite at
  *                              p*STRIDE + fsync); those not done after S
  *                              seconds count as hung
+ *   I mmap DEV SYNC            mmap(MAP_SHARED, or MAP_SHARED_VALIDATE |
+ *                              MAP_SYNC when SYNC is 1) of a file on the DAX
+ *                              scratch file system; data=01 when the file
+ *                              is DAX (statx), 00 when not
+ *
+ * With pmemlab.dax=1 on the kernel command line, the device after the
+ * pmemlab.ndev scenario devices (/dev/pmemNDEV) is a DAX scratch device: an
+ * ext4 file system the host made, holding the file /map, which the agent
+ * mounts on /dax with -o dax before BOOT (so the superblock write of the
+ * mount happens before any step), noatime, and on which mmap steps are
+ * probed. A file system on a scenario device would change its bytes; MAP_SYNC
+ * is a property of the virtio-pmem region (every virtio-pmem device is
+ * asynchronous in Linux), so the scratch device answers for each of them.
  *
  * Stores and loads use O_DIRECT on the block device, so they reach the pmem
  * region (the host's file mapping) at once, as a DAX store does; unaligned
@@ -41,6 +54,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
@@ -50,6 +64,16 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03
+#endif
+#ifndef MAP_SYNC
+#define MAP_SYNC 0x80000
+#endif
+#ifndef STATX_ATTR_DAX
+#define STATX_ATTR_DAX 0x00200000
+#endif
 
 #define BLOCK 4096
 #define MAX_LINE (1 << 20)
@@ -329,6 +353,43 @@ static void do_flushers(int dev, int n, int count, long wait_s, long long stride
 	r->after = after.rc == 0 ? 0 : after.err;
 }
 
+/* errno of mounting the DAX scratch file system; -1 when there is none. */
+static int dax_error = -1;
+
+static void mount_dax(int dev)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/dev/pmem%d", dev);
+	mkdir("/dax", 0755);
+	dax_error = mount(path, "/dax", "ext4", MS_NOATIME, "dax") == 0 ? 0 : errno;
+}
+
+static void do_mmap(int sync, struct result *r)
+{
+	if (dax_error != 0) {
+		r->rc = -1, r->err = dax_error < 0 ? ENODEV : dax_error;
+		return;
+	}
+	int fd = open("/dax/map", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		r->rc = -1, r->err = errno;
+		return;
+	}
+	int flags = sync ? MAP_SHARED_VALIDATE | MAP_SYNC : MAP_SHARED;
+	void *p = mmap(NULL, BLOCK, PROT_READ | PROT_WRITE, flags, fd, 0);
+	if (p == MAP_FAILED) {
+		r->rc = -1, r->err = errno;
+	} else {
+		struct statx st;
+		r->data = malloc(1);
+		r->data_len = 1;
+		r->data[0] = statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &st) == 0 &&
+			     (st.stx_attributes & STATX_ATTR_DAX) != 0;
+		munmap(p, BLOCK);
+	}
+	close(fd);
+}
+
 static void report(int index, const struct result *r)
 {
 	char status[256];
@@ -390,6 +451,8 @@ static void run_step(char *line)
 			r.rc = -1, r.err = errno;
 	} else if (!strcmp(op, "flushers") && sscanf(args, "%d %d %lld %lld %lld", &dev, &n, &a, &b, &c) == 5) {
 		do_flushers(dev, n, (int)a, (long)b, c, &r);
+	} else if (!strcmp(op, "mmap") && sscanf(args, "%d %d", &dev, &n) == 2) {
+		do_mmap(n, &r);
 	} else {
 		fatal("step %d: unknown op %s", index, op);
 	}
@@ -428,6 +491,11 @@ int main(void)
 	for (int d = 0; d < ndev; d++) {
 		if (wait_for_device(d, 20000) != 0)
 			fatal("/dev/pmem%d did not appear within 20 s", d);
+	}
+	if (cmdline_value("pmemlab.dax=", 0)) {
+		if (wait_for_device((int)ndev, 20000) != 0)
+			fatal("the DAX scratch device /dev/pmem%ld did not appear within 20 s", ndev);
+		mount_dax((int)ndev);
 	}
 	say("BOOT start=%ld", start);
 	for (int d = 0; d < ndev; d++)

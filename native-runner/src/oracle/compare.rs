@@ -68,14 +68,19 @@ fn result(q: &mut Vec<Quantity>, ctx: &mut Context<'_>, step: &Step, model: &Mod
     let word = |ok: bool| if ok { "ok" } else { "failed" }.to_string();
     let model_ok = op_succeeded(step, &model.outcome);
     match &step.op {
-        Op::Write { .. } | Op::Read { .. } | Op::Fsync { .. } | Op::Msync { .. } => {
-            let real_ok = real.report.as_ref().is_some_and(|r| r.rc == 0);
+        Op::Write { .. } | Op::Read { .. } | Op::Fsync { .. } | Op::Msync { .. } | Op::Mmap { .. } => {
+            let model_text = if model_ok { "ok".into() } else { failure(errno_named(&model.outcome.detail)) };
             let real_text = match &real.report {
-                Some(r) if r.rc != 0 => format!("failed (errno {})", r.errno),
+                Some(r) if r.rc != 0 => failure(Some(errno_name(r.errno))),
                 Some(_) => "ok".into(),
                 None => "no answer".into(),
             };
-            q.push(Quantity::compared("result", None, word(model_ok), if real_ok { "ok".into() } else { real_text }));
+            q.push(Quantity::compared("result", None, model_text, real_text));
+            if let (Op::Mmap { device, .. }, true, Some(r)) = (&step.op, model_ok, &real.report) {
+                let dax = |yes: bool| if yes { "yes" } else { "no" }.to_string();
+                let real_dax = r.rc == 0 && r.data.first() == Some(&1);
+                q.push(Quantity::compared("mapping is DAX (statx)", Some(device), dax(true), dax(real_dax)));
+            }
         }
         Op::Hotplug { .. } | Op::Unplug { .. } => {
             let real_ok = matches!(real.qmp, Some(Ok(()))) && real.report.as_ref().is_none_or(|r| r.rc == 0);
@@ -106,6 +111,34 @@ fn result(q: &mut Vec<Quantity>, ctx: &mut Context<'_>, step: &Step, model: &Mod
         }
     }
     ctx.model_flush.extend(model.flushes.clone());
+}
+
+/// The errnos a guest step can end with, by number (x86-64 Linux).
+const ERRNOS: [(i32, &str); 9] = [
+    (1, "EPERM"),
+    (5, "EIO"),
+    (6, "ENXIO"),
+    (13, "EACCES"),
+    (19, "ENODEV"),
+    (22, "EINVAL"),
+    (28, "ENOSPC"),
+    (30, "EROFS"),
+    (95, "EOPNOTSUPP"),
+];
+
+/// An errno's name (`errno N` for one not in [`ERRNOS`]).
+fn errno_name(errno: i32) -> String {
+    ERRNOS.iter().find(|(n, _)| *n == errno).map_or(format!("errno {errno}"), |(_, name)| (*name).to_string())
+}
+
+/// The first errno name the model's text gives, if any.
+fn errno_named(detail: &str) -> Option<String> {
+    let words = detail.split(|c: char| !c.is_ascii_alphanumeric());
+    words.filter_map(|w| ERRNOS.iter().find(|(_, name)| *name == w)).map(|(_, name)| (*name).to_string()).next()
+}
+
+fn failure(errno: Option<String>) -> String {
+    errno.map_or("failed".into(), |e| format!("failed ({e})"))
 }
 
 fn flushes(q: &mut Vec<Quantity>, ctx: &Context<'_>, model: &ModelStep, real: &RealStep) {
@@ -214,4 +247,24 @@ fn placement(q: &mut Vec<Quantity>, ctx: &Context<'_>, model: &ModelStep, real: 
         ));
     }
     let _ = ctx;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errnos_are_named_on_both_sides_alike() {
+        assert_eq!(errno_name(95), "EOPNOTSUPP");
+        assert_eq!(errno_name(4242), "errno 4242");
+        assert_eq!(
+            errno_named("mmap(MAP_SYNC) on 'nv1' fails with EOPNOTSUPP: virtio-pmem …"),
+            Some("EOPNOTSUPP".into())
+        );
+        // A name inside a longer word is not an errno.
+        assert_eq!(errno_named("EIOX or XEIO"), None);
+        assert_eq!(failure(errno_named("fsync returned EIO")), failure(Some(errno_name(5))));
+        // Negative control: different errnos do not read alike.
+        assert_ne!(failure(Some(errno_name(5))), failure(Some(errno_name(95))));
+    }
 }

@@ -105,8 +105,20 @@ pub fn release_of(vmlinux: &Path) -> Result<String, OracleError> {
 }
 
 fn modules_of(version: &str) -> Result<Vec<PathBuf>, OracleError> {
-    let base = Path::new("/lib/modules").join(version).join("kernel/drivers");
-    MODULES
+    find_modules(version, "kernel/drivers", &MODULES)
+}
+
+/// The modules a DAX-mounted ext4 needs ([`super::dax::MODULES`]), in load
+/// order.
+pub fn dax_modules(version: &str) -> Result<Vec<PathBuf>, OracleError> {
+    find_modules(version, "kernel", &super::dax::MODULES)
+}
+
+/// Each of `names` (relative to `/lib/modules/VERSION/DIR`), plain or
+/// xz-compressed.
+fn find_modules(version: &str, dir: &str, names: &[&str]) -> Result<Vec<PathBuf>, OracleError> {
+    let base = Path::new("/lib/modules").join(version).join(dir);
+    names
         .iter()
         .map(|m| {
             let plain = base.join(format!("{m}.ko"));

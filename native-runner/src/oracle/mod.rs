@@ -27,6 +27,7 @@
 
 pub mod agent;
 pub mod compare;
+pub mod dax;
 pub mod driver;
 mod error;
 pub mod initramfs;
@@ -181,6 +182,7 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
         vmlinux: kernel.vmlinux.clone(),
         initrd,
         devices: Vec::new(),
+        scratch: if plan.dax { Some(dax::make_image(dir.path())?) } else { None },
         start: 0,
         qmp: dir.path().join("qmp.sock"),
         log_dir: dir.path().to_path_buf(),
@@ -434,7 +436,8 @@ fn write_initramfs(
     let mut cpio = initramfs::Cpio::new();
     cpio.dir("lib").dir("lib/modules").executable("init", &read(agent)?);
     let mut order = String::new();
-    for m in &kernel.modules {
+    let dax = if plan.dax { kernel::dax_modules(&kernel.version)? } else { Vec::new() };
+    for m in kernel.modules.iter().chain(&dax) {
         let name = m.file_name().and_then(|n| n.to_str()).unwrap_or("m.ko").trim_end_matches(".xz").to_string();
         let mut bytes = if m.extension().is_some_and(|e| e == "xz") { unxz(m)? } else { read(m)? };
         if name == "nd_virtio.ko" && driver == driver::Driver::Unserialized {

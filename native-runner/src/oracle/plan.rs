@@ -60,6 +60,9 @@ pub struct Plan {
     pub initial: usize,
     /// One per scenario step.
     pub steps: Vec<PlannedStep>,
+    /// Whether a step maps a device: the guest gets the DAX scratch device
+    /// ([`super::dax`]).
+    pub dax: bool,
 }
 
 impl Plan {
@@ -79,7 +82,17 @@ impl Plan {
             }
             steps.push(plan_step(i, step, &devices)?);
         }
-        Ok(Plan { devices, initial, steps })
+        let mmap = scenario.steps().iter().position(|s| matches!(s.op, Op::Mmap { .. }));
+        if let (Some(index), true) = (mmap, devices.len() > initial) {
+            return Err(OracleError::Unsupported {
+                index,
+                op: "mmap".into(),
+                reason: "mmap steps are probed on a DAX scratch device plugged at boot, which would move the address \
+                         of the device this scenario hot-plugs"
+                    .into(),
+            });
+        }
+        Ok(Plan { devices, initial, steps, dax: mmap.is_some() })
     }
 
     /// The index of a device id.
@@ -134,11 +147,8 @@ fn plan_step(i: usize, step: &Step, devices: &[DeviceOptions]) -> Result<Planned
             return Err(unsupported("the guest agent's fsync always waits for the flush (blocking: false is not run)"))
         }
         Op::Fsync { device, .. } | Op::Msync { device, .. } => guest(format!("fsync {}", d(device)), device),
-        Op::Mmap { .. } => {
-            return Err(unsupported(
-                "mmap needs a DAX file system; the guest agent works on the raw /dev/pmemN block device",
-            ))
-        }
+        // Probed on the DAX scratch device (see `super::dax`).
+        Op::Mmap { device, map_sync } => guest(format!("mmap {} {}", d(device), u8::from(*map_sync)), device),
         Op::InjectFsyncError { .. } => {
             return Err(unsupported("the host's disk cannot be made to fail an fsync on request"))
         }
@@ -188,9 +198,27 @@ mod tests {
     #[test]
     fn a_step_the_agent_cannot_do_is_named() {
         let s = scenario(
-            r#"{"op":"write","device":"nv1","offset":0,"text":"a"},{"op":"mmap","device":"nv1","map_sync":true}"#,
+            r#"{"op":"write","device":"nv1","offset":0,"text":"a"},{"op":"inject_fsync_error","device":"nv1"}"#,
         );
         let e = Plan::new(&s).unwrap_err().to_string();
-        assert!(e.starts_with("step 1 (mmap): the real system cannot do this step"), "{e}");
+        assert!(e.starts_with("step 1 (inject_fsync_error): the real system cannot do this step"), "{e}");
+    }
+
+    #[test]
+    fn mmap_steps_ask_for_the_dax_scratch_device() {
+        let s = scenario(r#"{"op":"mmap","device":"nv1","map_sync":true},{"op":"mmap","device":"nv1"}"#);
+        let p = Plan::new(&s).unwrap();
+        assert!(p.dax);
+        assert_eq!(p.steps_file(), "0 mmap 0 1\n1 mmap 0 0\n");
+        assert!(!Plan::new(&scenario(r#"{"op":"fsync","device":"nv1"}"#)).unwrap().dax);
+    }
+
+    #[test]
+    fn mmap_with_a_hotplug_is_refused() {
+        let s = scenario(
+            r#"{"op":"mmap","device":"nv1"},{"op":"hotplug","device":{"id":"nv2","size":"1M","mem-path":"b.img"}}"#,
+        );
+        let e = Plan::new(&s).unwrap_err().to_string();
+        assert!(e.starts_with("step 0 (mmap)") && e.contains("hot-plugs"), "{e}");
     }
 }

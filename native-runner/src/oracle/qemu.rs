@@ -51,6 +51,8 @@ pub struct Launch {
     pub initrd: PathBuf,
     /// The devices present at boot.
     pub devices: Vec<BackingFile>,
+    /// The DAX scratch device, plugged after them ([`super::dax`]).
+    pub scratch: Option<BackingFile>,
     /// The first step the agent runs.
     pub start: usize,
     /// The QMP socket.
@@ -262,11 +264,12 @@ fn command(l: &Launch) -> Command {
     c.args(["-accel", "tcg", "-nographic", "-no-reboot", "-m"]).arg(&l.memory);
     c.arg("-kernel").arg(&l.vmlinux).arg("-initrd").arg(&l.initrd);
     c.arg("-append").arg(format!(
-        "console=ttyS0 quiet panic=-1 pmemlab.start={} pmemlab.ndev={}",
+        "console=ttyS0 quiet panic=-1 pmemlab.start={} pmemlab.ndev={} pmemlab.dax={}",
         l.start,
-        l.devices.len()
+        l.devices.len(),
+        u8::from(l.scratch.is_some())
     ));
-    for d in &l.devices {
+    for d in l.devices.iter().chain(&l.scratch) {
         c.arg("-object").arg(backend_option(d));
         c.arg("-device").arg(format!("virtio-pmem-pci,memdev={},id={}", d.memdev(), d.id));
     }
@@ -367,6 +370,7 @@ mod tests {
             vmlinux: "vmlinux".into(),
             initrd: "initrd.cpio".into(),
             devices: vec![file("nv1", true), file("nv2", false)],
+            scratch: Some(file("pmemlab-dax", true)),
             start: 0,
             qmp: "/tmp/qmp.sock".into(),
             log_dir: "/tmp".into(),
@@ -375,7 +379,9 @@ mod tests {
         };
         let args: Vec<String> = command(&l).get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         let cfg = crate::qemu::QemuConfig::from_args(&args).unwrap();
-        assert_eq!((cfg.objects.len(), cfg.devices.len()), (2, 2));
+        // The DAX scratch device comes after the scenario's.
+        assert_eq!((cfg.objects.len(), cfg.devices.len()), (3, 3));
+        assert!(args.iter().any(|a| a.contains("pmemlab.ndev=2 pmemlab.dax=1")));
         assert_eq!(cfg.memory.maxmem, Some(2 << 30));
         assert!(cfg.objects[1].readonly && !cfg.objects[1].share);
         // -accel, -nographic, -no-reboot, -kernel, -initrd, -append, -trace, -qmp.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::fmt::Write as _;
 
 /// What is compared, step by step.
-pub const COMPARED: [&str; 8] = [
+pub const COMPARED: [&str; 9] = [
     "result of each guest step (write, read, fsync/msync) and of hotplug/unplug, and QEMU's refusal message for unplug against the one the model quotes",
     "flush requests and responses per step (QEMU trace virtio_pmem_flush_request / virtio_pmem_response, all devices together: the events carry no device)",
     "dirty and writeback pages of each backing file after each step (cachestat), the model's dirty pages counted in whole host folios with --host-folios thp",
@@ -17,17 +17,19 @@ pub const COMPARED: [&str; 8] = [
     "data read by the guest (read, expect_data)",
     "data on the host's disk for expect_durable, and the crash image at a power failure: the fsync'd copy of each page the scenario touches (the last content cachestat showed clean)",
     "the result of the last flush (expect_flush)",
+    "mmap steps: the result (MAP_SYNC refused with EOPNOTSUPP or not) and whether the mapping is DAX (statx), probed on a DAX-mounted ext4 on a scratch virtio-pmem device plugged after the scenario's (a file system on a scenario device would change its bytes)",
 ];
 
 /// What is shown or not run, and why.
-pub const NOT_COMPARED: [&str; 7] = [
+pub const NOT_COMPARED: [&str; 8] = [
     "power failure: a real host cannot lose power on request; QEMU is killed, each backing file is rewritten with its fsync'd copy and synced, and QEMU boots again on it (torn pages are not produced)",
     "guest crash: a real kernel panic (sysrq c) ends QEMU (-no-reboot), which boots again on the same files; vmm_kill: SIGKILL of QEMU, then a new QEMU",
     "cached pages are shown, not compared (read-ahead and folio sizes differ from the model)",
     "timing: the model's simulated nanoseconds against wall-clock milliseconds; a wait step sleeps for real, so the host flusher runs at its own phase",
     "the flush at guest poweroff (the pmem shutdown path) is reported after the last step, not compared",
     "evicted pages and the host's memory pressure",
-    "steps the guest agent cannot do (mmap, MAP_SYNC, injected fsync errors, NVDIMM modes) stop the run with exit code 2",
+    "the DAX scratch device of mmap steps: its file is not probed, and it is not in the model (a scenario with mmap steps and a hotplug is refused: the scratch device would move the hot-plugged one)",
+    "steps the guest agent cannot do (injected fsync errors, NVDIMM modes, non-blocking flushes) stop the run with exit code 2",
 ];
 
 /// One step.
