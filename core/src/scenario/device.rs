@@ -256,6 +256,87 @@ mod tests {
         assert!(e.contains("virtio-pmem device only") && e.contains("\"real-nvdimm\""), "{e}");
     }
 
+    #[test]
+    fn a_rate_limiter_is_read_in_firecrackers_shape_and_written_back() {
+        let limiter = json!({ "bandwidth": { "size": 2097152, "refill_time": 1000, "one_time_burst": 4096 },
+                              "ops": { "size": 10, "refill_time": 1000 } });
+        let dev = json!({ "id": "nv1", "size": "2M", "vmm": "firecracker", "rate_limiter": limiter });
+        let s = scenario(dev, vec![]).unwrap();
+        let d = &s.devices()[0];
+        let rl = d.rate_limiter.expect("read");
+        assert_eq!(rl.bandwidth.map(|b| (b.size, b.one_time_burst, b.refill_time)), Some((2 << 20, Some(4096), 1000)));
+        assert_eq!(rl.ops.map(|b| (b.size, b.one_time_burst)), Some((10, None)));
+        assert_eq!(d.spec().rate_limiter, d.rate_limiter);
+        assert_eq!(serde_json::to_value(d).unwrap()["rate_limiter"], limiter);
+        // Firecracker accepts zero (a bucket that does not limit), null
+        // buckets and an empty limiter.
+        for ok in [
+            json!({ "ops": { "size": 0, "refill_time": 1000 } }),
+            json!({ "ops": { "size": 1, "refill_time": 0 } }),
+            json!({ "bandwidth": null, "ops": { "size": 1, "refill_time": 1, "one_time_burst": null } }),
+            json!({}),
+        ] {
+            let dev = json!({ "id": "nv1", "size": "2M", "vmm": "firecracker", "rate_limiter": ok });
+            assert!(scenario(dev, vec![]).is_ok(), "{ok}");
+        }
+        let plain = scenario(json!({ "id": "nv1", "size": "2M", "vmm": "firecracker" }), vec![]).unwrap();
+        assert_eq!(plain.devices()[0].rate_limiter, None);
+        assert!(serde_json::to_value(&plain.devices()[0]).unwrap().get("rate_limiter").is_none());
+    }
+
+    #[test]
+    fn a_bad_rate_limiter_is_one_clear_error() {
+        let with = |vmm: Option<&str>, limiter: Value| {
+            let mut dev = json!({ "id": "nv1", "size": "2M", "rate_limiter": limiter });
+            if let Some(v) = vmm {
+                dev["vmm"] = json!(v);
+            }
+            scenario(dev, vec![]).unwrap_err()
+        };
+        let ops = json!({ "ops": { "size": 1, "refill_time": 1000 } });
+        let e = with(Some("qemu"), ops.clone());
+        assert!(e.contains("field \"rate_limiter\"") && e.contains("\"vmm\": \"qemu\"") && e.contains("Firecracker's"), "{e}");
+        let e = with(None, ops);
+        assert!(e.contains("no \"vmm\"") && e.contains("\"firecracker\""), "{e}");
+        let fc = Some("firecracker");
+        let cases = [
+            (json!({ "ops": { "size": -1, "refill_time": 1000 } }), "ops: size: expected a whole number ≥ 0, found -1"),
+            (json!({ "ops": { "size": 1, "refill_time": "1s" } }), "ops: refill_time: expected a whole number ≥ 0, found \"1s\""),
+            (json!({ "bandwidth": { "refill_time": 1000 } }), "bandwidth: size is missing"),
+            (json!({ "bandwidth": { "size": 1 } }), "bandwidth: refill_time is missing"),
+            (json!({ "ops": { "size": 1, "refill_time": 1, "burst": 5 } }), "\"burst\" is not a token bucket field"),
+            (json!({ "iops": { "size": 1, "refill_time": 1 } }), "\"iops\" is not a rate limiter field"),
+            (json!({ "ops": 5 }), "ops: expected an object"),
+            (json!(true), "expected an object with \"bandwidth\""),
+        ];
+        for (limiter, want) in cases {
+            let e = with(fc, limiter.clone());
+            assert!(e.contains("field \"rate_limiter\"") && e.contains(want), "{limiter}: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_rate_limited_scenario_waits_for_the_bucket() {
+        // One flush per second (bandwidth = the file size): the second fsync
+        // is still pending 500 ms after the first; without the limiter
+        // (negative control) it has returned.
+        let steps = vec![
+            json!({ "op": "fsync", "device": "nv1" }),
+            json!({ "op": "fsync", "device": "nv1", "blocking": false }),
+            json!({ "op": "wait", "ms": 500 }),
+            json!({ "op": "expect_flush", "device": "nv1", "result": "pending" }),
+            json!({ "op": "wait", "ms": 600 }),
+            json!({ "op": "expect_flush", "device": "nv1", "result": "ok" }),
+        ];
+        let limiter = json!({ "bandwidth": { "size": 2097152, "refill_time": 1000 } });
+        let dev = json!({ "id": "nv1", "size": "2M", "vmm": "firecracker", "rate_limiter": limiter });
+        let run = scenario(dev, steps.clone()).unwrap().run();
+        assert!(run.passed(), "{:?}", run.failed_expectations);
+        let unlimited = scenario(json!({ "id": "nv1", "size": "2M", "vmm": "firecracker" }), steps).unwrap().run();
+        assert!(!unlimited.passed());
+    }
+
     /// 300 stores, each followed by a flush that does not wait, then a
     /// last blocking fsync that expects -EIO.
     fn flushers(vmm: &str, driver: &str, expect_eio: bool) -> Scenario {
