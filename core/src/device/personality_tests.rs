@@ -521,3 +521,23 @@ fn rate_limited_runs_are_deterministic() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn an_over_consumption_under_a_millisecond_wedges_the_device() {
+    // bandwidth.size one byte under the 2 MiB file: the first flush passes
+    // with a 0 ms timer, which disarms Firecracker's TimerFd; the limiter
+    // stays blocked and every later flush waits for ever.
+    let bw = RateLimiterConfig { bandwidth: bucket((2 << 20) - 1, 1000), ops: None };
+    let mut m = limited(Some(bw), DriverPersonality::LinuxSerialized);
+    fsync_completed_at(&mut m);
+    let stuck = m.flush(DEV).unwrap();
+    m.run_for(60 * SECOND);
+    assert_eq!(m.flush_result(DEV, stuck).unwrap(), None);
+    let never = count(&m, |k| {
+        matches!(k, EventKind::Device(DeviceEvent::NotificationThrottled { cause: Throttle::Blocked, retry_at: None }))
+    });
+    assert_eq!(never, 1);
+    // A crash restarts Firecracker, and with it the limiter.
+    m.crash(crate::event::CrashKind::GuestCrash).unwrap();
+    fsync_completed_at(&mut m);
+}
