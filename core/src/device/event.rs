@@ -7,9 +7,9 @@
 
 use super::rate_limiter::{Throttle, TokenType};
 use super::RequestError;
-use crate::time::SimTime;
 use crate::host::{HostError, SyncTicket};
 use crate::queue::{ChainError, QueueError};
+use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -151,7 +151,9 @@ impl fmt::Display for DeviceEvent {
                 let why = match cause {
                     Throttle::Blocked => "the rate limiter is blocked, notification dropped",
                     Throttle::Ops => "rate limiter: no ops token, notification deferred",
-                    Throttle::Bandwidth => "rate limiter: bandwidth bucket cannot pay the file length, notification deferred",
+                    Throttle::Bandwidth => {
+                        "rate limiter: bandwidth bucket cannot pay the file length, notification deferred"
+                    }
                 };
                 write!(f, "{why}; ")?;
                 match retry_at {

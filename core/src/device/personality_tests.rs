@@ -475,7 +475,10 @@ fn a_notification_while_blocked_is_dropped_and_handled_at_the_timer() {
     assert_eq!((m.flush_result(DEV, b).unwrap(), m.flush_result(DEV, c).unwrap()), (None, None));
     m.run_until_idle(1_000_000);
     // Both handled by the timer, in one batch: one msync.
-    assert_eq!((m.flush_result(DEV, b).unwrap(), m.flush_result(DEV, c).unwrap()), (Some(FlushResult::Ok), Some(FlushResult::Ok)));
+    assert_eq!(
+        (m.flush_result(DEV, b).unwrap(), m.flush_result(DEV, c).unwrap()),
+        (Some(FlushResult::Ok), Some(FlushResult::Ok))
+    );
     assert_eq!(m.device_snapshot(DEV).unwrap().host.syncs_started, 2);
 }
 
@@ -486,7 +489,9 @@ fn a_flush_larger_than_the_bandwidth_bucket_over_consumes_and_blocks() {
     let bw = RateLimiterConfig { bandwidth: bucket(1 << 20, 1000), ops: None };
     let (gap, m) = gap_between_two_fsyncs(Some(bw));
     let over = m.log().events().iter().find_map(|e| match e.kind {
-        EventKind::Device(DeviceEvent::RateLimiterOverConsumed { tokens, retry_at, .. }) => Some((tokens, retry_at, e.at)),
+        EventKind::Device(DeviceEvent::RateLimiterOverConsumed { tokens, retry_at, .. }) => {
+            Some((tokens, retry_at, e.at))
+        }
         _ => None,
     });
     let (tokens, retry_at, at) = over.expect("over-consumed");

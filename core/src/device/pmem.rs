@@ -166,7 +166,10 @@ impl PmemDevice {
         } else {
             if l.is_blocked() {
                 let retry_at = l.fires_at();
-                emit(out, DeviceEvent::RateLimiterOverConsumed { bucket: TokenType::Bytes, tokens: file_len, retry_at });
+                emit(
+                    out,
+                    DeviceEvent::RateLimiterOverConsumed { bucket: TokenType::Bytes, tokens: file_len, retry_at },
+                );
             }
             return true;
         };

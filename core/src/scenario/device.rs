@@ -130,7 +130,9 @@ fn token_bucket(v: &Value) -> Result<TokenBucketConfig, String> {
     };
     let fields = ["size", "one_time_burst", "refill_time"];
     if let Some(k) = map.keys().find(|k| !fields.contains(&k.as_str())) {
-        return Err(format!("\"{k}\" is not a token bucket field; expected \"size\", \"refill_time\", \"one_time_burst\""));
+        return Err(format!(
+            "\"{k}\" is not a token bucket field; expected \"size\", \"refill_time\", \"one_time_burst\""
+        ));
     }
     let number = |name: &str| map.get(name).map(|n| whole(n).map_err(|m| format!("{name}: {m}"))).transpose();
     let required = |name: &str, hint: &str| number(name)?.ok_or_else(|| format!("{name} is missing; {hint}"));
@@ -295,13 +297,19 @@ mod tests {
         };
         let ops = json!({ "ops": { "size": 1, "refill_time": 1000 } });
         let e = with(Some("qemu"), ops.clone());
-        assert!(e.contains("field \"rate_limiter\"") && e.contains("\"vmm\": \"qemu\"") && e.contains("Firecracker's"), "{e}");
+        assert!(
+            e.contains("field \"rate_limiter\"") && e.contains("\"vmm\": \"qemu\"") && e.contains("Firecracker's"),
+            "{e}"
+        );
         let e = with(None, ops);
         assert!(e.contains("no \"vmm\"") && e.contains("\"firecracker\""), "{e}");
         let fc = Some("firecracker");
         let cases = [
             (json!({ "ops": { "size": -1, "refill_time": 1000 } }), "ops: size: expected a whole number ≥ 0, found -1"),
-            (json!({ "ops": { "size": 1, "refill_time": "1s" } }), "ops: refill_time: expected a whole number ≥ 0, found \"1s\""),
+            (
+                json!({ "ops": { "size": 1, "refill_time": "1s" } }),
+                "ops: refill_time: expected a whole number ≥ 0, found \"1s\"",
+            ),
             (json!({ "bandwidth": { "refill_time": 1000 } }), "bandwidth: size is missing"),
             (json!({ "bandwidth": { "size": 1 } }), "bandwidth: refill_time is missing"),
             (json!({ "ops": { "size": 1, "refill_time": 1, "burst": 5 } }), "\"burst\" is not a token bucket field"),

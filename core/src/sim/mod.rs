@@ -505,7 +505,8 @@ impl Machine {
     /// logs `out` with what the device did.
     fn handle_queue(&mut self, dev: usize, run: bool, mut out: Vec<EventKind>) {
         let slot = &mut self.slots[dev];
-        let flushes = if run { slot.device.process_queue(&mut self.mem, &mut slot.queue, &mut out) } else { Vec::new() };
+        let flushes =
+            if run { slot.device.process_queue(&mut self.mem, &mut slot.queue, &mut out) } else { Vec::new() };
         let id = self.ids[dev].clone();
         let now = self.now;
         let interrupted = out.iter().any(|e| matches!(e, EventKind::Device(DeviceEvent::Interrupt)));
