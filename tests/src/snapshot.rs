@@ -91,9 +91,12 @@ pub fn observe(event: &DeviceEvent) -> Observed {
         }
         DeviceEvent::HeadNotReturned { head, .. } => Observed::HeadNotReturned { head: *head },
         DeviceEvent::DeviceNeedsReset { .. } | DeviceEvent::VirtioError { .. } => Observed::DeviceNeedsReset,
-        // Only named VMM personalities emit these; both worlds run the
-        // generic host side.
-        DeviceEvent::NotifyIgnored => Observed::InterruptDecision,
+        // Only named VMM personalities (and Firecracker's rate limiter)
+        // emit these; both worlds run the generic host side.
+        DeviceEvent::NotifyIgnored
+        | DeviceEvent::NotificationThrottled { .. }
+        | DeviceEvent::RateLimiterOverConsumed { .. }
+        | DeviceEvent::RateLimiterTimerFired => Observed::InterruptDecision,
         DeviceEvent::CompletionDropped { head } => Observed::HeadNotReturned { head: *head },
         DeviceEvent::Interrupt | DeviceEvent::InterruptSuppressed => Observed::InterruptDecision,
     }

@@ -486,6 +486,7 @@ mod tests {
             mode: DeviceMode::VirtioPmem,
             vmm: None,
             driver: None,
+            rate_limiter: None,
         };
         s.act(Op::Hotplug { device }.into()).unwrap();
         assert_eq!(s.machine().device_ids(), ["nv1", "nv2"]);

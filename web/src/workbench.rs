@@ -709,6 +709,7 @@ impl Workbench {
             mode: kind,
             vmm: None,
             driver: None,
+            rate_limiter: None,
         };
         self.act(Op::Hotplug { device }.into());
         if self.devices().iter().any(|d| d.0 == id) {

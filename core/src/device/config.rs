@@ -1,6 +1,7 @@
 //! Feature bits, configuration space and device status of virtio-pmem.
 
 use super::personality::{HostSide, Vmm};
+use super::rate_limiter::RateLimiterConfig;
 use super::DeviceError;
 use crate::memory::{GuestAddress, PAGE_SIZE};
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,10 @@ pub struct PmemConfig {
     /// generic host side ([`HostSide::generic`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vmm: Option<Vmm>,
+    /// Firecracker's rate limiter of flushes (Firecracker only; `None`, the
+    /// default, does not limit, as Firecracker without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limiter: Option<RateLimiterConfig>,
 }
 
 impl PmemConfig {
@@ -71,6 +76,7 @@ impl PmemConfig {
             readonly: false,
             failure_status: FailureStatus::Spec,
             vmm: None,
+            rate_limiter: None,
         }
     }
 
@@ -82,8 +88,12 @@ impl PmemConfig {
         }
     }
 
-    /// Checks size and alignment.
+    /// Checks size and alignment, and that only Firecracker has a rate
+    /// limiter.
     pub fn validate(&self) -> Result<(), DeviceError> {
+        if self.rate_limiter.is_some() && self.vmm != Some(Vmm::Firecracker) {
+            return Err(DeviceError::RateLimiterNotFirecracker { vmm: self.vmm });
+        }
         if self.size == 0 || !self.size.is_multiple_of(PAGE_SIZE) {
             return Err(DeviceError::BadSize { size: self.size });
         }

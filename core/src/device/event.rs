@@ -5,9 +5,11 @@
 //! ([`crate::event`]) carries them unchanged. A device event serializes with
 //! the same `"event"` tag as every other entry of the log.
 
+use super::rate_limiter::{Throttle, TokenType};
 use super::RequestError;
 use crate::host::{HostError, SyncTicket};
 use crate::queue::{ChainError, QueueError};
+use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -91,6 +93,30 @@ pub enum DeviceEvent {
         /// The chain never returned.
         head: u16,
     },
+    /// Firecracker's rate limiter did not let the device handle this
+    /// notification now: the requests stay in the queue.
+    NotificationThrottled {
+        /// Why.
+        cause: Throttle,
+        /// When the limiter's timer fires and handles the queue (`None`:
+        /// never, its timer was disarmed by a zero time).
+        retry_at: Option<SimTime>,
+    },
+    /// A notification cost more tokens than a bucket holds: it is handled,
+    /// and the limiter blocks until `retry_at` (Firecracker's
+    /// over-consumption).
+    RateLimiterOverConsumed {
+        /// The bucket.
+        bucket: TokenType,
+        /// The tokens the notification cost.
+        tokens: u64,
+        /// When the limiter's timer fires (`None`: never, a zero time
+        /// disarmed it).
+        retry_at: Option<SimTime>,
+    },
+    /// The rate limiter's timer fired: the limiter unblocks and the device
+    /// handles the queue (Firecracker's `process_rate_limiter_event`).
+    RateLimiterTimerFired,
     /// The device interrupted the guest.
     Interrupt,
     /// The driver asked for no interrupt; none was sent.
@@ -121,6 +147,28 @@ impl fmt::Display for DeviceEvent {
             CompletionDropped { head } => {
                 write!(f, "chain {head} synced but never returned: the device is broken")
             }
+            NotificationThrottled { cause, retry_at } => {
+                let why = match cause {
+                    Throttle::Blocked => "the rate limiter is blocked, notification dropped",
+                    Throttle::Ops => "rate limiter: no ops token, notification deferred",
+                    Throttle::Bandwidth => {
+                        "rate limiter: bandwidth bucket cannot pay the file length, notification deferred"
+                    }
+                };
+                write!(f, "{why}; ")?;
+                match retry_at {
+                    Some(t) => write!(f, "the timer handles the queue at {t}"),
+                    None => write!(f, "its timer was disarmed and never fires"),
+                }
+            }
+            RateLimiterOverConsumed { bucket, tokens, retry_at } => {
+                write!(f, "rate limiter: {tokens} tokens over-consume the {} bucket; blocked ", bucket.bucket_name())?;
+                match retry_at {
+                    Some(t) => write!(f, "until {t}"),
+                    None => write!(f, "for ever (a zero timer time disarms the timer)"),
+                }
+            }
+            RateLimiterTimerFired => write!(f, "rate limiter timer fires; the device handles the queue"),
             Interrupt => write!(f, "device interrupts the guest"),
             InterruptSuppressed => write!(f, "interrupt suppressed (VIRTQ_AVAIL_F_NO_INTERRUPT)"),
         }

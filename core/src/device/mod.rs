@@ -25,7 +25,10 @@
 //! VMM's host side ([`personality`]): queue size, failure status, chains
 //! popped per notification, what an empty queue at a notification does,
 //! one host sync per request or per batch. Without one it keeps the generic
-//! behaviour described here.
+//! behaviour described here. A Firecracker device may have Firecracker's
+//! [`rate_limiter`] ([`PmemConfig::rate_limiter`]): a notification it
+//! throttles is handled when the limiter's timer fires
+//! ([`PmemDevice::admit_notification`], [`PmemDevice::rate_limiter_timer`]).
 //!
 //! # Bad input
 //!
@@ -42,6 +45,7 @@ mod config;
 mod event;
 pub mod personality;
 mod pmem;
+pub mod rate_limiter;
 pub mod request;
 
 pub use config::{
@@ -51,6 +55,7 @@ pub use config::{
 pub use event::DeviceEvent;
 pub use personality::{HostSide, Vmm};
 pub use pmem::{DeviceStats, PendingFlush, PmemDevice};
+pub use rate_limiter::{RateLimiterConfig, Throttle, TokenBucketConfig};
 pub use request::{Request, RequestError, RequestKind, VIRTIO_PMEM_REQ_TYPE_FLUSH};
 
 #[cfg(test)]
@@ -79,6 +84,15 @@ pub enum DeviceError {
     BadSize {
         /// The size given.
         size: u64,
+    },
+    /// A rate limiter on a device whose VMM has none.
+    #[error(
+        "a rate limiter is Firecracker's (its pmem device has one since v1.16); this device's VMM is {}, so give it vmm \"firecracker\" or no rate limiter",
+        vmm.map_or("pmemlab's generic host side".to_string(), |v| format!("\"{v}\""))
+    )]
+    RateLimiterNotFirecracker {
+        /// The device's VMM (`None`: generic).
+        vmm: Option<Vmm>,
     },
     /// The region start is not aligned.
     #[error("device start {start:#x} is not aligned to 4096 bytes")]

@@ -360,3 +360,189 @@ fn the_300_flusher_runs_are_deterministic() {
     };
     assert_eq!(run(), run());
 }
+
+// ---- Firecracker's rate limiter ------------------------------------------
+
+use super::rate_limiter::{RateLimiterConfig, TokenBucketConfig};
+
+const SECOND: u64 = 1_000_000_000;
+
+fn bucket(size: u64, refill_time: u64) -> Option<TokenBucketConfig> {
+    Some(TokenBucketConfig { size, one_time_burst: None, refill_time })
+}
+
+/// A Firecracker device of 2 MiB with `limiter` (`None`: Firecracker's
+/// default, no limiter).
+fn limited(limiter: Option<RateLimiterConfig>, driver: DriverPersonality) -> Machine {
+    let mut m = Machine::new(SimConfig::default());
+    let mut spec = DeviceSpec::new(DEV, 2 << 20);
+    spec.vmm = Some(Vmm::Firecracker);
+    spec.driver = Some(driver);
+    spec.rate_limiter = limiter;
+    m.add_device(spec).unwrap();
+    m
+}
+
+/// One fsync run to completion; returns when it completed.
+fn fsync_completed_at(m: &mut Machine) -> SimTime {
+    let id = m.flush(DEV).unwrap();
+    m.run_until_idle(1_000_000);
+    assert_eq!(m.flush_result(DEV, id).unwrap(), Some(FlushResult::Ok));
+    let done = m.log().events().iter().rev().find(|e| matches!(e.kind, EventKind::FlushReturned { .. }));
+    done.map(|e| e.at).expect("the flush returned")
+}
+
+/// The gap between two fsyncs in a row, each issued when the last returned.
+fn gap_between_two_fsyncs(limiter: Option<RateLimiterConfig>) -> (u64, Machine) {
+    let mut m = limited(limiter, DriverPersonality::LinuxSerialized);
+    let first = fsync_completed_at(&mut m);
+    let second = fsync_completed_at(&mut m);
+    (second.as_nanos() - first.as_nanos(), m)
+}
+
+fn throttled(m: &Machine) -> usize {
+    count(m, |k| matches!(k, EventKind::Device(DeviceEvent::NotificationThrottled { .. })))
+}
+
+#[test]
+fn one_op_per_second_delays_the_second_fsync_by_a_second() {
+    let ops = RateLimiterConfig { ops: bucket(1, 1000), bandwidth: None };
+    let (gap, m) = gap_between_two_fsyncs(Some(ops));
+    assert!((SECOND - SECOND / 20..SECOND + SECOND / 20).contains(&gap), "gap {gap} ns");
+    // The second notification was throttled, then retried every 100 ms
+    // (throttled again nine times) until the bucket had refilled.
+    assert_eq!(throttled(&m), 10);
+    let fired = count(&m, |k| matches!(k, EventKind::Device(DeviceEvent::RateLimiterTimerFired)));
+    assert_eq!(fired, 10, "the 100 ms timer, ten times");
+    assert_eq!(m.device_snapshot(DEV).unwrap().host.syncs_started, 2);
+}
+
+#[test]
+fn a_bandwidth_of_one_file_per_second_delays_the_second_fsync_by_a_second() {
+    let bw = RateLimiterConfig { bandwidth: bucket(2 << 20, 1000), ops: None };
+    let (gap, m) = gap_between_two_fsyncs(Some(bw));
+    assert!((SECOND - SECOND / 20..SECOND + SECOND / 20).contains(&gap), "gap {gap} ns");
+    let bandwidth = count(&m, |k| {
+        matches!(k, EventKind::Device(DeviceEvent::NotificationThrottled { cause: Throttle::Bandwidth, .. }))
+    });
+    assert_eq!(bandwidth, 10, "at the notification and at nine timers");
+}
+
+#[test]
+fn without_a_limiter_two_fsyncs_complete_at_once() {
+    // Negative control of the two above: Firecracker's default.
+    let (gap, m) = gap_between_two_fsyncs(None);
+    assert!(gap < SECOND / 1000, "gap {gap} ns");
+    assert_eq!(throttled(&m), 0);
+    // A limiter that allows two ops per second lets both through too.
+    let (gap, _) = gap_between_two_fsyncs(Some(RateLimiterConfig { ops: bucket(2, 1000), bandwidth: None }));
+    assert!(gap < SECOND / 1000, "gap {gap} ns");
+}
+
+#[test]
+fn a_batch_of_requests_in_one_notification_costs_one_op() {
+    let ops = RateLimiterConfig { ops: bucket(1, 1000), bandwidth: None };
+    let mut m = limited(Some(ops), DriverPersonality::LinuxConcurrent);
+    let ids = flushers(&mut m, 5);
+    m.run_for(SECOND / 10);
+    assert!(all_ok(&results(&m, &ids)), "one op paid for all five");
+    assert_eq!(throttled(&m), 0);
+    let snap = m.device_snapshot(DEV).unwrap();
+    assert_eq!((snap.stats.popped, snap.host.syncs_started), (5, 1));
+    // The bucket is now empty: the next batch waits for the refill.
+    let start = m.now();
+    let later = flushers(&mut m, 3);
+    m.run_for(SECOND / 2);
+    assert_eq!(results(&m, &later), vec![None; 3], "held in the queue");
+    m.run_until_idle(1_000_000);
+    assert!(all_ok(&results(&m, &later)));
+    assert!(m.now().as_nanos() - start.as_nanos() >= SECOND / 2);
+}
+
+#[test]
+fn a_notification_while_blocked_is_dropped_and_handled_at_the_timer() {
+    let ops = RateLimiterConfig { ops: bucket(1, 1000), bandwidth: None };
+    let mut m = limited(Some(ops), DriverPersonality::LinuxConcurrent);
+    fsync_completed_at(&mut m);
+    let b = m.flush(DEV).unwrap();
+    m.run_for(SECOND / 20); // B throttled: no op; the timer runs
+    let c = m.flush(DEV).unwrap(); // C notifies while blocked
+    m.run_for(SECOND / 100);
+    let blocked = count(&m, |k| {
+        matches!(k, EventKind::Device(DeviceEvent::NotificationThrottled { cause: Throttle::Blocked, .. }))
+    });
+    assert_eq!(blocked, 1);
+    assert_eq!((m.flush_result(DEV, b).unwrap(), m.flush_result(DEV, c).unwrap()), (None, None));
+    m.run_until_idle(1_000_000);
+    // Both handled by the timer, in one batch: one msync.
+    assert_eq!(
+        (m.flush_result(DEV, b).unwrap(), m.flush_result(DEV, c).unwrap()),
+        (Some(FlushResult::Ok), Some(FlushResult::Ok))
+    );
+    assert_eq!(m.device_snapshot(DEV).unwrap().host.syncs_started, 2);
+}
+
+#[test]
+fn a_flush_larger_than_the_bandwidth_bucket_over_consumes_and_blocks() {
+    // 1 MiB per second for a 2 MiB file: the first flush goes through (over-
+    // consumption: 1 MiB not covered = 1 × size) and blocks for 1 s.
+    let bw = RateLimiterConfig { bandwidth: bucket(1 << 20, 1000), ops: None };
+    let (gap, m) = gap_between_two_fsyncs(Some(bw));
+    let over = m.log().events().iter().find_map(|e| match e.kind {
+        EventKind::Device(DeviceEvent::RateLimiterOverConsumed { tokens, retry_at, .. }) => {
+            Some((tokens, retry_at, e.at))
+        }
+        _ => None,
+    });
+    let (tokens, retry_at, at) = over.expect("over-consumed");
+    assert_eq!((tokens, retry_at), (2 << 20, Some(at.plus_nanos(SECOND))));
+    // The second notification finds the limiter blocked, is dropped, and the
+    // timer at 1 s handles it; it over-consumes again.
+    assert!((SECOND - SECOND / 20..SECOND + SECOND / 20).contains(&gap), "gap {gap} ns");
+    let over = count(&m, |k| matches!(k, EventKind::Device(DeviceEvent::RateLimiterOverConsumed { .. })));
+    assert_eq!(over, 2);
+}
+
+#[test]
+fn a_rate_limiter_is_firecrackers_only() {
+    let mut m = Machine::new(SimConfig::default());
+    for vmm in [None, Some(Vmm::Qemu), Some(Vmm::CloudHypervisor), Some(Vmm::Crosvm)] {
+        let mut spec = DeviceSpec::new(DEV, 2 << 20);
+        spec.vmm = vmm;
+        spec.rate_limiter = Some(RateLimiterConfig { ops: bucket(1, 1000), bandwidth: None });
+        let e = m.add_device(spec).unwrap_err().to_string();
+        assert!(e.contains("Firecracker's") && e.contains("\"firecracker\""), "{e}");
+    }
+}
+
+#[test]
+fn rate_limited_runs_are_deterministic() {
+    let run = || {
+        let ops = RateLimiterConfig { ops: bucket(3, 700), bandwidth: bucket(3 << 20, 1500) };
+        let mut m = limited(Some(ops), DriverPersonality::LinuxConcurrent);
+        flushers(&mut m, 40);
+        m.run_until_idle(1_000_000);
+        m.log().fingerprint()
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn an_over_consumption_under_a_millisecond_wedges_the_device() {
+    // bandwidth.size one byte under the 2 MiB file: the first flush passes
+    // with a 0 ms timer, which disarms Firecracker's TimerFd; the limiter
+    // stays blocked and every later flush waits for ever.
+    let bw = RateLimiterConfig { bandwidth: bucket((2 << 20) - 1, 1000), ops: None };
+    let mut m = limited(Some(bw), DriverPersonality::LinuxSerialized);
+    fsync_completed_at(&mut m);
+    let stuck = m.flush(DEV).unwrap();
+    m.run_for(60 * SECOND);
+    assert_eq!(m.flush_result(DEV, stuck).unwrap(), None);
+    let never = count(&m, |k| {
+        matches!(k, EventKind::Device(DeviceEvent::NotificationThrottled { cause: Throttle::Blocked, retry_at: None }))
+    });
+    assert_eq!(never, 1);
+    // A crash restarts Firecracker, and with it the limiter.
+    m.crash(crate::event::CrashKind::GuestCrash).unwrap();
+    fsync_completed_at(&mut m);
+}

@@ -3,6 +3,7 @@
 use super::config::{ConfigSpace, DeviceStatus, PmemConfig, VIRTIO_F_VERSION_1, VIRTIO_PMEM_F_SHMEM_REGION};
 use super::event::{emit, DeviceEvent};
 use super::personality::{BrokenChain, EmptyNotify, HostSide, PopPolicy, SyncGranularity, UnknownType};
+use super::rate_limiter::{RateLimiter, Throttle, TokenType};
 use super::request::{parse, scatter, RequestError, RequestKind, StatusBuffers};
 use super::DeviceError;
 use crate::host::{HostBackend, HostError, SyncTicket};
@@ -65,19 +66,115 @@ pub struct PmemDevice {
     status: DeviceStatus,
     waiting: BTreeMap<SyncTicket, Vec<PendingFlush>>,
     stats: DeviceStats,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    limiter: Option<RateLimiter>,
 }
 
 impl PmemDevice {
-    /// A device with `config` (validated).
+    /// A device with `config` (validated), created at the start of the run.
     pub fn new(config: PmemConfig) -> Result<Self, DeviceError> {
+        Self::new_at(config, SimTime::ZERO)
+    }
+
+    /// A device with `config` (validated) created at `now`: its rate
+    /// limiter's buckets start full at `now`.
+    pub fn new_at(config: PmemConfig, now: SimTime) -> Result<Self, DeviceError> {
         config.validate()?;
+        let limiter = config.rate_limiter.as_ref().map(|c| RateLimiter::new(c, now));
         Ok(PmemDevice {
             config,
             acked: 0,
             status: DeviceStatus::default(),
             waiting: BTreeMap::new(),
             stats: DeviceStats::default(),
+            limiter,
         })
+    }
+
+    /// The rate limiter's state, if the device has one.
+    pub fn rate_limiter(&self) -> Option<&RateLimiter> {
+        self.limiter.as_ref()
+    }
+
+    /// When the rate limiter's timer fires, if it is armed.
+    pub fn rate_limiter_fires_at(&self) -> Option<SimTime> {
+        self.limiter.as_ref().and_then(RateLimiter::fires_at)
+    }
+
+    /// A new VMM process (after a crash): the rate limiter starts afresh at
+    /// `now`, buckets full and timer idle.
+    pub fn restart_rate_limiter(&mut self, now: SimTime) {
+        self.limiter = self.config.rate_limiter.as_ref().map(|c| RateLimiter::new(c, now));
+    }
+
+    /// Firecracker's gate in front of [`PmemDevice::process_queue`] for a
+    /// notification at `now` (`process_queue` and the start of
+    /// `handle_queue` in its `pmem/device.rs`). True: handle the queue now.
+    /// False: the rate limiter throttled the notification (logged); the
+    /// requests stay in the queue until [`PmemDevice::rate_limiter_timer`].
+    /// Without a limiter always true.
+    pub fn admit_notification<E>(&mut self, now: SimTime, queue_empty: bool, out: &mut E) -> bool
+    where
+        E: Extend<DeviceEvent> + ?Sized,
+    {
+        match &self.limiter {
+            None => true,
+            Some(l) if l.is_blocked() => {
+                emit(out, DeviceEvent::NotificationThrottled { cause: Throttle::Blocked, retry_at: l.fires_at() });
+                false
+            }
+            // An empty queue costs nothing (`handle_queue` returns first).
+            Some(_) if queue_empty => true,
+            Some(_) => self.consume_for_notification(now, out),
+        }
+    }
+
+    /// The rate limiter's timer fired at `now` (`process_rate_limiter_event`):
+    /// the limiter unblocks and the queue is handled as at a notification.
+    /// True: handle the queue now. False for a spurious timer, an empty
+    /// queue, or a limiter that throttles again.
+    pub fn rate_limiter_timer<E>(&mut self, now: SimTime, queue_empty: bool, out: &mut E) -> bool
+    where
+        E: Extend<DeviceEvent> + ?Sized,
+    {
+        let Some(l) = self.limiter.as_mut() else {
+            return false;
+        };
+        if l.timer_fired(now).is_err() {
+            return false;
+        }
+        emit(out, DeviceEvent::RateLimiterTimerFired);
+        !queue_empty && self.consume_for_notification(now, out)
+    }
+
+    /// One op and the whole file length per notification, before popping:
+    /// Firecracker coalesces the notification's flushes into one `msync`
+    /// of the file. A bandwidth refusal gives the op back.
+    fn consume_for_notification<E>(&mut self, now: SimTime, out: &mut E) -> bool
+    where
+        E: Extend<DeviceEvent> + ?Sized,
+    {
+        let file_len = self.config.size;
+        let Some(l) = self.limiter.as_mut() else {
+            return true;
+        };
+        let cause = if !l.consume(1, TokenType::Ops, now) {
+            Throttle::Ops
+        } else if !l.consume(file_len, TokenType::Bytes, now) {
+            l.manual_replenish(1, TokenType::Ops);
+            Throttle::Bandwidth
+        } else {
+            if l.is_blocked() {
+                let retry_at = l.fires_at();
+                emit(
+                    out,
+                    DeviceEvent::RateLimiterOverConsumed { bucket: TokenType::Bytes, tokens: file_len, retry_at },
+                );
+            }
+            return true;
+        };
+        emit(out, DeviceEvent::NotificationThrottled { cause, retry_at: l.fires_at() });
+        false
     }
 
     /// The configuration.
@@ -355,7 +452,8 @@ impl PmemDevice {
     }
 
     /// Processes the queue and runs every flush to completion on `host` at
-    /// once (for tests, fuzzing and benchmarks: no simulated time passes).
+    /// once (for tests, fuzzing and benchmarks: no simulated time passes,
+    /// and a rate limiter is not asked).
     pub fn process_now<M, Q, E>(
         &mut self,
         mem: &mut M,

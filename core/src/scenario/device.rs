@@ -2,11 +2,12 @@
 //! `memory-backend-file` object (`id`, `mem-path`, `size`, `share`,
 //! `readonly`), the kind of device in front of it (`mode`), and, for
 //! virtio-pmem, whose host side and guest driver it reproduces (`vmm`,
-//! `driver`; see `docs/personalities.md`).
+//! `driver`; see `docs/personalities.md`), and for Firecracker its
+//! `rate_limiter`, in Firecracker's own JSON shape.
 
 use super::error::{Location, ScenarioError};
-use super::fields::{boolean, describe, string, ByteSize, Fields};
-use crate::device::Vmm;
+use super::fields::{boolean, describe, string, whole, ByteSize, Fields};
+use crate::device::{RateLimiterConfig, TokenBucketConfig, Vmm};
 use crate::guest::DriverPersonality;
 use crate::sim::{DeviceMode, DeviceSpec};
 use serde::Serialize;
@@ -41,10 +42,16 @@ pub struct DeviceOptions {
     /// driver).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub driver: Option<DriverPersonality>,
+    /// Firecracker's rate limiter of flushes, as Firecracker's API takes it
+    /// (`vmm` must be `"firecracker"`; absent: no limiter, Firecracker's
+    /// default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limiter: Option<RateLimiterConfig>,
 }
 
 /// The fields of a device object.
-pub(super) const DEVICE_FIELDS: [&str; 8] = ["id", "mem-path", "size", "share", "readonly", "mode", "vmm", "driver"];
+pub(super) const DEVICE_FIELDS: [&str; 9] =
+    ["id", "mem-path", "size", "share", "readonly", "mode", "vmm", "driver", "rate_limiter"];
 
 /// Checks a QEMU id: a letter first, then letters, digits, `-`, `.`, `_`
 /// (QEMU's `id_wellformed`).
@@ -95,6 +102,51 @@ fn driver(v: &Value) -> Result<DriverPersonality, String> {
     v.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| format!("{accepted}, found {}", describe(v)))
 }
 
+/// Firecracker's `RateLimiterConfig`: `bandwidth` and `ops`, each optional
+/// (or null). Unknown keys are refused, as Firecracker refuses them
+/// (`deny_unknown_fields`).
+fn rate_limiter(v: &Value) -> Result<RateLimiterConfig, String> {
+    let Value::Object(map) = v else {
+        return Err(format!("expected an object with \"bandwidth\" and/or \"ops\", found {}", describe(v)));
+    };
+    if let Some(k) = map.keys().find(|k| !matches!(k.as_str(), "bandwidth" | "ops")) {
+        return Err(format!("\"{k}\" is not a rate limiter field; expected \"bandwidth\" and/or \"ops\""));
+    }
+    let bucket = |name: &str| match map.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(b) => token_bucket(b).map(Some).map_err(|m| format!("{name}: {m}")),
+    };
+    Ok(RateLimiterConfig { bandwidth: bucket("bandwidth")?, ops: bucket("ops")? })
+}
+
+/// Firecracker's `TokenBucketConfig`: `size` and `refill_time` (ms) required,
+/// `one_time_burst` optional, all whole numbers ≥ 0. Zero is accepted: as in
+/// Firecracker, a bucket of size 0 or refill time 0 does not limit.
+/// (Firecracker ignores unknown keys in a bucket; pmemlab refuses them, so
+/// a misspelt `one_time_burst` is not silently lost.)
+fn token_bucket(v: &Value) -> Result<TokenBucketConfig, String> {
+    let Value::Object(map) = v else {
+        return Err(format!("expected an object {{\"size\": N, \"refill_time\": MS}}, found {}", describe(v)));
+    };
+    let fields = ["size", "one_time_burst", "refill_time"];
+    if let Some(k) = map.keys().find(|k| !fields.contains(&k.as_str())) {
+        return Err(format!(
+            "\"{k}\" is not a token bucket field; expected \"size\", \"refill_time\", \"one_time_burst\""
+        ));
+    }
+    let number = |name: &str| map.get(name).map(|n| whole(n).map_err(|m| format!("{name}: {m}"))).transpose();
+    let required = |name: &str, hint: &str| number(name)?.ok_or_else(|| format!("{name} is missing; {hint}"));
+    let burst = match map.get("one_time_burst") {
+        Some(Value::Null) => None,
+        _ => number("one_time_burst")?,
+    };
+    Ok(TokenBucketConfig {
+        size: required("size", "give the bucket's capacity in tokens")?,
+        one_time_burst: burst,
+        refill_time: required("refill_time", "give the milliseconds from empty to full")?,
+    })
+}
+
 /// The name of a mode as the format writes it.
 pub(super) fn mode_name(mode: DeviceMode) -> &'static str {
     match mode {
@@ -128,9 +180,18 @@ impl DeviceOptions {
             mode: f.or("mode", DeviceMode::VirtioPmem, mode)?,
             vmm: None,
             driver: None,
+            rate_limiter: None,
         };
         d.vmm = f.opt("vmm", vmm)?;
         d.driver = f.opt("driver", driver)?;
+        d.rate_limiter = f.nullable("rate_limiter", None, rate_limiter)?;
+        if d.rate_limiter.is_some() && d.vmm != Some(Vmm::Firecracker) {
+            let vmm = d.vmm.map_or("no \"vmm\"".to_string(), |v| format!("\"vmm\": \"{v}\""));
+            let message = format!(
+                "a rate limiter is Firecracker's (its pmem device has one since v1.16); this device has {vmm}, so give it \"vmm\": \"firecracker\" or drop the rate_limiter"
+            );
+            return Err(f.invalid("rate_limiter", message));
+        }
         if d.mode != DeviceMode::VirtioPmem {
             let field = if d.vmm.is_some() { "vmm" } else { "driver" };
             if d.vmm.is_some() || d.driver.is_some() {
@@ -152,6 +213,7 @@ impl DeviceOptions {
         spec.mode = self.mode;
         spec.vmm = self.vmm;
         spec.driver = self.driver;
+        spec.rate_limiter = self.rate_limiter;
         spec
     }
 }
@@ -194,6 +256,93 @@ mod tests {
         let e =
             scenario(json!({ "id": "nv1", "size": "2M", "mode": "real-nvdimm", "vmm": "qemu" }), vec![]).unwrap_err();
         assert!(e.contains("virtio-pmem device only") && e.contains("\"real-nvdimm\""), "{e}");
+    }
+
+    #[test]
+    fn a_rate_limiter_is_read_in_firecrackers_shape_and_written_back() {
+        let limiter = json!({ "bandwidth": { "size": 2097152, "refill_time": 1000, "one_time_burst": 4096 },
+                              "ops": { "size": 10, "refill_time": 1000 } });
+        let dev = json!({ "id": "nv1", "size": "2M", "vmm": "firecracker", "rate_limiter": limiter });
+        let s = scenario(dev, vec![]).unwrap();
+        let d = &s.devices()[0];
+        let rl = d.rate_limiter.expect("read");
+        assert_eq!(rl.bandwidth.map(|b| (b.size, b.one_time_burst, b.refill_time)), Some((2 << 20, Some(4096), 1000)));
+        assert_eq!(rl.ops.map(|b| (b.size, b.one_time_burst)), Some((10, None)));
+        assert_eq!(d.spec().rate_limiter, d.rate_limiter);
+        assert_eq!(serde_json::to_value(d).unwrap()["rate_limiter"], limiter);
+        // Firecracker accepts zero (a bucket that does not limit), null
+        // buckets and an empty limiter.
+        for ok in [
+            json!({ "ops": { "size": 0, "refill_time": 1000 } }),
+            json!({ "ops": { "size": 1, "refill_time": 0 } }),
+            json!({ "bandwidth": null, "ops": { "size": 1, "refill_time": 1, "one_time_burst": null } }),
+            json!({}),
+        ] {
+            let dev = json!({ "id": "nv1", "size": "2M", "vmm": "firecracker", "rate_limiter": ok });
+            assert!(scenario(dev, vec![]).is_ok(), "{ok}");
+        }
+        let plain = scenario(json!({ "id": "nv1", "size": "2M", "vmm": "firecracker" }), vec![]).unwrap();
+        assert_eq!(plain.devices()[0].rate_limiter, None);
+        assert!(serde_json::to_value(&plain.devices()[0]).unwrap().get("rate_limiter").is_none());
+    }
+
+    #[test]
+    fn a_bad_rate_limiter_is_one_clear_error() {
+        let with = |vmm: Option<&str>, limiter: Value| {
+            let mut dev = json!({ "id": "nv1", "size": "2M", "rate_limiter": limiter });
+            if let Some(v) = vmm {
+                dev["vmm"] = json!(v);
+            }
+            scenario(dev, vec![]).unwrap_err()
+        };
+        let ops = json!({ "ops": { "size": 1, "refill_time": 1000 } });
+        let e = with(Some("qemu"), ops.clone());
+        assert!(
+            e.contains("field \"rate_limiter\"") && e.contains("\"vmm\": \"qemu\"") && e.contains("Firecracker's"),
+            "{e}"
+        );
+        let e = with(None, ops);
+        assert!(e.contains("no \"vmm\"") && e.contains("\"firecracker\""), "{e}");
+        let fc = Some("firecracker");
+        let cases = [
+            (json!({ "ops": { "size": -1, "refill_time": 1000 } }), "ops: size: expected a whole number ≥ 0, found -1"),
+            (
+                json!({ "ops": { "size": 1, "refill_time": "1s" } }),
+                "ops: refill_time: expected a whole number ≥ 0, found \"1s\"",
+            ),
+            (json!({ "bandwidth": { "refill_time": 1000 } }), "bandwidth: size is missing"),
+            (json!({ "bandwidth": { "size": 1 } }), "bandwidth: refill_time is missing"),
+            (json!({ "ops": { "size": 1, "refill_time": 1, "burst": 5 } }), "\"burst\" is not a token bucket field"),
+            (json!({ "iops": { "size": 1, "refill_time": 1 } }), "\"iops\" is not a rate limiter field"),
+            (json!({ "ops": 5 }), "ops: expected an object"),
+            (json!(true), "expected an object with \"bandwidth\""),
+        ];
+        for (limiter, want) in cases {
+            let e = with(fc, limiter.clone());
+            assert!(e.contains("field \"rate_limiter\"") && e.contains(want), "{limiter}: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_rate_limited_scenario_waits_for_the_bucket() {
+        // One flush per second (bandwidth = the file size): the second fsync
+        // is still pending 500 ms after the first; without the limiter
+        // (negative control) it has returned.
+        let steps = vec![
+            json!({ "op": "fsync", "device": "nv1" }),
+            json!({ "op": "fsync", "device": "nv1", "blocking": false }),
+            json!({ "op": "wait", "ms": 500 }),
+            json!({ "op": "expect_flush", "device": "nv1", "result": "pending" }),
+            json!({ "op": "wait", "ms": 600 }),
+            json!({ "op": "expect_flush", "device": "nv1", "result": "ok" }),
+        ];
+        let limiter = json!({ "bandwidth": { "size": 2097152, "refill_time": 1000 } });
+        let dev = json!({ "id": "nv1", "size": "2M", "vmm": "firecracker", "rate_limiter": limiter });
+        let run = scenario(dev, steps.clone()).unwrap().run();
+        assert!(run.passed(), "{:?}", run.failed_expectations);
+        let unlimited = scenario(json!({ "id": "nv1", "size": "2M", "vmm": "firecracker" }), steps).unwrap().run();
+        assert!(!unlimited.passed());
     }
 
     /// 300 stores, each followed by a flush that does not wait, then a

@@ -1,7 +1,7 @@
 //! Configuration of a simulated machine and its devices.
 
 use super::device_memory::DeviceMemoryConfig;
-use crate::device::{FailureStatus, Vmm};
+use crate::device::{FailureStatus, RateLimiterConfig, Vmm};
 use crate::event::LogRetention;
 use crate::guest::DriverPersonality;
 use crate::host::{BackingMode, PageCacheConfig, TearGranularity};
@@ -119,6 +119,10 @@ pub struct DeviceSpec {
     /// The guest driver's version; `None` (default) keeps the generic
     /// driver.
     pub driver: Option<DriverPersonality>,
+    /// Firecracker's rate limiter of flushes (Firecracker only); `None`
+    /// (default) does not limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limiter: Option<RateLimiterConfig>,
 }
 
 impl DeviceSpec {
@@ -137,6 +141,7 @@ impl DeviceSpec {
             share: true,
             vmm: None,
             driver: None,
+            rate_limiter: None,
         }
     }
 }

@@ -88,6 +88,7 @@ enum Action {
     DeviceRun(usize),
     HostPoll(usize),
     GuestInterrupt(usize),
+    RateLimiterTimer(usize),
 }
 
 struct DeviceSlot {
@@ -250,9 +251,10 @@ impl Machine {
         pc.failure_status = spec.failure_status;
         pc.indirect_desc = spec.indirect_desc;
         pc.vmm = spec.vmm;
+        pc.rate_limiter = spec.rate_limiter;
         // A named VMM brings its own queue size.
         let queue_size = spec.vmm.map_or(self.cfg.queue_size, |v| v.host_side().queue_size);
-        let mut device = PmemDevice::new(pc)?;
+        let mut device = PmemDevice::new_at(pc, self.now)?;
         // Queue and request slots in guest RAM.
         let layout = SplitQueueLayout::contiguous(GuestAddress(self.ram_next), queue_size)?;
         let slots_at = (layout.end().0 + 63) & !63;
@@ -411,6 +413,7 @@ impl Machine {
             Action::DeviceRun(dev) => self.device_run(dev),
             Action::HostPoll(dev) => self.host_poll(dev),
             Action::GuestInterrupt(dev) => self.guest_interrupt(dev),
+            Action::RateLimiterTimer(dev) => self.rate_limiter_timer(dev),
         }
         for dev in 0..self.slots.len() {
             self.drain_host(dev);
@@ -474,10 +477,36 @@ impl Machine {
         }
     }
 
+    /// The device handles a notification (unless its rate limiter throttles
+    /// it).
     fn device_run(&mut self, dev: usize) {
+        let queue_empty = self.queue_empty(dev);
         let mut out = Vec::new();
+        let admitted = self.slots[dev].device.admit_notification(self.now, queue_empty, &mut out);
+        self.handle_queue(dev, admitted, out);
+    }
+
+    /// The device's rate-limiter timer fires: the device handles its queue.
+    fn rate_limiter_timer(&mut self, dev: usize) {
+        let queue_empty = self.queue_empty(dev);
+        let mut out = Vec::new();
+        let go = self.slots[dev].device.rate_limiter_timer(self.now, queue_empty, &mut out);
+        self.handle_queue(dev, go, out);
+    }
+
+    /// True when a rate-limited device's available ring holds nothing
+    /// (Firecracker's `is_empty` check); not read for other devices.
+    fn queue_empty(&self, dev: usize) -> bool {
+        let slot = &self.slots[dev];
+        slot.device.rate_limiter().is_some() && slot.queue.pending(&self.mem) == 0
+    }
+
+    /// Pops and answers the queue when `run`, starts the host syncs, and
+    /// logs `out` with what the device did.
+    fn handle_queue(&mut self, dev: usize, run: bool, mut out: Vec<EventKind>) {
         let slot = &mut self.slots[dev];
-        let flushes = slot.device.process_queue(&mut self.mem, &mut slot.queue, &mut out);
+        let flushes =
+            if run { slot.device.process_queue(&mut self.mem, &mut slot.queue, &mut out) } else { Vec::new() };
         let id = self.ids[dev].clone();
         let now = self.now;
         let interrupted = out.iter().any(|e| matches!(e, EventKind::Device(DeviceEvent::Interrupt)));
@@ -489,6 +518,17 @@ impl Machine {
         if interrupted {
             let at = self.now.plus_nanos(self.latency(self.cfg.interrupt_latency_ns));
             self.schedule(at, Action::GuestInterrupt(dev));
+        }
+        self.schedule_rate_limiter_timer(dev);
+    }
+
+    /// Puts the device's armed rate-limiter timer on the agenda (once).
+    fn schedule_rate_limiter_timer(&mut self, dev: usize) {
+        let Some(t) = self.slots[dev].device.rate_limiter_fires_at() else {
+            return;
+        };
+        if !self.agenda.values().any(|a| *a == Action::RateLimiterTimer(dev)) {
+            self.schedule(t.max(self.now), Action::RateLimiterTimer(dev));
         }
     }
 
@@ -598,6 +638,9 @@ impl Machine {
                 vec![EventKind::Crash { kind, lost_pages: report.lost_pages, torn_pages: report.torn_pages, tear }],
             );
             self.restart(dev)?;
+            // Every crash ends a Firecracker process (it does not reboot
+            // guests): a new one starts with a fresh rate limiter.
+            self.slots[dev].device.restart_rate_limiter(self.now);
             self.schedule_host_poll(dev);
         }
         Ok(())

@@ -21,6 +21,7 @@ mod tests {
         include_str!("../../../examples/scenarios/nvdimm-emulation.json"),
         include_str!("../../../examples/scenarios/background-writeback.json"),
         include_str!("../../../examples/scenarios/hotplug.json"),
+        include_str!("../../../examples/scenarios/firecracker-rate-limit.json"),
     ];
 
     #[test]
