@@ -98,6 +98,16 @@ pub struct PageCacheConfig {
     /// 2 MiB — what QEMU's `MADV_HUGEPAGE` gets from a host file system
     /// with large folios (see [`check_folio_bytes`] for the sizes accepted).
     pub folio_bytes: u64,
+    /// When the periodic flusher wakes within its interval, ns: it wakes at
+    /// `phase + k·interval` (default 0: at multiples of the interval since
+    /// time 0). A real host's flusher runs at a phase of its own; the oracle
+    /// runs the model at two phases to see which answers depend on it.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub flusher_phase_ns: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Default for PageCacheConfig {
@@ -113,6 +123,7 @@ impl Default for PageCacheConfig {
             flush_latency_ns: 200_000,
             coalesce_syncs: true,
             folio_bytes: PAGE_SIZE,
+            flusher_phase_ns: 0,
         }
     }
 }
@@ -411,7 +422,7 @@ impl PageCache {
                 earliest = Some(earliest.map_or(due, |e| e.min(due)));
             }
         }
-        earliest.map(|t| flusher_wake(t, interval).max(self.now))
+        earliest.map(|t| flusher_wake(t, interval, self.cfg.flusher_phase_ns).max(self.now))
     }
 
     /// Puts the folio's pages on the disk: every page when folios are pages;
@@ -624,7 +635,9 @@ impl PageCache {
     fn inode_still_dirty(&self, now: SimTime) -> bool {
         let Some(t) = self.inode_dirtied_at else { return false };
         match (self.cfg.dirty_expire_ns, self.cfg.dirty_writeback_interval_ns) {
-            (Some(expire), Some(interval)) if interval > 0 => flusher_wake(t.plus_nanos(expire), interval) > now,
+            (Some(expire), Some(interval)) if interval > 0 => {
+                flusher_wake(t.plus_nanos(expire), interval, self.cfg.flusher_phase_ns) > now
+            }
             // No flusher, or none by age: the inode stays dirty.
             _ => true,
         }
@@ -732,8 +745,12 @@ impl PageCache {
 
 /// The flusher's first wake-up at or after `t`: it wakes on a fixed grid
 /// of `interval` (`dirty_writeback_interval`, non-zero).
-fn flusher_wake(t: SimTime, interval: u64) -> SimTime {
-    SimTime(t.0.div_ceil(interval).saturating_mul(interval))
+fn flusher_wake(t: SimTime, interval: u64, phase: u64) -> SimTime {
+    let phase = phase % interval;
+    match t.0.checked_sub(phase) {
+        None => SimTime(phase),
+        Some(since) => SimTime(since.div_ceil(interval).saturating_mul(interval).saturating_add(phase)),
+    }
 }
 
 /// The cache's page buffers go back to the pool for the next cache.

@@ -47,6 +47,15 @@ pub struct Model {
     /// form when it is the default.
     #[serde(skip_serializing_if = "ByteSize::is_page")]
     pub host_folio: ByteSize,
+    /// When the host's flusher wakes within `dirty_writeback_interval_ms`,
+    /// ms (default 0: at multiples of the interval from time 0). Left out of
+    /// the written form when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub flusher_phase_ms: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Default for Model {
@@ -66,12 +75,13 @@ impl Default for Model {
             tear: sim.tear,
             queue_size: sim.queue_size,
             host_folio: ByteSize(pc.folio_bytes),
+            flusher_phase_ms: pc.flusher_phase_ns / 1_000_000,
         }
     }
 }
 
 /// The fields of `model`.
-pub(super) const MODEL_FIELDS: [&str; 12] = [
+pub(super) const MODEL_FIELDS: [&str; 13] = [
     "dirty_expire_ms",
     "dirty_writeback_interval_ms",
     "dirty_background_ratio",
@@ -84,6 +94,7 @@ pub(super) const MODEL_FIELDS: [&str; 12] = [
     "tear",
     "queue_size",
     "host_folio",
+    "flusher_phase_ms",
 ];
 
 /// Largest number of milliseconds that fits in nanoseconds.
@@ -171,6 +182,7 @@ impl Model {
             tear: f.or("tear", d.tear, tear)?,
             queue_size: f.or("queue_size", d.queue_size, queue_size)?,
             host_folio: f.or("host_folio", d.host_folio, host_folio)?,
+            flusher_phase_ms: f.or("flusher_phase_ms", d.flusher_phase_ms, millis)?,
         })
     }
 
@@ -187,6 +199,7 @@ impl Model {
             flush_latency_ns: self.flush_latency_us.saturating_mul(1_000),
             coalesce_syncs: self.coalesce_syncs,
             folio_bytes: self.host_folio.0,
+            flusher_phase_ns: self.flusher_phase_ms.saturating_mul(1_000_000),
         }
     }
 

@@ -35,6 +35,7 @@ pub mod kernel;
 pub mod load;
 pub mod machine;
 pub mod model_side;
+pub mod phases;
 pub mod plan;
 pub mod probe;
 pub mod qemu;
@@ -191,7 +192,11 @@ pub fn oracle(args: &OracleArgs) -> Result<Report, OracleError> {
     };
     let mut session = Session::new(launch, plan.clone(), files, Duration::from_secs_f64(args.timeout));
     let mut steps = match (real_machine.runner(&scenario), session.boot(0)) {
-        (Ok(runner), Ok(())) => run_steps(runner, &plan, &pages, &mut session, (args.host_folios, created))?,
+        (Ok(runner), Ok(())) => {
+            let mut runners = vec![runner];
+            runners.extend(phases::other_runners(&real_machine, &scenario)?);
+            run_steps(runners, &plan, &pages, &mut session, (args.host_folios, created))?
+        }
         // Both refuse to start: compare the refusals.
         (Err(model), Err(OracleError::Guest(real))) if real.contains("before the guest booted") => {
             vec![refused_at_start(model.to_string(), real)]
@@ -291,61 +296,88 @@ fn refused_at_start(model: String, real: String) -> StepRow {
 /// after it (before it is read) it lets pass the real time that went by —
 /// the boot, a reboot, the guest agent's own pace — so the host's flusher,
 /// which works by wall-clock age on the real side, sees the same ages in
-/// the model.
+/// the model. The model runs once per phase of the host flusher
+/// ([`phases`]), all in lockstep with the one real run.
 fn run_steps(
-    mut runner: pmem_core::scenario::ScenarioRunner<machine::QemuPlug>,
+    mut runners: Vec<pmem_core::scenario::ScenarioRunner<machine::QemuPlug>>,
     plan: &Plan,
     pages: &BTreeMap<String, BTreeSet<u64>>,
     session: &mut Session,
     (folios, created): (HostFolios, Instant),
 ) -> Result<Vec<StepRow>, OracleError> {
-    let scenario = runner.scenario().clone();
-    let (mut real_flush, mut model_flush) = (BTreeMap::new(), BTreeMap::new());
+    let scenario = runners[0].scenario().clone();
+    let mut real_flush = BTreeMap::new();
+    let mut model_flush = vec![BTreeMap::new(); runners.len()];
+    let mut dated = vec![BTreeSet::new(); runners.len()];
     let mut rows = Vec::new();
-    let mut dated = BTreeSet::new();
     for (i, step) in scenario.steps().iter().enumerate() {
-        for id in runner.machine().device_ids().to_vec() {
-            if dated.insert(id.clone()) {
-                // Every file, hot-plugged ones too, was created before the boot.
-                runner.host_file_dirtied(&id, SimTime::ZERO).map_err(|e| OracleError::Usage(e.to_string()))?;
-            }
+        let mut before = Vec::new();
+        for (runner, dated) in runners.iter_mut().zip(&mut dated) {
+            before.push(model_step_begins(runner, dated, step, pages, created)?);
         }
-        runner.pass_time_to(real_clock(created));
-        let before: BTreeMap<String, (u64, u64)> =
-            model_side::devices(runner.machine()).into_iter().map(|d| (d.id, (d.popped, d.completed))).collect();
-        let crash_image = match step.op {
-            Op::PowerFailure => model_side::crash_image(runner.machine(), pages),
-            _ => BTreeMap::new(),
-        };
-        let Some(outcome) = runner.step().cloned() else { break };
+        let outcomes: Vec<_> = runners.iter_mut().map(|r| r.step().cloned()).collect();
+        let Some(Some(first_outcome)) = outcomes.first().cloned() else { break };
         let mut real = session.step(i)?;
-        // The real step took time (a reboot takes many seconds): the model
-        // is read at the same moment as the real host.
-        runner.pass_time_to(real_clock(created));
-        let m = runner.machine();
-        let model = ModelStep {
-            devices: model_side::devices(m),
-            data: model_side::data(m, step),
-            flushes: model_side::flushes(m, &outcome),
-            crash_image,
-            outcome,
-        };
         if let Op::ExpectDurable { device, offset, data } = &step.op {
             real.durable = plan.index(device).map(|k| session.files[k].durable_range(offset.0, data.byte_len()));
         }
-        let mut ctx =
-            Context { plan, folios, before: &before, real_flush: &mut real_flush, model_flush: &mut model_flush };
-        let quantities = compare::step(&mut ctx, step, &model, &real);
-        let verdict = if model.outcome.ok { "" } else { " [the model's step FAILED]" };
+        let mut per_phase = Vec::new();
+        let phases = runners.iter_mut().zip(before).zip(outcomes).zip(&mut model_flush);
+        for (((runner, (counts, crash_image)), outcome), flushes) in phases {
+            // The real step took time (a reboot takes many seconds): the
+            // model is read at the same moment as the real host.
+            runner.pass_time_to(real_clock(created));
+            let m = runner.machine();
+            let outcome = outcome.unwrap_or_else(|| first_outcome.clone());
+            let model = ModelStep {
+                devices: model_side::devices(m),
+                data: model_side::data(m, step),
+                flushes: model_side::flushes(m, &outcome),
+                crash_image,
+                outcome,
+            };
+            let mut ctx = Context { plan, folios, before: &counts, real_flush: &mut real_flush, model_flush: flushes };
+            per_phase.push(compare::step(&mut ctx, step, &model, &real));
+        }
+        let verdict = if first_outcome.ok { "" } else { " [the model's step FAILED]" };
         rows.push(StepRow {
             index: i,
             op: step.op.name().to_string(),
-            model: format!("{}{verdict}", model.outcome.detail),
+            model: format!("{}{verdict}", first_outcome.detail),
             real: real.note.clone(),
-            quantities,
+            quantities: phases::merge(per_phase),
         });
     }
     Ok(rows)
+}
+
+/// What the model holds before a step: each device's popped and completed
+/// requests, and before a power failure the crash image of the tracked
+/// pages.
+type Before = (BTreeMap<String, (u64, u64)>, BTreeMap<String, BTreeMap<u64, Vec<u8>>>);
+
+/// Before a step in one model: each file not yet dated is dated from before
+/// the boot, the real time that went by is passed in, and [`Before`] read.
+fn model_step_begins(
+    runner: &mut pmem_core::scenario::ScenarioRunner<machine::QemuPlug>,
+    dated: &mut BTreeSet<String>,
+    step: &pmem_core::scenario::Step,
+    pages: &BTreeMap<String, BTreeSet<u64>>,
+    created: Instant,
+) -> Result<Before, OracleError> {
+    for id in runner.machine().device_ids().to_vec() {
+        if dated.insert(id.clone()) {
+            // Every file, hot-plugged ones too, was created before the boot.
+            runner.host_file_dirtied(&id, SimTime::ZERO).map_err(|e| OracleError::Usage(e.to_string()))?;
+        }
+    }
+    runner.pass_time_to(real_clock(created));
+    let counts = model_side::devices(runner.machine()).into_iter().map(|d| (d.id, (d.popped, d.completed))).collect();
+    let crash_image = match step.op {
+        Op::PowerFailure => model_side::crash_image(runner.machine(), pages),
+        _ => BTreeMap::new(),
+    };
+    Ok((counts, crash_image))
 }
 
 /// The real host's time since `created`, as the model's clock.

@@ -87,6 +87,22 @@ fn background_writeback_after_dirty_expire() {
 }
 
 #[test]
+fn the_flusher_wakes_at_its_phase_within_the_interval() {
+    // Expired at 31 s: on the grid from 0 the flusher writes at 35 s; with a
+    // phase of 2 s it wakes at 2, 7, …, 32 s.
+    let cfg = PageCacheConfig { flusher_phase_ns: 2 * S, ..PageCacheConfig::default() };
+    let mut pc = PageCache::new(1 << 20, BackingMode::Shared, cfg);
+    pc.write_at(SimTime(S), 0, &[5]).unwrap();
+    assert_eq!(pc.next_event_time(), Some(SimTime(32 * S)));
+    pc.advance(SimTime(33 * S));
+    assert_eq!(disk_byte(&pc, 0), 5, "written back at 32 s, not 35 s");
+    // A phase of a whole interval or more is the same as its remainder.
+    assert_eq!(flusher_wake(SimTime(31 * S), 5 * S, 12 * S), SimTime(32 * S));
+    assert_eq!(flusher_wake(SimTime(S), 5 * S, 2 * S), SimTime(2 * S));
+    assert_eq!(flusher_wake(SimTime(35 * S), 5 * S, 0), SimTime(35 * S), "on the grid: at once");
+}
+
+#[test]
 fn background_ratio_starts_writeback_early() {
     let cfg = PageCacheConfig {
         host_memory_bytes: 100 * 4096,
