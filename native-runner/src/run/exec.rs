@@ -13,21 +13,24 @@ mod tests {
     use super::*;
     use pmem_core::scenario::Scenario;
 
-    const EXAMPLES: &[&str] = &[
-        include_str!("../../../examples/scenarios/why-fsync.json"),
-        include_str!("../../../examples/scenarios/fsync-then-crash.json"),
-        include_str!("../../../examples/scenarios/fsyncgate.json"),
-        include_str!("../../../examples/scenarios/share-off.json"),
-        include_str!("../../../examples/scenarios/nvdimm-emulation.json"),
-        include_str!("../../../examples/scenarios/background-writeback.json"),
-        include_str!("../../../examples/scenarios/hotplug.json"),
-        include_str!("../../../examples/scenarios/firecracker-rate-limit.json"),
-    ];
+    /// Every example scenario, read from `examples/scenarios/`.
+    fn examples() -> Vec<String> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/scenarios");
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        paths.sort();
+        let texts: Vec<String> = paths.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
+        assert!(texts.len() >= 9, "{} examples in {dir}", texts.len());
+        texts
+    }
 
     #[test]
     fn plays_every_example_exactly_as_the_core_runner_does() {
-        for text in EXAMPLES {
-            let s = Scenario::parse(text).unwrap();
+        for text in examples() {
+            let s = Scenario::parse(&text).unwrap();
             for seed in [s.seed(), 99] {
                 let s = s.clone().with_seed(seed);
                 let core = s.run();
