@@ -113,17 +113,17 @@ fn result(q: &mut Vec<Quantity>, ctx: &mut Context<'_>, step: &Step, model: &Mod
     ctx.model_flush.extend(model.flushes.clone());
 }
 
-/// The errnos a guest step can end with, by number (x86-64 Linux).
+/// The errnos a guest step can end with, named.
 const ERRNOS: [(i32, &str); 9] = [
-    (1, "EPERM"),
-    (5, "EIO"),
-    (6, "ENXIO"),
-    (13, "EACCES"),
-    (19, "ENODEV"),
-    (22, "EINVAL"),
-    (28, "ENOSPC"),
-    (30, "EROFS"),
-    (95, "EOPNOTSUPP"),
+    (libc::EPERM, "EPERM"),
+    (libc::EIO, "EIO"),
+    (libc::ENXIO, "ENXIO"),
+    (libc::EACCES, "EACCES"),
+    (libc::ENODEV, "ENODEV"),
+    (libc::EINVAL, "EINVAL"),
+    (libc::ENOSPC, "ENOSPC"),
+    (libc::EROFS, "EROFS"),
+    (libc::EOPNOTSUPP, "EOPNOTSUPP"),
 ];
 
 /// An errno's name (`errno N` for one not in [`ERRNOS`]).

@@ -18,11 +18,7 @@ use pmem_core::scenario::{Scenario, ScenarioRunner};
 /// further second of the scenario's flusher interval (none without one).
 pub fn phases(scenario: &Scenario) -> Vec<u64> {
     let interval = scenario.model().dirty_writeback_interval_ms.unwrap_or(0);
-    let mut p: Vec<u64> = (0..interval.div_ceil(1000)).map(|s| s * 1000).collect();
-    if p.is_empty() {
-        p.push(0);
-    }
-    p
+    (0..interval.div_ceil(1000).max(1)).map(|s| s * 1000).collect()
 }
 
 /// A runner for each phase after the first ([`phases`]); the phase-0 runner
@@ -64,7 +60,7 @@ pub fn merge(mut per_phase: Vec<Vec<Quantity>>) -> Vec<Quantity> {
                 return q;
             }
             let model = format!("{} (by the flusher's phase)", models.join(" or "));
-            Quantity { model, agree: agree || !q.compared, ..q }
+            Quantity { model, agree, ..q }
         })
         .collect()
 }
