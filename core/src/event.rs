@@ -14,6 +14,7 @@ use crate::rng::fnv1a64;
 use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// Identifies a flush the guest application asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -222,9 +223,10 @@ pub struct Event {
     pub seq: u64,
     /// When it happened.
     pub at: SimTime,
-    /// The device it concerns, if any.
+    /// The device it concerns, if any (one allocation per device, shared by
+    /// all its events).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device: Option<String>,
+    pub device: Option<Arc<str>>,
     /// What happened.
     #[serde(flatten)]
     pub kind: EventKind,
@@ -389,7 +391,7 @@ impl EventLog {
     }
 
     /// Appends an event.
-    pub fn push(&mut self, at: SimTime, device: Option<&str>, kind: EventKind) {
+    pub fn push(&mut self, at: SimTime, device: Option<Arc<str>>, kind: EventKind) {
         if let LogRetention::Recent(n) = self.retention {
             let n = n.max(1);
             if self.events.len() >= 2 * n {
@@ -405,7 +407,7 @@ impl EventLog {
             }
         }
         let seq = self.len() as u64;
-        self.events.push(Event { seq, at, device: device.map(str::to_string), kind });
+        self.events.push(Event { seq, at, device, kind });
     }
 
     /// The events kept, in order (all of them unless the log keeps only
@@ -447,7 +449,7 @@ mod tests {
     fn log_of(kinds: Vec<EventKind>) -> EventLog {
         let mut log = EventLog::new();
         for k in kinds {
-            log.push(SimTime(7), Some("nv1"), k);
+            log.push(SimTime(7), Some("nv1".into()), k);
         }
         log
     }

@@ -67,15 +67,16 @@ impl MachineMemory {
         self.now
     }
 
-    /// Adds a pmem window backed by `backend`. Fails when it would overlap an
-    /// existing region, is empty, or overflows the address space.
+    /// Adds a pmem window backed by `backend` and returns its index (windows
+    /// are never removed). Fails when it would overlap an existing region,
+    /// is empty, or overflows the address space.
     pub fn add_pmem(
         &mut self,
         name: &str,
         start: GuestAddress,
         backend: Box<dyn HostBackend>,
         readonly: bool,
-    ) -> Result<(), MemoryError> {
+    ) -> Result<usize, MemoryError> {
         let size = backend.size();
         let end = range_end(start, size)?;
         if size == 0 {
@@ -86,7 +87,7 @@ impl MachineMemory {
         }
         let info = RegionInfo { name: name.to_string(), kind: RegionKind::Pmem, start, size, readonly };
         self.windows.push(PmemWindow { info, backend });
-        Ok(())
+        Ok(self.windows.len() - 1)
     }
 
     /// All regions, RAM first, then pmem windows in the order added.
@@ -112,6 +113,17 @@ impl MachineMemory {
     /// The host backend of the pmem window named `name`, mutably.
     pub fn backend_mut(&mut self, name: &str) -> Option<&mut (dyn HostBackend + 'static)> {
         self.windows.iter_mut().find(|w| w.info.name == name).map(|w| w.backend.as_mut())
+    }
+
+    /// The host backend of window `index` (as [`MachineMemory::add_pmem`]
+    /// returned it).
+    pub fn backend_at(&self, index: usize) -> Option<&dyn HostBackend> {
+        self.windows.get(index).map(PmemWindow::backend)
+    }
+
+    /// The host backend of window `index`, mutably.
+    pub fn backend_at_mut(&mut self, index: usize) -> Option<&mut (dyn HostBackend + 'static)> {
+        self.windows.get_mut(index).map(|w| w.backend.as_mut())
     }
 
     /// Guest RAM alone.

@@ -153,7 +153,7 @@ impl LogReplay {
                 let size = events
                     .iter()
                     .find_map(|e| match &e.kind {
-                        EventKind::DeviceAdded { size, .. } if e.device.as_ref() == Some(id) => Some(*size),
+                        EventKind::DeviceAdded { size, .. } if e.device.as_deref() == Some(id.as_str()) => Some(*size),
                         _ => None,
                     })
                     .unwrap_or(0);

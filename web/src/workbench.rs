@@ -355,7 +355,7 @@ impl Workbench {
                 .machine()
                 .device_ids()
                 .iter()
-                .map(|id| (id.clone(), s.machine().device_snapshot(id).map(|d| d.config.size).unwrap_or(0)))
+                .map(|id| (id.to_string(), s.machine().device_snapshot(id).map(|d| d.config.size).unwrap_or(0)))
                 .collect(),
             View::Replay(r) => r.devices().iter().map(|d| (d.id.clone(), d.size)).collect(),
         }

@@ -33,7 +33,7 @@ use crate::event::EventKind;
 use crate::host::{page_pool, BackingMode};
 use crate::memory::{page_spans, PageSpan, PAGE_SIZE};
 use crate::rng::fnv1a64;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 
 /// A page of zeros (the content of a page never written).
@@ -88,6 +88,9 @@ struct PageHistory {
     base: Option<PageVersion>,
     /// Versions, oldest first.
     versions: Vec<PageVersion>,
+    /// With [`Retention::Pending`]: when the page last became all durable
+    /// (its entry in [`DurabilityModel`]'s `durable` queue; 0: never).
+    stamp: u64,
 }
 
 impl PageHistory {
@@ -104,6 +107,16 @@ pub struct DurabilityModel {
     mode: BackingMode,
     retention: Retention,
     pages: BTreeMap<u64, PageHistory>,
+    /// With [`Retention::Pending`]: the pages that hold versions (exactly
+    /// those), so that a flush's pruning visits the pages it may change and
+    /// not every page held.
+    dirty: Vec<u64>,
+    /// With [`Retention::Pending`]: pages whose content is all durable, in
+    /// the order they became so, with their stamp (an entry whose stamp is
+    /// not the page's is stale: the page was written since).
+    durable: VecDeque<(u64, u64)>,
+    /// The last stamp given.
+    stamps: u64,
     writes: usize,
     durable_upto: usize,
     /// Flush requests made available and not completed: (head, writes
@@ -129,6 +142,9 @@ impl DurabilityModel {
             mode,
             retention,
             pages: BTreeMap::new(),
+            dirty: Vec::new(),
+            durable: VecDeque::new(),
+            stamps: 0,
             writes: 0,
             durable_upto: 0,
             flushes: Vec::new(),
@@ -192,6 +208,11 @@ impl DurabilityModel {
         let ph = self.pages.entry(page).or_default();
         if ph.versions.is_empty() {
             ph.base = Some(PageVersion::new(0, Arc::from(data)));
+            if self.retention == Retention::Pending {
+                self.stamps += 1;
+                ph.stamp = self.stamps;
+                self.durable.push_back((page, self.stamps));
+            }
         }
     }
 
@@ -239,6 +260,9 @@ impl DurabilityModel {
         for PageSpan { page, in_page, range } in page_spans(offset, data.len()) {
             let bytes = &data[range];
             let ph = self.pages.entry(page).or_default();
+            if ph.versions.is_empty() && self.retention == Retention::Pending {
+                self.dirty.push(page);
+            }
             let coalesce = self.retention == Retention::Pending
                 && ph.versions.last().is_some_and(|v| v.write >= self.durable_upto && v.write >= covered);
             if coalesce {
@@ -304,6 +328,8 @@ impl DurabilityModel {
     /// [`Retention::Pending`], whose untracked pages are read from the file.)
     pub fn all_durable(&mut self) {
         self.pages.clear();
+        self.dirty.clear();
+        self.durable.clear();
         self.flushes.clear();
         self.durable_upto = self.writes;
     }
@@ -338,11 +364,13 @@ impl DurabilityModel {
     }
 
     /// Folds versions behind the frontier into the durable base; forgets
-    /// pages with nothing pending.
+    /// the pages longest all durable beyond [`KEEP_DURABLE_PAGES`] (or the
+    /// bound set). Visits the pages holding versions, not every page held.
     fn prune(&mut self) {
         let frontier = self.durable_upto;
-        let mut keep = self.keep_durable;
-        self.pages.retain(|_, ph| {
+        let mut still = Vec::with_capacity(self.dirty.len());
+        for page in std::mem::take(&mut self.dirty) {
+            let Some(ph) = self.pages.get_mut(&page) else { continue };
             let n = ph.versions.partition_point(|v| v.write < frontier);
             if n > 0 {
                 let mut durable = ph.versions.drain(..n);
@@ -351,18 +379,25 @@ impl DurabilityModel {
                     page_pool::recycle(old.data);
                 }
             }
-            if !ph.versions.is_empty() {
-                return true;
+            if ph.versions.is_empty() {
+                // All durable: kept as the base of the next store, within bounds.
+                self.stamps += 1;
+                ph.stamp = self.stamps;
+                self.durable.push_back((page, self.stamps));
+            } else {
+                still.push(page);
             }
-            // All durable: kept as the base of the next store, within bounds.
-            keep = keep.saturating_sub(1);
-            if keep == 0 {
-                if let Some(base) = ph.base.take() {
+        }
+        self.dirty = still;
+        while self.durable.len() > self.keep_durable {
+            let Some((page, stamp)) = self.durable.pop_front() else { break };
+            let current = self.pages.get(&page).is_some_and(|ph| ph.versions.is_empty() && ph.stamp == stamp);
+            if current {
+                if let Some(base) = self.pages.remove(&page).and_then(|ph| ph.base) {
                     page_pool::recycle(base.data);
                 }
             }
-            keep > 0
-        });
+        }
     }
 
     /// Pages the model holds (written, or preloaded), in order.

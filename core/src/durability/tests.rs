@@ -226,3 +226,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn pending_retention_forgets_the_pages_longest_durable_beyond_its_bound() {
+    let mut m = model(BackingMode::Shared, Retention::Pending).keep_durable_pages(2);
+    let flush = |m: &mut DurabilityModel, head: u16| {
+        m.flush_available(head);
+        m.flush_completed(head, Some(0));
+    };
+    for page in 0..3 {
+        store(&mut m, page, 1);
+        flush(&mut m, 0);
+    }
+    // Page 0 became durable first: forgotten once a third page did.
+    assert_eq!(m.pages().collect::<Vec<_>>(), vec![1, 2]);
+    // Page 1 is written again: its old entry in the queue is stale, and a
+    // flush of page 3 forgets page 2 (the longest durable), not page 1.
+    store(&mut m, 1, 2);
+    store(&mut m, 3, 1);
+    flush(&mut m, 1);
+    assert_eq!(m.pages().collect::<Vec<_>>(), vec![1, 3]);
+    assert_eq!(m.durable_now(1).map(|d| d[7]), Some(2));
+    assert_eq!(m.pending_pages().count(), 0);
+    // A page still pending is never forgotten.
+    store(&mut m, 0, 5);
+    m.flush_available(2);
+    store(&mut m, 4, 1);
+    store(&mut m, 5, 1);
+    m.flush_completed(2, Some(0));
+    assert_eq!(m.pending_pages().collect::<Vec<_>>(), vec![4, 5]);
+    let durable: Vec<u64> = m.pages().filter(|p| ![4, 5].contains(p)).collect();
+    assert_eq!(durable, vec![0, 3], "the two most recently durable pages, page 1 forgotten");
+}

@@ -177,12 +177,12 @@ pub struct PageFold {
 pub fn backings_of_log(events: &[Event]) -> Vec<(String, BackingMode)> {
     let mut out: Vec<(String, BackingMode)> = Vec::new();
     for e in events {
-        match (&e.device, &e.kind) {
-            (Some(id), EventKind::DeviceAdded { .. }) if !out.iter().any(|d| &d.0 == id) => {
-                out.push((id.clone(), BackingMode::Shared));
+        match (e.device.as_deref(), &e.kind) {
+            (Some(id), EventKind::DeviceAdded { .. }) if !out.iter().any(|d| d.0 == id) => {
+                out.push((id.to_string(), BackingMode::Shared));
             }
             (Some(id), EventKind::NvdimmFlush { emulated: false, .. }) => {
-                if let Some(d) = out.iter_mut().find(|d| &d.0 == id) {
+                if let Some(d) = out.iter_mut().find(|d| d.0 == id) {
                     d.1 = BackingMode::Persistent;
                 }
             }
@@ -241,7 +241,7 @@ impl PageFold {
                 dev.settle_store(false);
             }
         }
-        let Some(id) = &event.device else { return };
+        let Some(id) = event.device.as_deref() else { return };
         if let EventKind::DeviceAdded { size, folio_pages, .. } = &event.kind {
             if !self.devices.contains_key(id) {
                 let backing = self.backings.get(id).copied().unwrap_or_default();
@@ -252,8 +252,8 @@ impl PageFold {
                     pages: BTreeMap::new(),
                     pending: None,
                 };
-                self.devices.insert(id.clone(), dev);
-                self.order.push(id.clone());
+                self.devices.insert(id.to_string(), dev);
+                self.order.push(id.to_string());
             }
             return;
         }

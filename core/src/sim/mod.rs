@@ -92,6 +92,8 @@ enum Action {
 }
 
 struct DeviceSlot {
+    /// Its pmem window in [`MachineMemory`].
+    window: usize,
     mode: DeviceMode,
     durability: DurabilityModel,
     device: PmemDevice,
@@ -134,7 +136,8 @@ pub struct Machine {
     now: SimTime,
     rng: SimRng,
     mem: MachineMemory,
-    ids: Vec<String>,
+    /// Device ids: one allocation each, shared by every event of the device.
+    ids: Vec<std::sync::Arc<str>>,
     slots: Vec<DeviceSlot>,
     log: EventLog,
     agenda: BTreeMap<(SimTime, u64), Action>,
@@ -191,12 +194,12 @@ impl Machine {
     }
 
     /// Ids of the devices, in the order added.
-    pub fn device_ids(&self) -> &[String] {
+    pub fn device_ids(&self) -> &[std::sync::Arc<str>] {
         &self.ids
     }
 
     fn index(&self, id: &str) -> Result<usize, MachineError> {
-        self.ids.iter().position(|d| d == id).ok_or_else(|| MachineError::UnknownDevice(id.to_string()))
+        self.ids.iter().position(|d| &**d == id).ok_or_else(|| MachineError::UnknownDevice(id.to_string()))
     }
 
     fn schedule(&mut self, at: SimTime, action: Action) {
@@ -215,7 +218,7 @@ impl Machine {
             // Stores are recorded by `guest_write`, before they land.
             self.slots[dev].durability.apply(&k, &mut crate::durability::zero_prior);
         }
-        self.log.push(self.now, Some(&self.ids[dev]), k);
+        self.log.push(self.now, Some(std::sync::Arc::clone(&self.ids[dev])), k);
     }
 
     fn latency(&mut self, (lo, hi): (u64, u64)) -> u64 {
@@ -237,7 +240,7 @@ impl Machine {
         spec: DeviceSpec,
         backend: Box<dyn HostBackend>,
     ) -> Result<(), MachineError> {
-        if self.ids.contains(&spec.id) {
+        if self.ids.iter().any(|d| **d == *spec.id) {
             return Err(MachineError::DuplicateId(spec.id));
         }
         let size = backend.size();
@@ -262,17 +265,17 @@ impl Machine {
         if slots_end > self.cfg.ram_size {
             return Err(MachineError::NoRoom(spec.id));
         }
-        self.mem.add_pmem(&spec.id, start, backend, spec.readonly)?;
+        let window = self.mem.add_pmem(&spec.id, start, backend, spec.readonly)?;
         let offered = device.offered_features();
         let accepted = device.negotiate(offered)?;
         let driver = PmemDriver::new(&mut self.mem, layout, GuestAddress(slots_at), device.indirect_negotiated())?
             .with_personality(spec.driver);
         let queue = SplitQueue::new(&self.mem, layout, device.indirect_negotiated())?;
         self.ram_next = (slots_end + 4095) & !4095;
-        self.ids.push(spec.id.clone());
+        self.ids.push(spec.id.as_str().into());
         let durability = DurabilityModel::new(size, spec.mode.backing_mode(spec.share), Retention::Pending)
             .with_folio_pages(folio_pages);
-        self.slots.push(DeviceSlot { mode: spec.mode, durability, device, queue, driver });
+        self.slots.push(DeviceSlot { window, mode: spec.mode, durability, device, queue, driver });
         let dev = self.ids.len() - 1;
         self.record(
             dev,
@@ -344,7 +347,7 @@ impl Machine {
         } else {
             std::sync::Arc::from(data)
         };
-        if let Some(b) = self.mem.backend(id) {
+        if let Some(b) = self.mem.backend_at(self.slots[dev].window) {
             self.slots[dev].durability.record_write_shared(offset, &payload, &mut |page, buf| {
                 if b.read_at(page * crate::memory::PAGE_SIZE, buf).is_err() {
                     buf.fill(0);
@@ -507,10 +510,9 @@ impl Machine {
         let slot = &mut self.slots[dev];
         let flushes =
             if run { slot.device.process_queue(&mut self.mem, &mut slot.queue, &mut out) } else { Vec::new() };
-        let id = self.ids[dev].clone();
         let now = self.now;
         let interrupted = out.iter().any(|e| matches!(e, EventKind::Device(DeviceEvent::Interrupt)));
-        if let Some(backend) = self.mem.backend_mut(&id) {
+        if let Some(backend) = self.mem.backend_at_mut(self.slots[dev].window) {
             self.slots[dev].device.start_syncs(flushes, backend, now, &mut out);
         }
         self.record(dev, out);
@@ -533,8 +535,7 @@ impl Machine {
     }
 
     fn schedule_host_poll(&mut self, dev: usize) {
-        let id = &self.ids[dev];
-        let next = self.mem.backend(id).and_then(|b| b.next_event_time());
+        let next = self.mem.backend_at(self.slots[dev].window).and_then(|b| b.next_event_time());
         if let Some(t) = next {
             let already = self.agenda.iter().any(|(k, a)| *a == Action::HostPoll(dev) && k.0 <= t);
             if !already {
@@ -544,9 +545,8 @@ impl Machine {
     }
 
     fn host_poll(&mut self, dev: usize) {
-        let id = self.ids[dev].clone();
         let now = self.now;
-        let done = self.mem.backend_mut(&id).map(|b| b.advance(now)).unwrap_or_default();
+        let done = self.mem.backend_at_mut(self.slots[dev].window).map(|b| b.advance(now)).unwrap_or_default();
         let mut out = Vec::new();
         for c in done {
             let slot = &mut self.slots[dev];
@@ -594,8 +594,7 @@ impl Machine {
     }
 
     fn drain_host(&mut self, dev: usize) {
-        let id = self.ids[dev].clone();
-        let events = self.mem.backend_mut(&id).map(|b| b.take_events()).unwrap_or_default();
+        let events = self.mem.backend_at_mut(self.slots[dev].window).map(|b| b.take_events()).unwrap_or_default();
         if !events.is_empty() {
             self.record(dev, events.into_iter().map(EventKind::Host).collect());
         }

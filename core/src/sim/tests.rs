@@ -75,7 +75,7 @@ fn several_devices_and_hotplug_but_no_unplug() {
     m.run_until_idle(100);
     m.add_device(DeviceSpec::new("nv3", 1 << 20)).unwrap();
     let hot = m.log().events().iter().find_map(|e| match (&e.device, &e.kind) {
-        (Some(d), EventKind::DeviceAdded { hotplug, .. }) if d == "nv3" => Some(*hotplug),
+        (Some(d), EventKind::DeviceAdded { hotplug, .. }) if &**d == "nv3" => Some(*hotplug),
         _ => None,
     });
     assert_eq!(hot, Some(true));

@@ -366,7 +366,7 @@ fn model_step_begins(
     created: Instant,
 ) -> Result<Before, OracleError> {
     for id in runner.machine().device_ids().to_vec() {
-        if dated.insert(id.clone()) {
+        if dated.insert(id.to_string()) {
             // Every file, hot-plugged ones too, was created before the boot.
             runner.host_file_dirtied(&id, SimTime::ZERO).map_err(|e| OracleError::Usage(e.to_string()))?;
         }

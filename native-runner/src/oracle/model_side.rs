@@ -63,7 +63,7 @@ pub fn devices(m: &Machine) -> Vec<ModelDevice> {
             let states = m.page_states(id).unwrap_or_default();
             let pick = |f: fn(&PageState) -> bool| states.iter().filter(|p| f(&p.state)).map(|p| p.page).collect();
             Some(ModelDevice {
-                id: id.clone(),
+                id: id.to_string(),
                 dirty: counts.dirty,
                 writeback: counts.writeback,
                 cached: counts.cached,
@@ -83,7 +83,7 @@ pub fn devices(m: &Machine) -> Vec<ModelDevice> {
 pub fn crash_image(m: &Machine, pages: &BTreeMap<String, BTreeSet<u64>>) -> BTreeMap<String, BTreeMap<u64, Vec<u8>>> {
     pages
         .iter()
-        .filter(|(id, _)| m.device_ids().iter().any(|d| d == *id))
+        .filter(|(id, _)| m.device_ids().iter().any(|d| **d == **id))
         .map(|(id, set)| {
             let image = set.iter().filter_map(|&p| Some((p, m.read_durable(id, p * PAGE, PAGE).ok()?))).collect();
             (id.clone(), image)
@@ -111,7 +111,7 @@ pub fn flushes(m: &Machine, outcome: &StepOutcome) -> BTreeMap<String, bool> {
     m.log().events()[outcome.events.clone()]
         .iter()
         .filter_map(|e| match (&e.device, &e.kind) {
-            (Some(d), EventKind::FlushReturned { ok, .. }) => Some((d.clone(), *ok)),
+            (Some(d), EventKind::FlushReturned { ok, .. }) => Some((d.to_string(), *ok)),
             _ => None,
         })
         .collect()

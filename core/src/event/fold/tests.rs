@@ -17,18 +17,18 @@ impl Log {
         let mut l = EventLog::new();
         l.push(
             SimTime::ZERO,
-            Some("nv1"),
+            Some("nv1".into()),
             EventKind::DeviceAdded { start: GuestAddress(1 << 30), size: 1 << 20, hotplug: false, folio_pages: 1 },
         );
         Log(l)
     }
     fn write(&mut self, offset: u64, data: &[u8]) -> &mut Log {
         let kind = EventKind::GuestWrite { offset, len: data.len() as u64, data: HexBytes(data.into()) };
-        self.0.push(SimTime::ZERO, Some("nv1"), kind);
+        self.0.push(SimTime::ZERO, Some("nv1".into()), kind);
         self
     }
     fn host(&mut self, h: HostEvent) -> &mut Log {
-        self.0.push(SimTime::ZERO, Some("nv1"), EventKind::Host(h));
+        self.0.push(SimTime::ZERO, Some("nv1".into()), EventKind::Host(h));
         self
     }
     fn dirtied(&mut self, page: u64) -> &mut Log {
@@ -47,7 +47,7 @@ impl Log {
             torn_pages: torn.to_vec(),
             tear: TearGranularity::default(),
         };
-        self.0.push(SimTime::ZERO, Some("nv1"), kind);
+        self.0.push(SimTime::ZERO, Some("nv1".into()), kind);
         self
     }
     fn fold(&self) -> PageFold {
@@ -270,7 +270,7 @@ fn disagreement(m: &Machine, f: &PageFold) -> Option<String> {
     let mut ambiguous: BTreeSet<(String, u64)> = BTreeSet::new();
     for e in m.log().events() {
         if let (Some(d), EventKind::Crash { lost_pages, torn_pages, .. }) = (&e.device, &e.kind) {
-            ambiguous.extend(lost_pages.iter().chain(torn_pages).map(|p| (d.clone(), *p)));
+            ambiguous.extend(lost_pages.iter().chain(torn_pages).map(|p| (d.to_string(), *p)));
         }
     }
     for (id, _, _) in DEVICES {
