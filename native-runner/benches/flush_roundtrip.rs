@@ -25,7 +25,10 @@
 //! kept (every stored byte), a fresh machine every few thousand events.
 //!
 //! The ratio of the first two is the device's overhead; it is written into
-//! `docs/native.md`. The file lives in cargo's target tmp dir (a disk file
+//! `docs/native.md` and `docs/benchmarks.md`. After each size the bench also prints the *paired*
+//! ratio: total device time over total raw time across every interleaved
+//! pair both benchmarks ran (warm-up included), which the disk's drift
+//! between criterion's samples does not move. The file lives in cargo's target tmp dir (a disk file
 //! system here; on tmpfs `fdatasync` would cost nothing and the ratio would
 //! mean nothing, so the bench says so).
 
@@ -101,6 +104,9 @@ struct Pair {
     raw: RawMap,
     data: Vec<u8>,
     round: u8,
+    /// Every interleaved pair measured since the last [`Pair::take_paired`]:
+    /// (device total, raw total, pairs).
+    paired: (Duration, Duration, u64),
 }
 
 impl Pair {
@@ -164,7 +170,17 @@ impl Pair {
                 dev += self.device(n);
             }
         }
+        if self.log == LogRetention::Recent(LOG_TAIL) {
+            self.paired.0 += dev;
+            self.paired.1 += raw;
+            self.paired.2 += iters;
+        }
         (dev, raw)
+    }
+
+    /// The paired totals so far (and starts new ones).
+    fn take_paired(&mut self) -> (Duration, Duration, u64) {
+        std::mem::take(&mut self.paired)
     }
 }
 
@@ -190,7 +206,7 @@ fn bench(c: &mut Criterion) {
         );
     }
     let raw = RawMap::new(&path);
-    let mut pair = Pair { opts, log, machine, raw, data: vec![0u8; PAGE], round: 0 };
+    let mut pair = Pair { opts, log, machine, raw, data: vec![0u8; PAGE], round: 0, paired: Default::default() };
 
     for n in [1usize, 16, 256] {
         let mut g = c.benchmark_group("flush_roundtrip");
@@ -204,6 +220,16 @@ fn bench(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("raw-fdatasync", n), &n, |b, &n| {
             b.iter_custom(|iters| pair.interleaved(n, iters).1)
         });
+        // The ratio of the two sides over the same pairs (criterion's
+        // warm-up and samples of both benchmarks above): paired, so the
+        // disk's drift between samples cancels.
+        let (dev, raw, pairs) = pair.take_paired();
+        eprintln!(
+            "flush_roundtrip/{n}: paired ratio {:.3} (device {:.1} µs, raw {:.1} µs per round, {pairs} pairs)",
+            dev.as_secs_f64() / raw.as_secs_f64(),
+            dev.as_secs_f64() * 1e6 / pairs as f64,
+            raw.as_secs_f64() * 1e6 / pairs as f64,
+        );
         pair.set_log(LogRetention::All);
         g.bench_with_input(BenchmarkId::new("virtio-pmem-full-log", n), &n, |b, &n| {
             b.iter_custom(|iters| pair.interleaved(n, iters).0)
