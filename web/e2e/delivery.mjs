@@ -11,13 +11,12 @@
 //   application/wasm.
 // Exits non-zero when a check fails.
 
-import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
-import os from 'node:os';
 import readline from 'node:readline';
+import { launchChromium } from './browser.mjs';
 
 const BUDGET = 400_000; // bytes: the 400 KB budget of the release wasm as sent
 const [binary, siteArg, artifacts] = process.argv.slice(2);
@@ -78,14 +77,7 @@ await check('the wasm is sent compressed and within 400 KB', async () => {
   return `${r.headers['content-encoding']} ${r.bytes} bytes, gzip ${gz.bytes}, uncompressed ${plain.bytes}`;
 });
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmemlab-delivery-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1400, height: 1000 },
-});
+const { context, close: closeChromium } = await launchChromium('delivery');
 
 // First, in the fresh profile: nothing comes from the browser's cache.
 await check('Chromium gets the wasm compressed from pmemlab serve', async () => {
@@ -124,9 +116,8 @@ await check('a loading indicator shows until the app mounts', async () => {
   await page.close();
 });
 
-await context.close();
+await closeChromium();
 server.kill();
-fs.rmSync(userDataDir, { recursive: true, force: true });
 fs.writeFileSync(path.join(artifacts, 'delivery-results.json'), JSON.stringify(results, null, 2));
 console.log(`${results.length - failed} of ${results.length} delivery tests passed`);
 process.exit(failed ? 1 : 0);

@@ -12,11 +12,9 @@
 // After each, a write through the form must still work and the wasm heap
 // must have stayed below the tab's budget (256 MiB).
 
-import { chromium } from 'playwright-core';
-import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
-import os from 'node:os';
+import { launchChromium, serveSite } from './browser.mjs';
 
 const [siteArg, artifacts] = process.argv.slice(2);
 const siteDir = siteArg && path.resolve(siteArg);
@@ -26,30 +24,9 @@ if (!siteArg || !artifacts) {
 }
 fs.mkdirSync(artifacts, { recursive: true });
 
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm',
-  '.css': 'text/css', '.svg': 'image/svg+xml', '.json': 'application/json' };
-const server = http.createServer((req, res) => {
-  const url = new URL(req.url, 'http://x');
-  let file = path.join(siteDir, decodeURIComponent(url.pathname));
-  if (!file.startsWith(siteDir)) { res.writeHead(403).end(); return; }
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
-  fs.readFile(file, (err, data) => {
-    if (err) { res.writeHead(404).end('not found'); return; }
-    res.writeHead(200, { 'content-type': types[path.extname(file)] || 'application/octet-stream' });
-    res.end(data);
-  });
-});
-await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-const base = `http://127.0.0.1:${server.address().port}/`;
+const { server, base } = await serveSite(siteDir);
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmemlab-hostile-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1400, height: 1000 },
-});
+const { context, close: closeChromium } = await launchChromium('hostile');
 
 const BUDGET = 256 * 1024 * 1024;
 let failed = 0;
@@ -187,8 +164,7 @@ await test('an event log with a key given twice is refused, naming it', async (k
   return page;
 });
 
-await context.close();
+await closeChromium();
 server.close();
-fs.rmSync(userDataDir, { recursive: true, force: true });
 console.log(`${n - failed} of ${n} hostile-input tests passed`);
 process.exit(failed ? 1 : 0);

@@ -10,28 +10,13 @@
 // paint shows as a long interval) and the long tasks (> 50 ms) the
 // browser reports.
 
-import { chromium } from 'playwright-core';
-import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
-import os from 'node:os';
+import { launchChromium, serveSite } from './browser.mjs';
 
 const SECONDS = 8;
 const siteDir = path.resolve(process.argv[2] || 'target/site');
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm',
-  '.css': 'text/css', '.svg': 'image/svg+xml' };
-const server = http.createServer((req, res) => {
-  let file = path.join(siteDir, decodeURIComponent(new URL(req.url, 'http://x').pathname));
-  if (!file.startsWith(siteDir)) { res.writeHead(403).end(); return; }
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
-  fs.readFile(file, (err, data) => {
-    if (err) { res.writeHead(404).end(); return; }
-    res.writeHead(200, { 'content-type': types[path.extname(file)] || 'application/octet-stream' });
-    res.end(data);
-  });
-});
-await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-const base = `http://127.0.0.1:${server.address().port}/`;
+const { server, base } = await serveSite(siteDir);
 
 // 1,000 pages written in one store (4,096,000 bytes), then an fsync.
 const scenario = {
@@ -44,14 +29,7 @@ const scenario = {
 };
 const link = `${base}#scenario=${Buffer.from(JSON.stringify(scenario)).toString('base64url')}&step=1`;
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmemlab-play-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1400, height: 900 },
-});
+const { context, close: closeChromium } = await launchChromium('play', { width: 1400, height: 900 });
 
 function stats(v) {
   const s = [...v].sort((a, b) => a - b);
@@ -94,9 +72,8 @@ for (const [view, speed, name] of [['beginner', null, 'beginner_4_events_per_tic
     events_before: before, events_after: after };
   await page.close();
 }
-await context.close();
+await closeChromium();
 server.close();
-fs.rmSync(userDataDir, { recursive: true, force: true });
 if (errors.length) {
   console.error(`errors: ${errors.join('; ')}`);
   process.exit(1);

@@ -7,11 +7,9 @@
 // fresh browser context, keeps a screenshot per test, fails on any page
 // error, and exits non-zero when a test fails.
 
-import { chromium } from 'playwright-core';
-import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
-import os from 'node:os';
+import { launchChromium, serveSite } from './browser.mjs';
 
 const [siteArg, artifacts, logFile] = process.argv.slice(2);
 const siteDir = siteArg && path.resolve(siteArg);
@@ -21,30 +19,9 @@ if (!siteArg || !artifacts) {
 }
 fs.mkdirSync(artifacts, { recursive: true });
 
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm',
-  '.css': 'text/css', '.svg': 'image/svg+xml', '.json': 'application/json' };
-const server = http.createServer((req, res) => {
-  const url = new URL(req.url, 'http://x');
-  let file = path.join(siteDir, decodeURIComponent(url.pathname));
-  if (!file.startsWith(siteDir)) { res.writeHead(403).end(); return; }
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
-  fs.readFile(file, (err, data) => {
-    if (err) { res.writeHead(404).end('not found'); return; }
-    res.writeHead(200, { 'content-type': types[path.extname(file)] || 'application/octet-stream' });
-    res.end(data);
-  });
-});
-await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-const base = `http://127.0.0.1:${server.address().port}/`;
+const { server, base } = await serveSite(siteDir);
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmemlab-e2e-'));
-const context0 = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1400, height: 1000 },
-});
+const { context: context0, close: closeChromium } = await launchChromium('e2e');
 
 let failed = 0;
 let n = 0;
@@ -532,9 +509,8 @@ if (logFile) {
   console.log('skip replay of a native event log: no log file given');
 }
 
-await context0.close();
+await closeChromium();
 server.close();
-fs.rmSync(userDataDir, { recursive: true, force: true });
 fs.writeFileSync(path.join(artifacts, 'results.json'), JSON.stringify(results, null, 2));
 console.log(`${n - failed} of ${n} end-to-end tests passed; screenshots in ${artifacts}`);
 process.exit(failed ? 1 : 0);
