@@ -112,7 +112,8 @@ impl MachineMemory {
 
     /// The host backend of the pmem window named `name`, mutably.
     pub fn backend_mut(&mut self, name: &str) -> Option<&mut (dyn HostBackend + 'static)> {
-        self.windows.iter_mut().find(|w| w.info.name == name).map(|w| w.backend.as_mut())
+        let index = self.windows.iter().position(|w| w.info.name == name)?;
+        self.backend_at_mut(index)
     }
 
     /// The host backend of window `index` (as [`MachineMemory::add_pmem`]

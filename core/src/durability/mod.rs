@@ -89,8 +89,43 @@ struct PageHistory {
     /// Versions, oldest first.
     versions: Vec<PageVersion>,
     /// With [`Retention::Pending`]: when the page last became all durable
-    /// (its entry in [`DurabilityModel`]'s `durable` queue; 0: never).
+    /// (its entry in a [`DurableQueue`]; 0: never).
     stamp: u64,
+}
+
+/// With [`Retention::Pending`]: the pages whose content is all durable, in
+/// the order they became so, each entry stamped; an entry whose stamp is not
+/// the page's is stale (the page was written since).
+#[derive(Clone, Debug, Default)]
+struct DurableQueue {
+    entries: VecDeque<(u64, u64)>,
+    stamps: u64,
+}
+
+impl DurableQueue {
+    /// `page` (held as `ph`) is all durable from now on.
+    fn enter(&mut self, page: u64, ph: &mut PageHistory) {
+        self.stamps += 1;
+        ph.stamp = self.stamps;
+        self.entries.push_back((page, self.stamps));
+    }
+
+    /// Forgets the pages longest all durable until at most `keep` entries
+    /// remain; pages written since they entered are kept.
+    fn trim(&mut self, keep: usize, pages: &mut BTreeMap<u64, PageHistory>) {
+        while self.entries.len() > keep {
+            let Some((page, stamp)) = self.entries.pop_front() else { break };
+            if pages.get(&page).is_some_and(|ph| ph.versions.is_empty() && ph.stamp == stamp) {
+                if let Some(base) = pages.remove(&page).and_then(|ph| ph.base) {
+                    page_pool::recycle(base.data);
+                }
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+    }
 }
 
 impl PageHistory {
@@ -111,12 +146,8 @@ pub struct DurabilityModel {
     /// those), so that a flush's pruning visits the pages it may change and
     /// not every page held.
     dirty: Vec<u64>,
-    /// With [`Retention::Pending`]: pages whose content is all durable, in
-    /// the order they became so, with their stamp (an entry whose stamp is
-    /// not the page's is stale: the page was written since).
-    durable: VecDeque<(u64, u64)>,
-    /// The last stamp given.
-    stamps: u64,
+    /// With [`Retention::Pending`]: pages whose content is all durable.
+    durable: DurableQueue,
     writes: usize,
     durable_upto: usize,
     /// Flush requests made available and not completed: (head, writes
@@ -143,8 +174,7 @@ impl DurabilityModel {
             retention,
             pages: BTreeMap::new(),
             dirty: Vec::new(),
-            durable: VecDeque::new(),
-            stamps: 0,
+            durable: DurableQueue::default(),
             writes: 0,
             durable_upto: 0,
             flushes: Vec::new(),
@@ -209,9 +239,7 @@ impl DurabilityModel {
         if ph.versions.is_empty() {
             ph.base = Some(PageVersion::new(0, Arc::from(data)));
             if self.retention == Retention::Pending {
-                self.stamps += 1;
-                ph.stamp = self.stamps;
-                self.durable.push_back((page, self.stamps));
+                self.durable.enter(page, ph);
             }
         }
     }
@@ -381,23 +409,13 @@ impl DurabilityModel {
             }
             if ph.versions.is_empty() {
                 // All durable: kept as the base of the next store, within bounds.
-                self.stamps += 1;
-                ph.stamp = self.stamps;
-                self.durable.push_back((page, self.stamps));
+                self.durable.enter(page, ph);
             } else {
                 still.push(page);
             }
         }
         self.dirty = still;
-        while self.durable.len() > self.keep_durable {
-            let Some((page, stamp)) = self.durable.pop_front() else { break };
-            let current = self.pages.get(&page).is_some_and(|ph| ph.versions.is_empty() && ph.stamp == stamp);
-            if current {
-                if let Some(base) = self.pages.remove(&page).and_then(|ph| ph.base) {
-                    page_pool::recycle(base.data);
-                }
-            }
-        }
+        self.durable.trim(self.keep_durable, &mut self.pages);
     }
 
     /// Pages the model holds (written, or preloaded), in order.
