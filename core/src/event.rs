@@ -335,7 +335,10 @@ pub enum LogRetention {
     /// About the last `n` events (between `n` and `2n`): for runs without
     /// end (`pmemlab soak`) and measurements, whose memory must stay flat.
     /// Sequence numbers still count every event; what a crash could leave
-    /// is known from the machine's durability model, not from the log.
+    /// is known from the machine's durability model, not from the log, so
+    /// a store's event keeps its offset and length but not its bytes
+    /// (`data` is empty), and the model copies the bytes it needs while the
+    /// host syncs instead of on the store.
     Recent(usize),
 }
 
@@ -388,6 +391,11 @@ impl EventLog {
     /// An empty log that keeps what `retention` says.
     pub fn with_retention(retention: LogRetention) -> Self {
         EventLog { retention, ..Self::default() }
+    }
+
+    /// What the log keeps.
+    pub fn retention(&self) -> LogRetention {
+        self.retention
     }
 
     /// Appends an event.

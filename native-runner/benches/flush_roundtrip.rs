@@ -21,8 +21,12 @@
 //!
 //! The machines keep the tail of their event log that `pmemlab soak` keeps
 //! ([`LogRetention::Recent`]`(`[`LOG_TAIL`]`)`), so memory stays flat over
-//! the run; `virtio-pmem-full-log/N` is the device side with the whole log
-//! kept (every stored byte), a fresh machine every few thousand events.
+//! the run; such a log keeps no stored bytes, so the durability model
+//! records a store without them and reads the pages' content from the file
+//! at the flush (one copy per page per flush, however many stores). The
+//! `virtio-pmem-full-log/N` side keeps the whole log (every stored byte,
+//! shared with the model: one copy per store), a fresh machine every few
+//! thousand events.
 //!
 //! The ratio of the first two is the device's overhead; it is written into
 //! `docs/native.md` and `docs/benchmarks.md`. After each size the bench also prints the *paired*

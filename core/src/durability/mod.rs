@@ -91,6 +91,10 @@ struct PageHistory {
     /// With [`Retention::Pending`]: when the page last became all durable
     /// (its entry in a [`DurableQueue`]; 0: never).
     stamp: u64,
+    /// The newest content (`versions.last()`, else `base`) was recorded by
+    /// [`DurabilityModel::record_store`] and not captured yet: its bytes are
+    /// the caller's file's current content of the page.
+    uncaptured: bool,
 }
 
 /// With [`Retention::Pending`]: the pages whose content is all durable, in
@@ -160,6 +164,12 @@ pub struct DurabilityModel {
     /// Pages per host folio: pending pages of one folio reach the disk
     /// together (see [`crate::crash::PointPlan`]).
     folio_pages: u64,
+    /// Pages whose newest content is not captured yet (see
+    /// [`DurabilityModel::record_store`]); may list a page twice or a page
+    /// captured since.
+    uncaptured: Vec<u64>,
+    /// The bytes of a version not captured yet (empty: never read).
+    placeholder: Arc<[u8]>,
 }
 
 /// Durable pages a [`Retention::Pending`] model keeps by default (64 MiB).
@@ -180,6 +190,8 @@ impl DurabilityModel {
             flushes: Vec::new(),
             keep_durable: KEEP_DURABLE_PAGES,
             folio_pages: 1,
+            uncaptured: Vec::new(),
+            placeholder: Arc::from(&[][..]),
         }
     }
 
@@ -267,6 +279,93 @@ impl DurabilityModel {
         self.record(offset, data, whole_page.then_some(data), prior)
     }
 
+    /// Records a store of `len` bytes at `offset` without its bytes: the new
+    /// content of the pages it touches is what the caller's file holds after
+    /// the store, captured later by [`DurabilityModel::capture`] — before the
+    /// next store to the page that must keep it (then through `prior`, which
+    /// reads the file before the store lands), before a flush covering it
+    /// completes, and before anything reads the model's content. So a store
+    /// costs no copy of its bytes, and successive stores to a page between
+    /// two flushes cost one copy together, at the flush. Only for a model
+    /// [`DurabilityModel::records_lazily`] says can; other models need the
+    /// bytes ([`DurabilityModel::record_write`]).
+    pub fn record_store(&mut self, offset: u64, len: usize, prior: &mut dyn FnMut(u64, &mut [u8])) -> usize {
+        debug_assert!(self.records_lazily());
+        let write = self.writes;
+        self.writes += 1;
+        let covered = self.flushes.iter().map(|&(_, w)| w).max().unwrap_or(0);
+        for PageSpan { page, .. } in page_spans(offset, len) {
+            let ph = self.pages.entry(page).or_default();
+            if ph.versions.is_empty() {
+                self.dirty.push(page);
+            }
+            let coalesce = ph.versions.last().is_some_and(|v| v.write >= self.durable_upto && v.write >= covered);
+            if coalesce {
+                if let Some(v) = ph.versions.last_mut() {
+                    if !ph.uncaptured {
+                        page_pool::recycle(std::mem::replace(&mut v.data, Arc::clone(&self.placeholder)));
+                        self.uncaptured.push(page);
+                    }
+                    v.write = write;
+                    v.hash = OnceLock::new();
+                }
+                ph.uncaptured = true;
+                continue;
+            }
+            if ph.uncaptured {
+                // The newest content is still only in the file: read it
+                // before this store changes it.
+                let newest = ph.versions.last_mut().or(ph.base.as_mut());
+                if let Some(v) = newest {
+                    v.data = page_pool::page_with(|buf| prior(page, buf));
+                }
+            } else if ph.versions.is_empty() && ph.base.is_none() {
+                // The durable content, read before the store lands.
+                let base = page_pool::page_with(|buf| prior(page, buf));
+                ph.base = Some(PageVersion::new(write, base));
+            }
+            ph.versions.push(PageVersion::new(write, Arc::clone(&self.placeholder)));
+            ph.uncaptured = true;
+            self.uncaptured.push(page);
+        }
+        write
+    }
+
+    /// True when [`DurabilityModel::record_store`] may be used: a
+    /// [`Retention::Pending`] model of a `share=on` mapping.
+    pub fn records_lazily(&self) -> bool {
+        self.retention == Retention::Pending && self.mode == BackingMode::Shared
+    }
+
+    /// Pages whose newest content is not captured yet.
+    pub fn uncaptured_pages(&self) -> usize {
+        self.uncaptured.len()
+    }
+
+    /// Captures the content of every page recorded by
+    /// [`DurabilityModel::record_store`] and not captured since: `read(page,
+    /// buf)` fills `buf` with the page's current content in the caller's
+    /// file.
+    pub fn capture(&mut self, read: &mut dyn FnMut(u64, &mut [u8])) {
+        for page in std::mem::take(&mut self.uncaptured) {
+            let Some(ph) = self.pages.get_mut(&page) else { continue };
+            if !ph.uncaptured {
+                continue;
+            }
+            ph.uncaptured = false;
+            if let Some(v) = ph.versions.last_mut().or(ph.base.as_mut()) {
+                v.data = page_pool::page_with(|buf| read(page, buf));
+                v.hash = OnceLock::new();
+            }
+        }
+    }
+
+    /// True when every page's content is captured (what readers of the
+    /// model's content need).
+    pub fn is_captured(&self) -> bool {
+        self.uncaptured.is_empty()
+    }
+
     fn record(
         &mut self,
         offset: u64,
@@ -288,6 +387,13 @@ impl DurabilityModel {
         for PageSpan { page, in_page, range } in page_spans(offset, data.len()) {
             let bytes = &data[range];
             let ph = self.pages.entry(page).or_default();
+            if std::mem::take(&mut ph.uncaptured) {
+                // Recorded without its bytes: the file still has them.
+                if let Some(v) = ph.versions.last_mut().or(ph.base.as_mut()) {
+                    v.data = page_pool::page_with(|buf| prior(page, buf));
+                    v.hash = OnceLock::new();
+                }
+            }
             if ph.versions.is_empty() && self.retention == Retention::Pending {
                 self.dirty.push(page);
             }
@@ -357,6 +463,7 @@ impl DurabilityModel {
     pub fn all_durable(&mut self) {
         self.pages.clear();
         self.dirty.clear();
+        self.uncaptured.clear();
         self.durable.clear();
         self.flushes.clear();
         self.durable_upto = self.writes;
@@ -425,6 +532,7 @@ impl DurabilityModel {
 
     /// All versions of a page the model keeps, oldest first.
     pub fn versions(&self, page: u64) -> &[PageVersion] {
+        debug_assert!(self.is_captured(), "the model's content is read before it is captured");
         self.pages.get(&page).map(|p| p.versions.as_slice()).unwrap_or(&[])
     }
 
@@ -432,6 +540,7 @@ impl DurabilityModel {
     /// the last version written before the frontier, else the base, else
     /// zeros; with its hash.
     pub fn base(&self, page: u64, frontier: usize) -> (&[u8], u64) {
+        debug_assert!(self.is_captured(), "the model's content is read before it is captured");
         match self.pages.get(&page) {
             Some(ph) => base_of(ph, frontier),
             None => (&ZERO_PAGE, zero_page_hash()),
@@ -442,6 +551,7 @@ impl DurabilityModel {
     /// writes `0..frontier` are durable and `0..writes_done` were issued:
     /// those written in between, oldest first.
     pub fn candidates(&self, page: u64, frontier: usize, writes_done: usize) -> &[PageVersion] {
+        debug_assert!(self.is_captured(), "the model's content is read before it is captured");
         match self.pages.get(&page) {
             Some(ph) => candidates_of(ph, frontier, writes_done),
             None => &[],
@@ -451,6 +561,7 @@ impl DurabilityModel {
     /// Every page with at least one candidate, with its durable content and
     /// its candidates, in page order.
     pub fn pending(&self, frontier: usize, writes_done: usize) -> Vec<PendingPage<'_>> {
+        debug_assert!(self.is_captured(), "the model's content is read before it is captured");
         self.pages
             .iter()
             .filter_map(|(&page, ph)| {
@@ -473,6 +584,7 @@ impl DurabilityModel {
     /// What is durable now in `page` (`None`: the model does not hold the
     /// page, so its current content is durable).
     pub fn durable_now(&self, page: u64) -> Option<&[u8]> {
+        debug_assert!(self.is_captured(), "the model's content is read before it is captured");
         self.pages.get(&page).map(|ph| base_of(ph, self.durable_upto).0)
     }
 

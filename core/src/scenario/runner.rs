@@ -220,6 +220,12 @@ impl<P: DevicePlug> ScenarioRunner<P> {
         &self.machine
     }
 
+    /// A device's durability model between steps (see
+    /// [`Machine::durability`]).
+    pub fn durability(&mut self, id: &str) -> Result<&crate::durability::DurabilityModel, MachineError> {
+        self.machine.durability(id)
+    }
+
     /// Lets simulated time pass up to `t` between steps (nothing when the
     /// clock is already there): for a model kept in step with a real
     /// machine's clock, whose steps take time the scenario does not say

@@ -19,7 +19,7 @@ pub use device_memory::{DeviceMemory, DeviceMemoryConfig, MachineType, MemoryOpt
 
 use crate::device::{DeviceError, DeviceEvent, PmemConfig, PmemDevice};
 use crate::durability::{DurabilityModel, Retention};
-use crate::event::{CrashKind, EventKind, EventLog, HexBytes, RequestId};
+use crate::event::{CrashKind, EventKind, EventLog, HexBytes, LogRetention, RequestId};
 use crate::guest::{FlushResult, PmemDriver, SLOT_BYTES};
 use crate::host::{HostBackend, PageCache, PageInfo};
 use crate::memory::{GuestAddress, GuestMemory, MemoryError};
@@ -138,6 +138,9 @@ pub struct Machine {
     mem: MachineMemory,
     /// Device ids: one allocation each, shared by every event of the device.
     ids: Vec<std::sync::Arc<str>>,
+    /// The empty payload of a store's event in a log that keeps no stored
+    /// bytes ([`LogRetention::Recent`]).
+    no_bytes: std::sync::Arc<[u8]>,
     slots: Vec<DeviceSlot>,
     log: EventLog,
     agenda: BTreeMap<(SimTime, u64), Action>,
@@ -149,6 +152,21 @@ pub struct Machine {
 impl std::fmt::Debug for Machine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Machine").field("now", &self.now).field("devices", &self.ids).finish()
+    }
+}
+
+/// Reads page `page` of `b` into `buf` (zeros if it cannot be read).
+fn read_page(b: &dyn HostBackend, page: u64, buf: &mut [u8]) {
+    if b.read_at(page * crate::memory::PAGE_SIZE, buf).is_err() {
+        buf.fill(0);
+    }
+}
+
+/// Captures into `model` the content of the pages stored without their
+/// bytes, read from the backend that holds them.
+fn capture(model: &mut DurabilityModel, b: &dyn HostBackend) {
+    if !model.is_captured() {
+        model.capture(&mut |page, buf| read_page(b, page, buf));
     }
 }
 
@@ -164,6 +182,7 @@ impl Machine {
             rng,
             mem,
             ids: Vec::new(),
+            no_bytes: std::sync::Arc::from(&[][..]),
             slots: Vec::new(),
             log,
             agenda: BTreeMap::new(),
@@ -342,17 +361,25 @@ impl Machine {
             self.record(dev, vec![EventKind::StoreDropped { offset, len: data.len() as u64 }]);
             return Ok(());
         }
-        let payload: std::sync::Arc<[u8]> = if data.len() as u64 == crate::memory::PAGE_SIZE {
+        let lazy =
+            matches!(self.log.retention(), LogRetention::Recent(_)) && self.slots[dev].durability.records_lazily();
+        let payload: std::sync::Arc<[u8]> = if lazy {
+            // The log keeps no stored bytes and the model captures them
+            // later (while the host syncs): no copy on the store.
+            std::sync::Arc::clone(&self.no_bytes)
+        } else if data.len() as u64 == crate::memory::PAGE_SIZE {
             crate::host::page_pool::page_from(data)
         } else {
             std::sync::Arc::from(data)
         };
         if let Some(b) = self.mem.backend_at(self.slots[dev].window) {
-            self.slots[dev].durability.record_write_shared(offset, &payload, &mut |page, buf| {
-                if b.read_at(page * crate::memory::PAGE_SIZE, buf).is_err() {
-                    buf.fill(0);
-                }
-            });
+            let model = &mut self.slots[dev].durability;
+            let mut prior = |page: u64, buf: &mut [u8]| read_page(b, page, buf);
+            if lazy {
+                model.record_store(offset, data.len(), &mut prior);
+            } else {
+                model.record_write_shared(offset, &payload, &mut prior);
+            }
         }
         self.mem.write(addr, data)?;
         self.record_one(dev, EventKind::GuestWrite { offset, len: data.len() as u64, data: HexBytes(payload) });
@@ -513,7 +540,13 @@ impl Machine {
         let now = self.now;
         let interrupted = out.iter().any(|e| matches!(e, EventKind::Device(DeviceEvent::Interrupt)));
         if let Some(backend) = self.mem.backend_at_mut(self.slots[dev].window) {
-            self.slots[dev].device.start_syncs(flushes, backend, now, &mut out);
+            let slot = &mut self.slots[dev];
+            if !flushes.is_empty() {
+                // The content of the pages stored without their bytes,
+                // captured before the flushes covering them complete.
+                capture(&mut slot.durability, &*backend);
+            }
+            slot.device.start_syncs(flushes, backend, now, &mut out);
         }
         self.record(dev, out);
         self.schedule_host_poll(dev);
@@ -697,9 +730,14 @@ impl Machine {
     }
 
     /// The durability model of a device: its durable image and what a crash
-    /// now could leave (see [`crate::durability`]).
-    pub fn durability(&self, id: &str) -> Result<&DurabilityModel, MachineError> {
-        Ok(&self.slots[self.index(id)?].durability)
+    /// now could leave (see [`crate::durability`]), with every stored page's
+    /// content captured.
+    pub fn durability(&mut self, id: &str) -> Result<&DurabilityModel, MachineError> {
+        let dev = self.index(id)?;
+        if let Some(b) = self.mem.backend_at(self.slots[dev].window) {
+            capture(&mut self.slots[dev].durability, b);
+        }
+        Ok(&self.slots[dev].durability)
     }
 
     /// The state of each host page of a device's backing file.

@@ -79,7 +79,6 @@ use pmem_core::host::{HostBackend, HostError, HostStats, PendingSyncs, SyncCompl
 use pmem_core::memory::PAGE_SIZE;
 use pmem_core::time::SimTime;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -300,8 +299,9 @@ pub struct FileBackend {
     info: Arc<BackendInfo>,
     timing: SyncTiming,
     sync_stats: Arc<Mutex<SyncStats>>,
-    touched: BTreeSet<u64>,
+    touched: TouchedPages,
     next_ticket: u64,
+
     pending: PendingSyncs,
     stats: HostStats,
 }
@@ -326,7 +326,8 @@ impl FileBackend {
             info: Arc::new(info),
             timing: opts.timing,
             sync_stats: Arc::new(Mutex::new(SyncStats::default())),
-            touched: BTreeSet::new(),
+            touched: TouchedPages::default(),
+
             next_ticket: 0,
             pending: PendingSyncs::new(),
             stats: HostStats::default(),
@@ -405,7 +406,7 @@ impl HostBackend for FileBackend {
         })?;
         self.stats.bytes_written += len;
         let (first, last) = (offset / PAGE_SIZE, (offset + len - 1) / PAGE_SIZE);
-        self.touched.extend(first..=last);
+        self.touched.insert(first..=last);
         Ok(())
     }
 
@@ -437,7 +438,34 @@ impl HostBackend for FileBackend {
     }
 
     fn stats(&self) -> HostStats {
-        HostStats { resident_pages: self.touched.len() as u64, ..self.stats.clone() }
+        HostStats { resident_pages: self.touched.count(), ..self.stats.clone() }
+    }
+}
+
+/// The pages the guest stored into, one bit each (a 64 MiB device needs
+/// 2 KiB, grown as far as the highest page stored).
+#[derive(Debug, Default)]
+struct TouchedPages {
+    bits: Vec<u64>,
+    count: u64,
+}
+
+impl TouchedPages {
+    fn insert(&mut self, pages: std::ops::RangeInclusive<u64>) {
+        for page in pages {
+            let (word, bit) = ((page / 64) as usize, 1u64 << (page % 64));
+            if word >= self.bits.len() {
+                self.bits.resize(word + 1, 0);
+            }
+            if self.bits[word] & bit == 0 {
+                self.bits[word] |= bit;
+                self.count += 1;
+            }
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.count
     }
 }
 

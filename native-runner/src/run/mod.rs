@@ -512,13 +512,13 @@ impl<'a, P: DevicePlug + ProbeSource> Playback<'a, P> {
         created: &mut CreatedFiles,
         rep: &mut Reporter<'_>,
     ) -> Result<(), RunError> {
-        let (machine, scenario) = (self.player.machine(), self.scenario);
+        let scenario = self.scenario;
         for (id, p) in &self.probes {
-            if machine.device_mode(id).is_err() {
+            if self.player.machine().device_mode(id).is_err() {
                 continue; // not plugged yet
             }
             let info = p.file().info();
-            let Ok(model) = machine.durability(id) else { continue };
+            let Ok(model) = self.player.durability(id) else { continue };
             let seed = scenario.seed() ^ pmem_core::rng::fnv1a64(label.as_bytes());
             let choices = [
                 ("durable", ImageChoice::DurableOnly),
