@@ -165,9 +165,9 @@ pub struct DurabilityModel {
     /// together (see [`crate::crash::PointPlan`]).
     folio_pages: u64,
     /// Pages whose newest content is not captured yet (see
-    /// [`DurabilityModel::record_store`]); may list a page twice or a page
-    /// captured since.
-    uncaptured: Vec<u64>,
+    /// [`DurabilityModel::record_store`]); each of them holds versions, so
+    /// it is in `dirty`.
+    uncaptured: usize,
     /// The bytes of a version not captured yet (empty: never read).
     placeholder: Arc<[u8]>,
 }
@@ -190,7 +190,7 @@ impl DurabilityModel {
             flushes: Vec::new(),
             keep_durable: KEEP_DURABLE_PAGES,
             folio_pages: 1,
-            uncaptured: Vec::new(),
+            uncaptured: 0,
             placeholder: Arc::from(&[][..]),
         }
     }
@@ -304,7 +304,7 @@ impl DurabilityModel {
                 if let Some(v) = ph.versions.last_mut() {
                     if !ph.uncaptured {
                         page_pool::recycle(std::mem::replace(&mut v.data, Arc::clone(&self.placeholder)));
-                        self.uncaptured.push(page);
+                        self.uncaptured += 1;
                     }
                     v.write = write;
                     v.hash = OnceLock::new();
@@ -314,9 +314,8 @@ impl DurabilityModel {
             }
             if ph.uncaptured {
                 // The newest content is still only in the file: read it
-                // before this store changes it.
-                let newest = ph.versions.last_mut().or(ph.base.as_mut());
-                if let Some(v) = newest {
+                // before this store changes it (it stays a candidate).
+                if let Some(v) = ph.versions.last_mut() {
                     v.data = page_pool::page_with(|buf| prior(page, buf));
                 }
             } else if ph.versions.is_empty() && ph.base.is_none() {
@@ -324,9 +323,11 @@ impl DurabilityModel {
                 let base = page_pool::page_with(|buf| prior(page, buf));
                 ph.base = Some(PageVersion::new(write, base));
             }
+            if !ph.uncaptured {
+                self.uncaptured += 1;
+            }
             ph.versions.push(PageVersion::new(write, Arc::clone(&self.placeholder)));
             ph.uncaptured = true;
-            self.uncaptured.push(page);
         }
         write
     }
@@ -339,31 +340,34 @@ impl DurabilityModel {
 
     /// Pages whose newest content is not captured yet.
     pub fn uncaptured_pages(&self) -> usize {
-        self.uncaptured.len()
+        self.uncaptured
     }
 
     /// Captures the content of every page recorded by
     /// [`DurabilityModel::record_store`] and not captured since: `read(page,
     /// buf)` fills `buf` with the page's current content in the caller's
-    /// file.
+    /// file. (A flush that completes captures the pages it makes durable on
+    /// its own, into the buffers of the content they replace.)
     pub fn capture(&mut self, read: &mut dyn FnMut(u64, &mut [u8])) {
-        for page in std::mem::take(&mut self.uncaptured) {
-            let Some(ph) = self.pages.get_mut(&page) else { continue };
-            if !ph.uncaptured {
-                continue;
-            }
-            ph.uncaptured = false;
-            if let Some(v) = ph.versions.last_mut().or(ph.base.as_mut()) {
-                v.data = page_pool::page_with(|buf| read(page, buf));
-                v.hash = OnceLock::new();
+        if self.uncaptured == 0 {
+            return;
+        }
+        for page in &self.dirty {
+            let Some(ph) = self.pages.get_mut(page) else { continue };
+            if std::mem::take(&mut ph.uncaptured) {
+                if let Some(v) = ph.versions.last_mut() {
+                    v.data = page_pool::page_with(|buf| read(*page, buf));
+                    v.hash = OnceLock::new();
+                }
             }
         }
+        self.uncaptured = 0;
     }
 
     /// True when every page's content is captured (what readers of the
     /// model's content need).
     pub fn is_captured(&self) -> bool {
-        self.uncaptured.is_empty()
+        self.uncaptured == 0
     }
 
     fn record(
@@ -389,7 +393,8 @@ impl DurabilityModel {
             let ph = self.pages.entry(page).or_default();
             if std::mem::take(&mut ph.uncaptured) {
                 // Recorded without its bytes: the file still has them.
-                if let Some(v) = ph.versions.last_mut().or(ph.base.as_mut()) {
+                self.uncaptured -= 1;
+                if let Some(v) = ph.versions.last_mut() {
                     v.data = page_pool::page_with(|buf| prior(page, buf));
                     v.hash = OnceLock::new();
                 }
@@ -430,7 +435,7 @@ impl DurabilityModel {
             ph.versions.push(PageVersion::new(write, content));
         }
         if self.mode == BackingMode::Persistent {
-            self.advance_frontier(self.writes);
+            self.advance_frontier(self.writes, prior);
         }
         write
     }
@@ -443,12 +448,16 @@ impl DurabilityModel {
     }
 
     /// The flush request `head` completed with `status` (0 = success): on
-    /// success what it covered is durable.
-    pub fn flush_completed(&mut self, head: u16, status: Option<u32>) {
+    /// success what it covered is durable. `read(page, buf)` fills `buf` with
+    /// a page's current content in the caller's file, for the pages stored
+    /// without their bytes that become durable (see
+    /// [`DurabilityModel::record_store`]; a model that never is may pass
+    /// [`zero_prior`]).
+    pub fn flush_completed(&mut self, head: u16, status: Option<u32>, read: &mut dyn FnMut(u64, &mut [u8])) {
         let Some(i) = self.flushes.iter().position(|&(h, _)| h == head) else { return };
         let (_, covered) = self.flushes.swap_remove(i);
         if status == Some(0) {
-            self.advance_frontier(covered);
+            self.advance_frontier(covered, read);
         }
     }
 
@@ -463,7 +472,7 @@ impl DurabilityModel {
     pub fn all_durable(&mut self) {
         self.pages.clear();
         self.dirty.clear();
-        self.uncaptured.clear();
+        self.uncaptured = 0;
         self.durable.clear();
         self.flushes.clear();
         self.durable_upto = self.writes;
@@ -480,7 +489,7 @@ impl DurabilityModel {
             }
             EventKind::ChainAvailable { head, .. } => self.flush_available(*head),
             EventKind::Device(DeviceEvent::RequestCompleted { head, status, .. }) => {
-                self.flush_completed(*head, *status)
+                self.flush_completed(*head, *status, prior)
             }
             EventKind::DeviceRestarted => self.device_reset(),
             _ => {}
@@ -488,20 +497,20 @@ impl DurabilityModel {
         self.durable_upto != before
     }
 
-    fn advance_frontier(&mut self, upto: usize) {
+    fn advance_frontier(&mut self, upto: usize, read: &mut dyn FnMut(u64, &mut [u8])) {
         if upto <= self.durable_upto {
             return;
         }
         self.durable_upto = upto;
         if self.retention == Retention::Pending {
-            self.prune();
+            self.prune(read);
         }
     }
 
     /// Folds versions behind the frontier into the durable base; forgets
     /// the pages longest all durable beyond [`KEEP_DURABLE_PAGES`] (or the
     /// bound set). Visits the pages holding versions, not every page held.
-    fn prune(&mut self) {
+    fn prune(&mut self, read: &mut dyn FnMut(u64, &mut [u8])) {
         let frontier = self.durable_upto;
         let mut still = Vec::with_capacity(self.dirty.len());
         for page in std::mem::take(&mut self.dirty) {
@@ -510,7 +519,26 @@ impl DurabilityModel {
             if n > 0 {
                 let mut durable = ph.versions.drain(..n);
                 let newest = durable.next_back();
-                for old in durable.chain(std::mem::replace(&mut ph.base, newest)) {
+                for old in durable.by_ref() {
+                    page_pool::recycle(old.data);
+                }
+                drop(durable);
+                let old_base = std::mem::replace(&mut ph.base, newest);
+                if ph.versions.is_empty() && std::mem::take(&mut ph.uncaptured) {
+                    // The new durable content was stored without its bytes:
+                    // the file has them, and the content it replaces leaves
+                    // its buffer to them.
+                    self.uncaptured -= 1;
+                    if let Some(base) = ph.base.as_mut() {
+                        let mut buf = old_base.map(|v| v.data).unwrap_or_else(|| Arc::clone(&self.placeholder));
+                        match Arc::get_mut(&mut buf).filter(|b| b.len() == PAGE_SIZE as usize) {
+                            Some(b) => read(page, b),
+                            None => buf = page_pool::page_with(|b| read(page, b)),
+                        }
+                        base.data = buf;
+                        base.hash = OnceLock::new();
+                    }
+                } else if let Some(old) = old_base {
                     page_pool::recycle(old.data);
                 }
             }

@@ -23,7 +23,7 @@ fn a_write_is_durable_once_a_flush_made_available_after_it_completes() {
     m.flush_available(3);
     store(&mut m, 0, 2); // after the request was made available: not covered
     assert_eq!(m.durable_upto(), 0);
-    m.flush_completed(3, Some(0));
+    m.flush_completed(3, Some(0), &mut zero_prior);
     assert_eq!(m.durable_upto(), 1);
     assert_eq!(byte_of(&m, 0, m.durable_upto()), 1);
     assert_eq!(m.candidates(0, m.durable_upto(), m.writes()).len(), 1);
@@ -35,7 +35,7 @@ fn a_failed_flush_makes_nothing_durable() {
     let mut m = model(BackingMode::Shared, Retention::Pending);
     store(&mut m, 0, 1);
     m.flush_available(0);
-    m.flush_completed(0, Some(1));
+    m.flush_completed(0, Some(1), &mut zero_prior);
     assert_eq!(m.durable_upto(), 0);
     assert_eq!(m.flushes_in_flight(), 0);
     assert_eq!(m.durable_now(0), Some(&ZERO_PAGE[..]));
@@ -51,11 +51,11 @@ fn pending_retention_keeps_what_a_flush_in_flight_covers_and_forgets_durable_pag
     store(&mut m, 0, 3); // the flush covers content 2: a new version
     store(&mut m, 1, 9);
     assert_eq!(m.versions(0).len(), 2);
-    m.flush_completed(0, Some(0));
+    m.flush_completed(0, Some(0), &mut zero_prior);
     assert_eq!(m.durable_now(0).map(|d| d[7]), Some(2), "the content at the flush is durable");
     assert_eq!(m.durable_now(1).map(|d| d[7]), Some(0));
     m.flush_available(1);
-    m.flush_completed(1, Some(0));
+    m.flush_completed(1, Some(0), &mut zero_prior);
     assert_eq!(m.pages().count(), 0, "nothing pending: nothing held");
     assert_eq!(m.held_bytes(), 0);
     // By default durable pages are kept (as the base of the next store),
@@ -63,7 +63,7 @@ fn pending_retention_keeps_what_a_flush_in_flight_covers_and_forgets_durable_pag
     let mut k = model(BackingMode::Shared, Retention::Pending);
     store(&mut k, 0, 1);
     k.flush_available(0);
-    k.flush_completed(0, Some(0));
+    k.flush_completed(0, Some(0), &mut zero_prior);
     assert_eq!(k.pages().count(), 1);
     assert_eq!(k.pending_pages().count(), 0);
     assert_eq!(k.durable_now(0).map(|d| d[7]), Some(1));
@@ -145,8 +145,8 @@ proptest! {
                 }
                 Act::Complete(h, ok) => {
                     let status = Some(if ok { 0 } else { 1 });
-                    every.flush_completed(h, status);
-                    pending.flush_completed(h, status);
+                    every.flush_completed(h, status, &mut zero_prior);
+                    pending.flush_completed(h, status, &mut zero_prior);
                     if let Some(k) = avail.remove(&h) {
                         if ok { durable = durable.max(k); }
                     }
@@ -176,7 +176,7 @@ fn the_oracle_test_can_fail() {
     store(&mut m, 0, 1);
     m.flush_available(1);
     store(&mut m, 0, 2);
-    m.flush_completed(1, Some(0));
+    m.flush_completed(1, Some(0), &mut zero_prior);
     assert_ne!(m.durable_upto(), m.writes(), "a flush must not cover writes after it was made available");
 }
 
@@ -232,7 +232,7 @@ fn pending_retention_forgets_the_pages_longest_durable_beyond_its_bound() {
     let mut m = model(BackingMode::Shared, Retention::Pending).keep_durable_pages(2);
     let flush = |m: &mut DurabilityModel, head: u16| {
         m.flush_available(head);
-        m.flush_completed(head, Some(0));
+        m.flush_completed(head, Some(0), &mut zero_prior);
     };
     for page in 0..3 {
         store(&mut m, page, 1);
@@ -253,7 +253,7 @@ fn pending_retention_forgets_the_pages_longest_durable_beyond_its_bound() {
     m.flush_available(2);
     store(&mut m, 4, 1);
     store(&mut m, 5, 1);
-    m.flush_completed(2, Some(0));
+    m.flush_completed(2, Some(0), &mut zero_prior);
     assert_eq!(m.pending_pages().collect::<Vec<_>>(), vec![4, 5]);
     let durable: Vec<u64> = m.pages().filter(|p| ![4, 5].contains(p)).collect();
     assert_eq!(durable, vec![0, 3], "the two most recently durable pages, page 1 forgotten");

@@ -234,8 +234,15 @@ impl Machine {
 
     fn record_one(&mut self, dev: usize, k: EventKind) {
         if !matches!(k, EventKind::GuestWrite { .. }) {
-            // Stores are recorded by `guest_write`, before they land.
-            self.slots[dev].durability.apply(&k, &mut crate::durability::zero_prior);
+            // Stores are recorded by `guest_write`, before they land. A
+            // completed flush reads the content of the pages stored without
+            // their bytes that it makes durable from the backend.
+            let window = self.slots[dev].window;
+            let model = &mut self.slots[dev].durability;
+            match self.mem.backend_at(window) {
+                Some(b) => model.apply(&k, &mut |page, buf| read_page(b, page, buf)),
+                None => model.apply(&k, &mut crate::durability::zero_prior),
+            };
         }
         self.log.push(self.now, Some(std::sync::Arc::clone(&self.ids[dev])), k);
     }
@@ -540,13 +547,7 @@ impl Machine {
         let now = self.now;
         let interrupted = out.iter().any(|e| matches!(e, EventKind::Device(DeviceEvent::Interrupt)));
         if let Some(backend) = self.mem.backend_at_mut(self.slots[dev].window) {
-            let slot = &mut self.slots[dev];
-            if !flushes.is_empty() {
-                // The content of the pages stored without their bytes,
-                // captured before the flushes covering them complete.
-                capture(&mut slot.durability, &*backend);
-            }
-            slot.device.start_syncs(flushes, backend, now, &mut out);
+            self.slots[dev].device.start_syncs(flushes, backend, now, &mut out);
         }
         self.record(dev, out);
         self.schedule_host_poll(dev);
