@@ -14,7 +14,9 @@ use crate::rng::fnv1a64;
 use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::sync::Arc;
+
+/// A device's id as events carry it (see [`Event::device`]).
+pub type DeviceName = smol_str::SmolStr;
 
 /// Identifies a flush the guest application asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -223,10 +225,12 @@ pub struct Event {
     pub seq: u64,
     /// When it happened.
     pub at: SimTime,
-    /// The device it concerns, if any (one allocation per device, shared by
-    /// all its events).
+    /// The device it concerns, if any (a name of up to 23 bytes is held
+    /// inline: copying it to every event costs no allocation and no atomic
+    /// count, which on the store path would wait for the store's bytes to
+    /// leave the CPU's store buffer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device: Option<Arc<str>>,
+    pub device: Option<DeviceName>,
     /// What happened.
     #[serde(flatten)]
     pub kind: EventKind,
@@ -399,7 +403,7 @@ impl EventLog {
     }
 
     /// Appends an event.
-    pub fn push(&mut self, at: SimTime, device: Option<Arc<str>>, kind: EventKind) {
+    pub fn push(&mut self, at: SimTime, device: Option<DeviceName>, kind: EventKind) {
         if let LogRetention::Recent(n) = self.retention {
             let n = n.max(1);
             if self.events.len() >= 2 * n {

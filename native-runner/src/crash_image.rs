@@ -212,7 +212,7 @@ mod tests {
         }
         fn flush(&mut self, head: u16) {
             self.model.flush_available(head);
-            self.model.flush_completed(head, Some(0));
+            self.model.flush_completed(head, Some(0), &mut pmem_core::durability::zero_prior);
         }
     }
 

@@ -489,7 +489,7 @@ mod tests {
             rate_limiter: None,
         };
         s.act(Op::Hotplug { device }.into()).unwrap();
-        assert_eq!(s.machine().device_ids(), ["nv1".into(), "nv2".into()]);
+        assert_eq!(s.machine().device_ids(), ["nv1", "nv2"]);
         s.set_device_mode("nv2", ModeChoice::ShareOff).unwrap();
         assert_eq!(s.device_mode("nv2"), Some(ModeChoice::ShareOff));
         assert_eq!(s.next_device_id(), "nv3");

@@ -160,7 +160,7 @@ fn same_seed_same_event_log_and_the_seed_matters() {
 fn step_by_step_runner_matches_run() {
     let scenario = Scenario::parse(example("fsyncgate")).unwrap();
     let mut runner = scenario.runner();
-    assert_eq!(runner.machine().device_ids(), ["nv1".into()]);
+    assert_eq!(runner.machine().device_ids(), ["nv1"]);
     let mut seen = 0;
     while let Some(o) = runner.step() {
         assert_eq!(o.index, seen);
@@ -604,7 +604,7 @@ fn outcomes_point_at_their_events() {
 fn build_machine_plugs_the_initial_devices_with_their_options() {
     let s = Scenario::parse(example("nvdimm-emulation")).unwrap();
     let m = s.build_machine();
-    assert_eq!(m.device_ids(), ["vpmem".into(), "emulated".into(), "real".into()]);
+    assert_eq!(m.device_ids(), ["vpmem", "emulated", "real"]);
     assert_eq!(m.device_mode("emulated").unwrap(), DeviceMode::EmulatedNvdimm);
     assert_eq!(m.config().seed, 5);
     let h = Scenario::parse(example("hotplug")).unwrap();

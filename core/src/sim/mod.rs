@@ -137,7 +137,7 @@ pub struct Machine {
     rng: SimRng,
     mem: MachineMemory,
     /// Device ids: one allocation each, shared by every event of the device.
-    ids: Vec<std::sync::Arc<str>>,
+    ids: Vec<crate::event::DeviceName>,
     /// The empty payload of a store's event in a log that keeps no stored
     /// bytes ([`LogRetention::Recent`]).
     no_bytes: std::sync::Arc<[u8]>,
@@ -213,7 +213,7 @@ impl Machine {
     }
 
     /// Ids of the devices, in the order added.
-    pub fn device_ids(&self) -> &[std::sync::Arc<str>] {
+    pub fn device_ids(&self) -> &[crate::event::DeviceName] {
         &self.ids
     }
 
@@ -244,7 +244,7 @@ impl Machine {
                 None => model.apply(&k, &mut crate::durability::zero_prior),
             };
         }
-        self.log.push(self.now, Some(std::sync::Arc::clone(&self.ids[dev])), k);
+        self.log.push(self.now, Some(self.ids[dev].clone()), k);
     }
 
     fn latency(&mut self, (lo, hi): (u64, u64)) -> u64 {
