@@ -341,8 +341,8 @@ pub enum LogRetention {
     /// Sequence numbers still count every event; what a crash could leave
     /// is known from the machine's durability model, not from the log, so
     /// a store's event keeps its offset and length but not its bytes
-    /// (`data` is empty), and the model copies the bytes it needs while the
-    /// host syncs instead of on the store.
+    /// (`data` is empty), and the model reads the bytes it needs from the
+    /// file when a flush completes instead of copying them on the store.
     Recent(usize),
 }
 

@@ -93,7 +93,8 @@ struct PageHistory {
     stamp: u64,
     /// The newest content (`versions.last()`, else `base`) was recorded by
     /// [`DurabilityModel::record_store`] and not captured yet: its bytes are
-    /// the caller's file's current content of the page.
+    /// the caller's file's current content of the page. Only a version is
+    /// left so: a flush that makes it the base captures it.
     uncaptured: bool,
 }
 
@@ -135,6 +136,19 @@ impl DurableQueue {
 impl PageHistory {
     fn newest(&self) -> Option<&[u8]> {
         self.versions.last().or(self.base.as_ref()).map(|v| &*v.data)
+    }
+
+    /// When the newest content was stored without its bytes, reads them
+    /// (`read(page, buf)`: the file's current content) and returns true.
+    fn capture_newest(&mut self, page: u64, read: &mut dyn FnMut(u64, &mut [u8])) -> bool {
+        if !std::mem::take(&mut self.uncaptured) {
+            return false;
+        }
+        if let Some(v) = self.versions.last_mut().or(self.base.as_mut()) {
+            v.data = page_pool::page_with(|buf| read(page, buf));
+            v.hash = OnceLock::new();
+        }
+        true
     }
 }
 
@@ -312,20 +326,16 @@ impl DurabilityModel {
                 ph.uncaptured = true;
                 continue;
             }
-            if ph.uncaptured {
-                // The newest content is still only in the file: read it
-                // before this store changes it (it stays a candidate).
-                if let Some(v) = ph.versions.last_mut() {
-                    v.data = page_pool::page_with(|buf| prior(page, buf));
-                }
+            // The newest content, if still only in the file, is read before
+            // this store changes it (it stays a candidate).
+            if ph.capture_newest(page, prior) {
+                self.uncaptured -= 1;
             } else if ph.versions.is_empty() && ph.base.is_none() {
                 // The durable content, read before the store lands.
                 let base = page_pool::page_with(|buf| prior(page, buf));
                 ph.base = Some(PageVersion::new(write, base));
             }
-            if !ph.uncaptured {
-                self.uncaptured += 1;
-            }
+            self.uncaptured += 1;
             ph.versions.push(PageVersion::new(write, Arc::clone(&self.placeholder)));
             ph.uncaptured = true;
         }
@@ -338,27 +348,18 @@ impl DurabilityModel {
         self.retention == Retention::Pending && self.mode == BackingMode::Shared
     }
 
-    /// Pages whose newest content is not captured yet.
-    pub fn uncaptured_pages(&self) -> usize {
-        self.uncaptured
-    }
-
     /// Captures the content of every page recorded by
     /// [`DurabilityModel::record_store`] and not captured since: `read(page,
     /// buf)` fills `buf` with the page's current content in the caller's
     /// file. (A flush that completes captures the pages it makes durable on
-    /// its own, into the buffers of the content they replace.)
+    /// its own.)
     pub fn capture(&mut self, read: &mut dyn FnMut(u64, &mut [u8])) {
         if self.uncaptured == 0 {
             return;
         }
-        for page in &self.dirty {
-            let Some(ph) = self.pages.get_mut(page) else { continue };
-            if std::mem::take(&mut ph.uncaptured) {
-                if let Some(v) = ph.versions.last_mut() {
-                    v.data = page_pool::page_with(|buf| read(*page, buf));
-                    v.hash = OnceLock::new();
-                }
+        for &page in &self.dirty {
+            if let Some(ph) = self.pages.get_mut(&page) {
+                ph.capture_newest(page, read);
             }
         }
         self.uncaptured = 0;
@@ -391,13 +392,9 @@ impl DurabilityModel {
         for PageSpan { page, in_page, range } in page_spans(offset, data.len()) {
             let bytes = &data[range];
             let ph = self.pages.entry(page).or_default();
-            if std::mem::take(&mut ph.uncaptured) {
-                // Recorded without its bytes: the file still has them.
+            if ph.capture_newest(page, prior) {
+                // Recorded without its bytes: the file still had them.
                 self.uncaptured -= 1;
-                if let Some(v) = ph.versions.last_mut() {
-                    v.data = page_pool::page_with(|buf| prior(page, buf));
-                    v.hash = OnceLock::new();
-                }
             }
             if ph.versions.is_empty() && self.retention == Retention::Pending {
                 self.dirty.push(page);
@@ -519,27 +516,13 @@ impl DurabilityModel {
             if n > 0 {
                 let mut durable = ph.versions.drain(..n);
                 let newest = durable.next_back();
-                for old in durable.by_ref() {
+                for old in durable.chain(std::mem::replace(&mut ph.base, newest)) {
                     page_pool::recycle(old.data);
                 }
-                drop(durable);
-                let old_base = std::mem::replace(&mut ph.base, newest);
-                if ph.versions.is_empty() && std::mem::take(&mut ph.uncaptured) {
-                    // The new durable content was stored without its bytes:
-                    // the file has them, and the content it replaces leaves
-                    // its buffer to them.
+                // New durable content stored without its bytes: read from
+                // the file, into the buffer just recycled (the pool is LIFO).
+                if ph.versions.is_empty() && ph.capture_newest(page, read) {
                     self.uncaptured -= 1;
-                    if let Some(base) = ph.base.as_mut() {
-                        let mut buf = old_base.map(|v| v.data).unwrap_or_else(|| Arc::clone(&self.placeholder));
-                        match Arc::get_mut(&mut buf).filter(|b| b.len() == PAGE_SIZE as usize) {
-                            Some(b) => read(page, b),
-                            None => buf = page_pool::page_with(|b| read(page, b)),
-                        }
-                        base.data = buf;
-                        base.hash = OnceLock::new();
-                    }
-                } else if let Some(old) = old_base {
-                    page_pool::recycle(old.data);
                 }
             }
             if ph.versions.is_empty() {

@@ -136,7 +136,7 @@ pub struct Machine {
     now: SimTime,
     rng: SimRng,
     mem: MachineMemory,
-    /// Device ids: one allocation each, shared by every event of the device.
+    /// Device ids, copied into every event of the device.
     ids: Vec<crate::event::DeviceName>,
     /// The empty payload of a store's event in a log that keeps no stored
     /// bytes ([`LogRetention::Recent`]).
@@ -159,14 +159,6 @@ impl std::fmt::Debug for Machine {
 fn read_page(b: &dyn HostBackend, page: u64, buf: &mut [u8]) {
     if b.read_at(page * crate::memory::PAGE_SIZE, buf).is_err() {
         buf.fill(0);
-    }
-}
-
-/// Captures into `model` the content of the pages stored without their
-/// bytes, read from the backend that holds them.
-fn capture(model: &mut DurabilityModel, b: &dyn HostBackend) {
-    if !model.is_captured() {
-        model.capture(&mut |page, buf| read_page(b, page, buf));
     }
 }
 
@@ -371,8 +363,8 @@ impl Machine {
         let lazy =
             matches!(self.log.retention(), LogRetention::Recent(_)) && self.slots[dev].durability.records_lazily();
         let payload: std::sync::Arc<[u8]> = if lazy {
-            // The log keeps no stored bytes and the model captures them
-            // later (while the host syncs): no copy on the store.
+            // The log keeps no stored bytes and the model reads them from
+            // the file later (when a flush completes): no copy on the store.
             std::sync::Arc::clone(&self.no_bytes)
         } else if data.len() as u64 == crate::memory::PAGE_SIZE {
             crate::host::page_pool::page_from(data)
@@ -736,7 +728,7 @@ impl Machine {
     pub fn durability(&mut self, id: &str) -> Result<&DurabilityModel, MachineError> {
         let dev = self.index(id)?;
         if let Some(b) = self.mem.backend_at(self.slots[dev].window) {
-            capture(&mut self.slots[dev].durability, b);
+            self.slots[dev].durability.capture(&mut |page, buf| read_page(b, page, buf));
         }
         Ok(&self.slots[dev].durability)
     }
