@@ -80,7 +80,7 @@ pub fn event_bytes() -> u64 {
 /// write, the page lists of a crash.
 pub fn payload_bytes(kind: &EventKind) -> u64 {
     match kind {
-        EventKind::GuestWrite { data, .. } => data.0.len() as u64,
+        EventKind::GuestWrite { data, .. } => data.as_ref().map_or(0, |d| d.0.len() as u64),
         EventKind::Crash { lost_pages, torn_pages, .. } => 8 * (lost_pages.len() + torn_pages.len()) as u64,
         EventKind::UnplugRefused { reason } => reason.len() as u64,
         EventKind::MapSync { detail, .. } | EventKind::FaultInjected { detail } => detail.len() as u64,

@@ -105,8 +105,11 @@ pub enum EventKind {
         offset: u64,
         /// Bytes written.
         len: u64,
-        /// The bytes.
-        data: HexBytes,
+        /// The bytes; `None` in a log that keeps no stored bytes
+        /// ([`LogRetention::Recent`], whose machine reads a store's content
+        /// from the file when it needs it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<HexBytes>,
     },
     /// A guest store to a `readonly=on` device, dropped as QEMU drops it:
     /// the guest is not told, nothing changes.
@@ -411,7 +414,7 @@ impl EventLog {
                 for e in self.events.drain(..drop) {
                     // A stored page's buffer goes back for the next store
                     // (kept only when nothing else holds it).
-                    if let EventKind::GuestWrite { data, .. } = e.kind {
+                    if let EventKind::GuestWrite { data: Some(data), .. } = e.kind {
                         crate::host::page_pool::recycle(data.0);
                     }
                 }

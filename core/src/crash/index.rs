@@ -94,7 +94,7 @@ impl<'a> PointIndex<'a> {
             idx.pages.push(p.page);
             idx.first.push(idx.contents.len() as u32);
             idx.contents.push(as_page(p.base));
-            idx.contents.extend(p.candidates.iter().map(|v| as_page(&v.data)));
+            idx.contents.extend(p.candidates.iter().map(|v| as_page(v.data())));
             idx.base_hashes.push(p.base_hash);
             idx.candidates.push(p.candidates);
         }
@@ -237,7 +237,7 @@ impl<'a> PointIndex<'a> {
             return;
         }
         let cands = self.candidates[slot];
-        let new = &cands[v - 1].data;
+        let new = cands[v - 1].data();
         match image.mask(slot) {
             None => out.copy_from_slice(new),
             Some(mask) => {

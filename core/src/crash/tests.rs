@@ -246,11 +246,11 @@ fn reference_page(h: &WriteHistory, point: &CrashPoint, image: &CrashImage, page
     let Some(c) = image.choices.iter().find(|c| c.page == page) else { return base.to_vec() };
     let cands = h.candidates(page, point);
     let v = c.version as usize;
-    let new = &cands[v - 1].data;
+    let new = cands[v - 1].data();
     match &c.torn {
         None => new.to_vec(),
         Some(mask) => {
-            let old: &[u8] = if v >= 2 { &cands[v - 2].data } else { base };
+            let old: &[u8] = if v >= 2 { cands[v - 2].data() } else { base };
             crate::host::tear::tear_page(old, new, image.tear, mask)
         }
     }

@@ -50,20 +50,44 @@ pub fn zero_page_hash() -> u64 {
 pub struct PageVersion {
     /// Index of the write that produced it.
     pub write: usize,
-    /// The 4 KiB content.
-    pub data: Arc<[u8]>,
+    /// The 4 KiB content; `None` while it was recorded without its bytes and
+    /// not captured yet (see [`DurabilityModel::record_store`]). An `Option`
+    /// and not a shared empty buffer, so that recording such a version
+    /// touches no reference count: the store path has no atomic instruction
+    /// to wait behind the bytes just stored into the mapping.
+    data: Option<Arc<[u8]>>,
     hash: OnceLock<u64>,
 }
 
 impl PageVersion {
     /// A version produced by write `write`.
     pub fn new(write: usize, data: Arc<[u8]>) -> Self {
-        PageVersion { write, data, hash: OnceLock::new() }
+        PageVersion { write, data: Some(data), hash: OnceLock::new() }
+    }
+
+    /// A version produced by write `write` whose content is still only in
+    /// the caller's file.
+    fn uncaptured(write: usize) -> Self {
+        PageVersion { write, data: None, hash: OnceLock::new() }
+    }
+
+    /// The 4 KiB content (only read once captured: the model's readers
+    /// capture first).
+    pub fn data(&self) -> &[u8] {
+        debug_assert!(self.data.is_some(), "a version's content is read before it is captured");
+        self.data.as_deref().unwrap_or(&[])
     }
 
     /// Content hash (FNV-1a), computed once, when first asked for.
     pub fn hash(&self) -> u64 {
-        *self.hash.get_or_init(|| fnv1a64(&self.data))
+        *self.hash.get_or_init(|| fnv1a64(self.data()))
+    }
+
+    /// Gives the content's buffer back to the page pool.
+    fn recycle(self) {
+        if let Some(data) = self.data {
+            page_pool::recycle(data);
+        }
     }
 }
 
@@ -91,11 +115,6 @@ struct PageHistory {
     /// With [`Retention::Pending`]: when the page last became all durable
     /// (its entry in a [`DurableQueue`]; 0: never).
     stamp: u64,
-    /// The newest content (`versions.last()`, else `base`) was recorded by
-    /// [`DurabilityModel::record_store`] and not captured yet: its bytes are
-    /// the caller's file's current content of the page. Only a version is
-    /// left so: a flush that makes it the base captures it.
-    uncaptured: bool,
 }
 
 /// With [`Retention::Pending`]: the pages whose content is all durable, in
@@ -122,7 +141,7 @@ impl DurableQueue {
             let Some((page, stamp)) = self.entries.pop_front() else { break };
             if pages.get(&page).is_some_and(|ph| ph.versions.is_empty() && ph.stamp == stamp) {
                 if let Some(base) = pages.remove(&page).and_then(|ph| ph.base) {
-                    page_pool::recycle(base.data);
+                    base.recycle();
                 }
             }
         }
@@ -135,20 +154,23 @@ impl DurableQueue {
 
 impl PageHistory {
     fn newest(&self) -> Option<&[u8]> {
-        self.versions.last().or(self.base.as_ref()).map(|v| &*v.data)
+        self.versions.last().or(self.base.as_ref()).map(PageVersion::data)
     }
 
-    /// When the newest content was stored without its bytes, reads them
+    /// When the newest content (`versions.last()`, else `base`) was stored
+    /// without its bytes ([`DurabilityModel::record_store`]), reads them
     /// (`read(page, buf)`: the file's current content) and returns true.
+    /// Only the newest is ever left so: a store that keeps it as a candidate
+    /// captures it first, and a flush that makes it the base captures it.
     fn capture_newest(&mut self, page: u64, read: &mut dyn FnMut(u64, &mut [u8])) -> bool {
-        if !std::mem::take(&mut self.uncaptured) {
-            return false;
+        match self.versions.last_mut().or(self.base.as_mut()) {
+            Some(v) if v.data.is_none() => {
+                v.data = Some(page_pool::page_with(|buf| read(page, buf)));
+                v.hash = OnceLock::new();
+                true
+            }
+            _ => false,
         }
-        if let Some(v) = self.versions.last_mut().or(self.base.as_mut()) {
-            v.data = page_pool::page_with(|buf| read(page, buf));
-            v.hash = OnceLock::new();
-        }
-        true
     }
 }
 
@@ -182,8 +204,6 @@ pub struct DurabilityModel {
     /// [`DurabilityModel::record_store`]); each of them holds versions, so
     /// it is in `dirty`.
     uncaptured: usize,
-    /// The bytes of a version not captured yet (empty: never read).
-    placeholder: Arc<[u8]>,
 }
 
 /// Durable pages a [`Retention::Pending`] model keeps by default (64 MiB).
@@ -205,7 +225,6 @@ impl DurabilityModel {
             keep_durable: KEEP_DURABLE_PAGES,
             folio_pages: 1,
             uncaptured: 0,
-            placeholder: Arc::from(&[][..]),
         }
     }
 
@@ -316,14 +335,13 @@ impl DurabilityModel {
             let coalesce = ph.versions.last().is_some_and(|v| v.write >= self.durable_upto && v.write >= covered);
             if coalesce {
                 if let Some(v) = ph.versions.last_mut() {
-                    if !ph.uncaptured {
-                        page_pool::recycle(std::mem::replace(&mut v.data, Arc::clone(&self.placeholder)));
+                    if let Some(old) = v.data.take() {
+                        page_pool::recycle(old);
                         self.uncaptured += 1;
                     }
                     v.write = write;
                     v.hash = OnceLock::new();
                 }
-                ph.uncaptured = true;
                 continue;
             }
             // The newest content, if still only in the file, is read before
@@ -336,8 +354,7 @@ impl DurabilityModel {
                 ph.base = Some(PageVersion::new(write, base));
             }
             self.uncaptured += 1;
-            ph.versions.push(PageVersion::new(write, Arc::clone(&self.placeholder)));
-            ph.uncaptured = true;
+            ph.versions.push(PageVersion::uncaptured(write));
         }
         write
     }
@@ -405,8 +422,13 @@ impl DurabilityModel {
                 if let Some(v) = ph.versions.last_mut() {
                     match shared {
                         // A whole page replaces the version: keep the shared buffer.
-                        Some(whole) => v.data = Arc::clone(whole),
-                        None => Arc::make_mut(&mut v.data)[in_page..in_page + bytes.len()].copy_from_slice(bytes),
+                        Some(whole) => v.data = Some(Arc::clone(whole)),
+                        None => {
+                            debug_assert!(v.data.is_some(), "the newest version is captured above");
+                            if let Some(data) = v.data.as_mut() {
+                                Arc::make_mut(data)[in_page..in_page + bytes.len()].copy_from_slice(bytes);
+                            }
+                        }
                     }
                     v.write = write;
                     v.hash = OnceLock::new();
@@ -482,7 +504,7 @@ impl DurabilityModel {
         let before = self.durable_upto;
         match kind {
             EventKind::GuestWrite { offset, data, .. } => {
-                self.record_write(*offset, &data.0, prior);
+                self.record_write(*offset, data.as_ref().map_or(&[], |d| &d.0), prior);
             }
             EventKind::ChainAvailable { head, .. } => self.flush_available(*head),
             EventKind::Device(DeviceEvent::RequestCompleted { head, status, .. }) => {
@@ -517,7 +539,7 @@ impl DurabilityModel {
                 let mut durable = ph.versions.drain(..n);
                 let newest = durable.next_back();
                 for old in durable.chain(std::mem::replace(&mut ph.base, newest)) {
-                    page_pool::recycle(old.data);
+                    old.recycle();
                 }
                 // New durable content stored without its bytes: read from
                 // the file, into the buffer just recycled (the pool is LIFO).
@@ -614,7 +636,7 @@ pub fn zero_prior(_: u64, buf: &mut [u8]) {
 fn base_of(ph: &PageHistory, frontier: usize) -> (&[u8], u64) {
     let n = ph.versions.partition_point(|v| v.write < frontier);
     match n.checked_sub(1).map(|i| &ph.versions[i]).or(ph.base.as_ref()) {
-        Some(v) => (&v.data, v.hash()),
+        Some(v) => (v.data(), v.hash()),
         None => (&ZERO_PAGE, zero_page_hash()),
     }
 }

@@ -160,8 +160,8 @@ proptest! {
                 prop_assert_eq!(byte_of(&every, p, durable), want, "every, page {}", p);
                 let live = pending.durable_now(p).map(|d| d[7]).unwrap_or(cur[p as usize]);
                 prop_assert_eq!(live, want, "pending, page {}", p);
-                let newest = every.candidates(p, durable, every.writes()).last().map(|v| v.data[7]);
-                let newest_live = pending.candidates(p, durable, pending.writes()).last().map(|v| v.data[7]);
+                let newest = every.candidates(p, durable, every.writes()).last().map(|v| v.data()[7]);
+                let newest_live = pending.candidates(p, durable, pending.writes()).last().map(|v| v.data()[7]);
                 prop_assert_eq!(newest, newest_live, "newest pending version of page {}", p);
             }
         }
@@ -220,8 +220,8 @@ proptest! {
             let hist_base = h.base(p, end).0;
             let live_base = live.durable_now(p).unwrap_or(hist_base);
             prop_assert_eq!(live_base, hist_base, "durable content of page {}", p);
-            let newest_h = h.candidates(p, end).last().map(|v| v.data.clone());
-            let newest_l = live.candidates(p, live.durable_upto(), live.writes()).last().map(|v| v.data.clone());
+            let newest_h = h.candidates(p, end).last().map(|v| v.data().to_vec());
+            let newest_l = live.candidates(p, live.durable_upto(), live.writes()).last().map(|v| v.data().to_vec());
             prop_assert_eq!(newest_h, newest_l, "newest version of page {}", p);
         }
     }
@@ -272,7 +272,7 @@ fn answer(m: &mut Machine) -> (usize, usize, Answer) {
     let pages = d
         .pages()
         .map(|p| {
-            let cands = d.candidates(p, frontier, done).iter().map(|v| (v.write, v.data.to_vec())).collect();
+            let cands = d.candidates(p, frontier, done).iter().map(|v| (v.write, v.data().to_vec())).collect();
             (p, d.base(p, frontier).0.to_vec(), cands)
         })
         .filter(|(_, _, c): &PageAnswer| !c.is_empty())
@@ -331,7 +331,7 @@ proptest! {
         let (_, copied) = run_lazy(crate::event::LogRetention::All, &acts);
         let (lazy, captured) = run_lazy(crate::event::LogRetention::Recent(8), &acts);
         prop_assert!(lazy.log().events().iter().all(|e| match &e.kind {
-            EventKind::GuestWrite { data, .. } => data.0.is_empty(),
+            EventKind::GuestWrite { data, .. } => data.is_none(),
             _ => true,
         }), "a log that keeps no stored bytes keeps none");
         prop_assert_eq!(copied, captured);
@@ -374,7 +374,7 @@ fn a_version_stored_without_its_bytes_is_read_from_the_file_before_a_store_that_
     assert!(m.is_captured());
     let c = m.candidates(0, 0, m.writes());
     assert_eq!(c.len(), 2);
-    assert_eq!((c[0].data[7], c[0].data[8]), (1, 0), "the first version, read before the second store landed");
-    assert_eq!((c[1].data[7], c[1].data[8]), (1, 2));
+    assert_eq!((c[0].data()[7], c[0].data()[8]), (1, 0), "the first version, read before the second store landed");
+    assert_eq!((c[1].data()[7], c[1].data()[8]), (1, 2));
     assert_eq!(m.base(0, 0).0[7], 0, "the durable content, read before the first store");
 }

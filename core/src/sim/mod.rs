@@ -138,9 +138,6 @@ pub struct Machine {
     mem: MachineMemory,
     /// Device ids, copied into every event of the device.
     ids: Vec<crate::event::DeviceName>,
-    /// The empty payload of a store's event in a log that keeps no stored
-    /// bytes ([`LogRetention::Recent`]).
-    no_bytes: std::sync::Arc<[u8]>,
     slots: Vec<DeviceSlot>,
     log: EventLog,
     agenda: BTreeMap<(SimTime, u64), Action>,
@@ -174,7 +171,6 @@ impl Machine {
             rng,
             mem,
             ids: Vec::new(),
-            no_bytes: std::sync::Arc::from(&[][..]),
             slots: Vec::new(),
             log,
             agenda: BTreeMap::new(),
@@ -362,26 +358,25 @@ impl Machine {
         }
         let lazy =
             matches!(self.log.retention(), LogRetention::Recent(_)) && self.slots[dev].durability.records_lazily();
-        let payload: std::sync::Arc<[u8]> = if lazy {
-            // The log keeps no stored bytes and the model reads them from
-            // the file later (when a flush completes): no copy on the store.
-            std::sync::Arc::clone(&self.no_bytes)
+        // The log keeps no stored bytes and the model reads them from the
+        // file later (when a flush completes): no copy on the store.
+        let payload: Option<std::sync::Arc<[u8]>> = if lazy {
+            None
         } else if data.len() as u64 == crate::memory::PAGE_SIZE {
-            crate::host::page_pool::page_from(data)
+            Some(crate::host::page_pool::page_from(data))
         } else {
-            std::sync::Arc::from(data)
+            Some(std::sync::Arc::from(data))
         };
         if let Some(b) = self.mem.backend_at(self.slots[dev].window) {
             let model = &mut self.slots[dev].durability;
             let mut prior = |page: u64, buf: &mut [u8]| read_page(b, page, buf);
-            if lazy {
-                model.record_store(offset, data.len(), &mut prior);
-            } else {
-                model.record_write_shared(offset, &payload, &mut prior);
-            }
+            match &payload {
+                None => model.record_store(offset, data.len(), &mut prior),
+                Some(payload) => model.record_write_shared(offset, payload, &mut prior),
+            };
         }
         self.mem.write(addr, data)?;
-        self.record_one(dev, EventKind::GuestWrite { offset, len: data.len() as u64, data: HexBytes(payload) });
+        self.record_one(dev, EventKind::GuestWrite { offset, len: data.len() as u64, data: payload.map(HexBytes) });
         self.drain_host(dev);
         // The host's flusher may now have work: put its next wake-up on the agenda.
         self.schedule_host_poll(dev);

@@ -23,7 +23,7 @@ impl Log {
         Log(l)
     }
     fn write(&mut self, offset: u64, data: &[u8]) -> &mut Log {
-        let kind = EventKind::GuestWrite { offset, len: data.len() as u64, data: HexBytes(data.into()) };
+        let kind = EventKind::GuestWrite { offset, len: data.len() as u64, data: Some(HexBytes(data.into())) };
         self.0.push(SimTime::ZERO, Some("nv1".into()), kind);
         self
     }
