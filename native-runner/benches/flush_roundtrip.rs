@@ -1,13 +1,15 @@
 //! Flush round trip through the virtio-pmem device against a raw
 //! `fdatasync`, in the same run, on the same file.
 //!
-//! - `virtio-pmem/N`: the guest stores to N pages of the DAX window (a
-//!   [`FileBackend`]: the file mapped `MAP_SHARED` through vm-memory), then
-//!   an application flush: the driver puts a request on the split virtqueue
-//!   in guest memory and notifies the device, the device pops and parses
-//!   the chain, the host backend calls `fdatasync(2)`, the device writes the
-//!   status and the used-ring entry, the driver takes the interrupt and
-//!   returns 0 to the application.
+//! - `virtio-pmem/N`: the guest stores one whole page to each of N pages of
+//!   the DAX window (a [`FileBackend`]: the file mapped `MAP_SHARED` through
+//!   vm-memory) from a buffer it shares with the machine
+//!   ([`Machine::guest_write_shared`]), then an application flush: the
+//!   driver puts a request on the split virtqueue in guest memory and
+//!   notifies the device, the device pops and parses the chain, the host
+//!   backend calls `fdatasync(2)`, the device writes the status and the
+//!   used-ring entry, the driver takes the interrupt and returns 0 to the
+//!   application.
 //! - `raw-fdatasync/N`: the same stores to a second `MAP_SHARED` mapping of
 //!   the same file, then `fdatasync(2)` — the cost no device can avoid.
 //!
@@ -21,23 +23,30 @@
 //!
 //! The machines keep the tail of their event log that `pmemlab soak` keeps
 //! ([`LogRetention::Recent`]`(`[`LOG_TAIL`]`)`), so memory stays flat over
-//! the run; such a log keeps no stored bytes, so the durability model
-//! records a store without them and reads the pages' content from the file
-//! at the flush (one copy per page per flush, however many stores). The
-//! `virtio-pmem-full-log/N` side keeps the whole log (every stored byte,
-//! shared with the model: one copy per store), a fresh machine every few
-//! thousand events.
+//! the run; such a log keeps no stored bytes. On the `virtio-pmem` side the
+//! durability model keeps the guest's shared buffer as each page's new
+//! version: no copy at all. Two more device sides show the other ways in:
+//!
+//! - `virtio-pmem-borrowed/N`: the same stores of borrowed bytes
+//!   ([`Machine::guest_write`], as `pmemlab soak` stores its records): the
+//!   model records each store without its bytes and reads the pages'
+//!   content from the file when the flush completes (one copy per page per
+//!   flush, however many stores);
+//! - `virtio-pmem-full-log/N`: borrowed bytes and the whole log kept (every
+//!   stored byte, shared with the model: one copy per store), a fresh
+//!   machine every few thousand events.
 //!
 //! The ratio of the first two is the device's overhead; it is written into
-//! `docs/native.md` and `docs/benchmarks.md`. After each size the bench also prints the *paired*
-//! ratio: total device time over total raw time across every interleaved
-//! pair both benchmarks ran (warm-up included), which the disk's drift
-//! between criterion's samples does not move. The file lives in cargo's target tmp dir (a disk file
+//! `docs/native.md` and `docs/benchmarks.md`. After each device side the bench also prints the
+//! *paired* ratio: total device time over total raw time across every
+//! interleaved pair that side ran (warm-up included), which the disk's
+//! drift between criterion's samples does not move. The file lives in cargo's target tmp dir (a disk file
 //! system here; on tmpfs `fdatasync` would cost nothing and the ratio would
 //! mean nothing, so the bench says so).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use pmem_core::event::LogRetention;
+use pmem_core::host::page_pool;
 use pmem_core::memory::PAGE_SIZE;
 use pmem_core::sim::{DeviceSpec, Machine, SimConfig};
 use pmem_core::workload::flush_and_wait;
@@ -47,6 +56,7 @@ use pmemlab::soak::LOG_TAIL;
 use std::fs::OpenOptions;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// [`PAGE_SIZE`] as a buffer length.
@@ -100,13 +110,26 @@ impl Drop for RawMap {
     }
 }
 
+/// How the device side's guest hands its bytes to the machine.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// A shared buffer ([`Machine::guest_write_shared`]), the log's tail.
+    Shared,
+    /// Borrowed bytes ([`Machine::guest_write`]), the log's tail.
+    Borrowed,
+    /// Borrowed bytes, the whole log.
+    FullLog,
+}
+
 /// The two sides of the comparison, on the same file.
 struct Pair {
     opts: FileBackendOptions,
-    log: LogRetention,
+    side: Side,
     machine: Machine,
     raw: RawMap,
     data: Vec<u8>,
+    /// `data` in a buffer shared with the machine (a new one each round).
+    shared: Arc<[u8]>,
     round: u8,
     /// Every interleaved pair measured since the last [`Pair::take_paired`]:
     /// (device total, raw total, pairs).
@@ -121,28 +144,44 @@ impl Pair {
         m
     }
 
-    /// Switches to a fresh machine keeping `log` of its event log.
-    fn set_log(&mut self, log: LogRetention) {
-        self.log = log;
-        self.machine = Pair::machine(&self.opts, log);
+    fn log(side: Side) -> LogRetention {
+        match side {
+            Side::Shared | Side::Borrowed => LogRetention::Recent(LOG_TAIL),
+            Side::FullLog => LogRetention::All,
+        }
+    }
+
+    /// Switches the device side to `side`, on a fresh machine.
+    fn set_side(&mut self, side: Side) {
+        self.side = side;
+        self.machine = Pair::machine(&self.opts, Pair::log(side));
     }
 
     fn fill(&mut self) {
         self.round = self.round.wrapping_add(1);
         self.data.fill(self.round);
+        if self.side == Side::Shared {
+            self.shared = page_pool::page_from(&self.data);
+        }
     }
 
     /// One flush round trip through the device.
     fn device(&mut self, n: usize) -> Duration {
         // A whole event log keeps every stored byte: a fresh machine (same
         // file) every few thousand events keeps memory flat; not timed.
-        if self.log == LogRetention::All && self.machine.log().len() > 4_000 {
-            self.machine = Pair::machine(&self.opts, self.log);
+        if self.side == Side::FullLog && self.machine.log().len() > 4_000 {
+            self.machine = Pair::machine(&self.opts, Pair::log(self.side));
         }
         self.fill();
         let start = Instant::now();
-        for p in 0..n {
-            self.machine.guest_write("nv1", (p * PAGE) as u64, &self.data).expect("store");
+        if self.side == Side::Shared {
+            for p in 0..n {
+                self.machine.guest_write_shared("nv1", (p * PAGE) as u64, &self.shared).expect("store");
+            }
+        } else {
+            for p in 0..n {
+                self.machine.guest_write("nv1", (p * PAGE) as u64, &self.data).expect("store");
+            }
         }
         let r = flush_and_wait(&mut self.machine, "nv1").expect("flush");
         let t = start.elapsed();
@@ -174,17 +213,22 @@ impl Pair {
                 dev += self.device(n);
             }
         }
-        if self.log == LogRetention::Recent(LOG_TAIL) {
-            self.paired.0 += dev;
-            self.paired.1 += raw;
-            self.paired.2 += iters;
-        }
+        self.paired.0 += dev;
+        self.paired.1 += raw;
+        self.paired.2 += iters;
         (dev, raw)
     }
 
-    /// The paired totals so far (and starts new ones).
-    fn take_paired(&mut self) -> (Duration, Duration, u64) {
-        std::mem::take(&mut self.paired)
+    /// Prints the paired ratio of the pairs since the last call (and starts
+    /// new totals).
+    fn report_paired(&mut self, name: &str, n: usize) {
+        let (dev, raw, pairs) = std::mem::take(&mut self.paired);
+        eprintln!(
+            "flush_roundtrip/{name}/{n}: paired ratio {:.3} (device {:.1} µs, raw {:.1} µs per round, {pairs} pairs)",
+            dev.as_secs_f64() / raw.as_secs_f64(),
+            dev.as_secs_f64() * 1e6 / pairs as f64,
+            raw.as_secs_f64() * 1e6 / pairs as f64,
+        );
     }
 }
 
@@ -200,8 +244,7 @@ fn bench(c: &mut Criterion) {
     let path = dir.join("pmem.img");
     let _ = std::fs::remove_file(&path);
     let opts = FileBackendOptions::new(&path, SIZE).timing(SyncTiming::Fixed(1_000));
-    let log = LogRetention::Recent(LOG_TAIL);
-    let machine = Pair::machine(&opts, log);
+    let machine = Pair::machine(&opts, Pair::log(Side::Shared));
     let fs = FsKind::of_path(&path).ok();
     if fs.is_some_and(|f| f.is_memory_only()) {
         eprintln!(
@@ -210,7 +253,16 @@ fn bench(c: &mut Criterion) {
         );
     }
     let raw = RawMap::new(&path);
-    let mut pair = Pair { opts, log, machine, raw, data: vec![0u8; PAGE], round: 0, paired: Default::default() };
+    let mut pair = Pair {
+        opts,
+        side: Side::Shared,
+        machine,
+        raw,
+        data: vec![0u8; PAGE],
+        shared: page_pool::page_from(&[0u8; PAGE]),
+        round: 0,
+        paired: Default::default(),
+    };
 
     for n in [1usize, 16, 256] {
         let mut g = c.benchmark_group("flush_roundtrip");
@@ -218,6 +270,7 @@ fn bench(c: &mut Criterion) {
         g.sample_size(30).measurement_time(Duration::from_secs(8));
         // Each side is measured while the other runs in between (see
         // `Pair::interleaved`); criterion reports each side's own time.
+        pair.set_side(Side::Shared);
         g.bench_with_input(BenchmarkId::new("virtio-pmem", n), &n, |b, &n| {
             b.iter_custom(|iters| pair.interleaved(n, iters).0)
         });
@@ -227,18 +280,14 @@ fn bench(c: &mut Criterion) {
         // The ratio of the two sides over the same pairs (criterion's
         // warm-up and samples of both benchmarks above): paired, so the
         // disk's drift between samples cancels.
-        let (dev, raw, pairs) = pair.take_paired();
-        eprintln!(
-            "flush_roundtrip/{n}: paired ratio {:.3} (device {:.1} µs, raw {:.1} µs per round, {pairs} pairs)",
-            dev.as_secs_f64() / raw.as_secs_f64(),
-            dev.as_secs_f64() * 1e6 / pairs as f64,
-            raw.as_secs_f64() * 1e6 / pairs as f64,
-        );
-        pair.set_log(LogRetention::All);
-        g.bench_with_input(BenchmarkId::new("virtio-pmem-full-log", n), &n, |b, &n| {
-            b.iter_custom(|iters| pair.interleaved(n, iters).0)
-        });
-        pair.set_log(log);
+        pair.report_paired("virtio-pmem", n);
+        for (side, name) in [(Side::Borrowed, "virtio-pmem-borrowed"), (Side::FullLog, "virtio-pmem-full-log")] {
+            pair.set_side(side);
+            g.bench_with_input(BenchmarkId::new(name, n), &n, |b, &n| {
+                b.iter_custom(|iters| pair.interleaved(n, iters).0)
+            });
+            pair.report_paired(name, n);
+        }
         g.bench_with_input(BenchmarkId::new("model-only", n), &n, |b, &n| {
             let mut sim = model_machine();
             let mut data = vec![0u8; PAGE];

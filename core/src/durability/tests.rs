@@ -299,14 +299,33 @@ fn lazy_act() -> impl Strategy<Value = LazyAct> {
     ]
 }
 
+/// How a run's guest hands its stored bytes to the machine.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bytes {
+    Borrowed,
+    Shared,
+}
+
 fn run_lazy(log: crate::event::LogRetention, acts: &[LazyAct]) -> (Machine, Vec<(usize, usize, Answer)>) {
+    run_stores(log, Bytes::Borrowed, acts)
+}
+
+fn run_stores(
+    log: crate::event::LogRetention,
+    bytes: Bytes,
+    acts: &[LazyAct],
+) -> (Machine, Vec<(usize, usize, Answer)>) {
     let mut m = Machine::new(SimConfig { seed: 5, log, ..SimConfig::default() });
     m.add_device(DeviceSpec::new("nv1", 1 << 20)).unwrap();
     let mut looks = Vec::new();
+    let mut store = |m: &mut Machine, at: u64, data: &[u8]| match bytes {
+        Bytes::Borrowed => m.guest_write("nv1", at, data).unwrap(),
+        Bytes::Shared => m.guest_write_shared("nv1", at, &Arc::from(data)).unwrap(),
+    };
     for a in acts {
         match *a {
-            LazyAct::Write(p, o, b) => m.guest_write("nv1", p * PAGE_SIZE + u64::from(o), &[b; 6]).unwrap(),
-            LazyAct::WholePage(p, b) => m.guest_write("nv1", p * PAGE_SIZE, &[b; 4096]).unwrap(),
+            LazyAct::Write(p, o, b) => store(&mut m, p * PAGE_SIZE + u64::from(o), &[b; 6]),
+            LazyAct::WholePage(p, b) => store(&mut m, p * PAGE_SIZE, &[b; 4096]),
             LazyAct::Flush => {
                 m.flush("nv1").unwrap();
             }
@@ -336,6 +355,42 @@ proptest! {
         }), "a log that keeps no stored bytes keeps none");
         prop_assert_eq!(copied, captured);
     }
+
+    /// Stores of bytes the caller shares ([`Machine::guest_write_shared`])
+    /// give the answers stores of borrowed bytes give, whether the log
+    /// keeps every byte or only its tail; with the whole log, the same log.
+    #[test]
+    fn stores_of_shared_buffers_give_the_same_answers(acts in prop::collection::vec(lazy_act(), 1..60)) {
+        use crate::event::LogRetention;
+        let (borrowed, copied) = run_stores(LogRetention::All, Bytes::Borrowed, &acts);
+        let (shared_all, shared) = run_stores(LogRetention::All, Bytes::Shared, &acts);
+        prop_assert_eq!(&copied, &shared);
+        let logged = |m: &Machine| serde_json::to_string(m.log().events()).unwrap();
+        prop_assert_eq!(logged(&borrowed), logged(&shared_all));
+        let (tail, kept) = run_stores(LogRetention::Recent(8), Bytes::Shared, &acts);
+        prop_assert!(tail.log().events().iter().all(|e| match &e.kind {
+            EventKind::GuestWrite { data, .. } => data.is_none(),
+            _ => true,
+        }), "a log that keeps no stored bytes keeps none");
+        prop_assert_eq!(copied, kept);
+    }
+}
+
+#[test]
+fn a_whole_page_stored_from_a_shared_buffer_is_kept_not_copied() {
+    let mut m = Machine::new(SimConfig { seed: 5, log: crate::event::LogRetention::Recent(8), ..SimConfig::default() });
+    m.add_device(DeviceSpec::new("nv1", 1 << 20)).unwrap();
+    let page: Arc<[u8]> = Arc::from(vec![9u8; PAGE_SIZE as usize]);
+    m.guest_write_shared("nv1", PAGE_SIZE, &page).unwrap();
+    assert_eq!(Arc::strong_count(&page), 2, "the model holds the caller's buffer");
+    let part: Arc<[u8]> = Arc::from(vec![9u8; 100]);
+    m.guest_write_shared("nv1", 3 * PAGE_SIZE, &part).unwrap();
+    assert_eq!(Arc::strong_count(&part), 1, "part of a page: the model reads the page, it keeps no buffer");
+    assert_eq!(m.guest_read("nv1", PAGE_SIZE, 4).unwrap(), vec![9; 4], "the store landed");
+    let d = m.durability("nv1").unwrap();
+    let (frontier, done) = (d.durable_upto(), d.writes());
+    assert_eq!(d.candidates(1, frontier, done).last().map(|v| v.data()[100]), Some(9));
+    assert_eq!(d.candidates(3, frontier, done).last().map(|v| (v.data()[99], v.data()[100])), Some((9, 0)));
 }
 
 #[test]

@@ -312,7 +312,9 @@ impl PageFold {
 impl DeviceFold {
     fn apply(&mut self, kind: &EventKind, tracking: Tracking) {
         match kind {
-            EventKind::GuestWrite { offset, data, .. } => self.store(*offset, data.as_ref().map_or(&[], |d| &d.0), tracking),
+            EventKind::GuestWrite { offset, data, .. } => {
+                self.store(*offset, data.as_ref().map_or(&[], |d| &d.0), tracking)
+            }
             EventKind::Host(h) => self.host(h, tracking),
             EventKind::Crash { kind, lost_pages, torn_pages, .. } => self.crash(*kind, lost_pages, torn_pages),
             _ => {}

@@ -29,6 +29,7 @@ use crate::rng::SimRng;
 use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Errors of machine-level operations (user or scenario mistakes).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -153,6 +154,22 @@ impl std::fmt::Debug for Machine {
 }
 
 /// Reads page `page` of `b` into `buf` (zeros if it cannot be read).
+/// The bytes of a guest store, as the caller holds them.
+#[derive(Clone, Copy)]
+enum Stored<'a> {
+    Borrowed(&'a [u8]),
+    Shared(&'a Arc<[u8]>),
+}
+
+impl Stored<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Stored::Borrowed(d) => d,
+            Stored::Shared(d) => d,
+        }
+    }
+}
+
 fn read_page(b: &dyn HostBackend, page: u64, buf: &mut [u8]) {
     if b.read_at(page * crate::memory::PAGE_SIZE, buf).is_err() {
         buf.fill(0);
@@ -341,14 +358,25 @@ impl Machine {
     /// a `readonly=on` device the store is dropped, as QEMU drops it: `Ok`,
     /// and a [`EventKind::StoreDropped`] in the log.
     pub fn guest_write(&mut self, id: &str, offset: u64, data: &[u8]) -> Result<(), MachineError> {
+        self.store(id, offset, Stored::Borrowed(data))
+    }
+
+    /// [`Machine::guest_write`] of bytes the caller holds in a shared buffer
+    /// (one from [`crate::host::page_pool::page_with`], say): the event log
+    /// and, for a store of one whole aligned page, the durability model keep
+    /// that buffer instead of a copy of it, and a flush has nothing to read
+    /// back from the file. What the machine does is the same; only who holds
+    /// the bytes differs.
+    pub fn guest_write_shared(&mut self, id: &str, offset: u64, data: &Arc<[u8]>) -> Result<(), MachineError> {
+        self.store(id, offset, Stored::Shared(data))
+    }
+
+    fn store(&mut self, id: &str, offset: u64, stored: Stored<'_>) -> Result<(), MachineError> {
+        let data = stored.bytes();
         let dev = self.index(id)?;
         let addr = self.region(dev, offset, data.len() as u64)?;
         self.started = true;
         self.mem.set_now(self.now);
-        // What a crash could leave: recorded while the file still holds the
-        // old content of the pages.
-        // One copy of the stored bytes, shared by the event log and (for a
-        // whole-page store) the durability model's new version.
         if self.slots[dev].device.config().readonly {
             // QEMU maps a readonly=on backend read-only: a guest store is
             // ignored (TCG: measured by the oracle; KVM: the write exits to
@@ -356,27 +384,35 @@ impl Machine {
             self.record(dev, vec![EventKind::StoreDropped { offset, len: data.len() as u64 }]);
             return Ok(());
         }
-        let lazy =
-            matches!(self.log.retention(), LogRetention::Recent(_)) && self.slots[dev].durability.records_lazily();
-        // The log keeps no stored bytes and the model reads them from the
-        // file later (when a flush completes): no copy on the store.
-        let payload: Option<std::sync::Arc<[u8]>> = if lazy {
-            None
-        } else if data.len() as u64 == crate::memory::PAGE_SIZE {
-            Some(crate::host::page_pool::page_from(data))
-        } else {
-            Some(std::sync::Arc::from(data))
+        let keeps_bytes = !matches!(self.log.retention(), LogRetention::Recent(_));
+        let whole_page =
+            offset.is_multiple_of(crate::memory::PAGE_SIZE) && data.len() as u64 == crate::memory::PAGE_SIZE;
+        // At most one copy of the stored bytes, shared by the event log (when
+        // it keeps them) and the durability model's new version. With a log
+        // that keeps no bytes, a model that can, records a store of borrowed
+        // bytes without them and reads the page from the file later (when a
+        // flush completes): no copy on the store.
+        let lazy = !keeps_bytes && self.slots[dev].durability.records_lazily();
+        let shared: Option<Arc<[u8]>> = match stored {
+            Stored::Shared(d) if keeps_bytes || whole_page => Some(Arc::clone(d)),
+            Stored::Borrowed(d) if keeps_bytes && whole_page => Some(crate::host::page_pool::page_from(d)),
+            Stored::Borrowed(d) if keeps_bytes => Some(Arc::from(d)),
+            _ => None,
         };
         if let Some(b) = self.mem.backend_at(self.slots[dev].window) {
+            // What a crash could leave: recorded while the file still holds
+            // the old content of the pages.
             let model = &mut self.slots[dev].durability;
             let mut prior = |page: u64, buf: &mut [u8]| read_page(b, page, buf);
-            match &payload {
-                None => model.record_store(offset, data.len(), &mut prior),
-                Some(payload) => model.record_write_shared(offset, payload, &mut prior),
+            match &shared {
+                Some(d) => model.record_write_shared(offset, d, &mut prior),
+                None if lazy => model.record_store(offset, data.len(), &mut prior),
+                None => model.record_write(offset, data, &mut prior),
             };
         }
         self.mem.write(addr, data)?;
-        self.record_one(dev, EventKind::GuestWrite { offset, len: data.len() as u64, data: payload.map(HexBytes) });
+        let logged = if keeps_bytes { shared.map(HexBytes) } else { None };
+        self.record_one(dev, EventKind::GuestWrite { offset, len: data.len() as u64, data: logged });
         self.drain_host(dev);
         // The host's flusher may now have work: put its next wake-up on the agenda.
         self.schedule_host_poll(dev);
