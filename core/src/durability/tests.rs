@@ -318,7 +318,7 @@ fn run_stores(
     let mut m = Machine::new(SimConfig { seed: 5, log, ..SimConfig::default() });
     m.add_device(DeviceSpec::new("nv1", 1 << 20)).unwrap();
     let mut looks = Vec::new();
-    let mut store = |m: &mut Machine, at: u64, data: &[u8]| match bytes {
+    let store = |m: &mut Machine, at: u64, data: &[u8]| match bytes {
         Bytes::Borrowed => m.guest_write("nv1", at, data).unwrap(),
         Bytes::Shared => m.guest_write_shared("nv1", at, &Arc::from(data)).unwrap(),
     };

@@ -343,8 +343,8 @@ impl<P: DevicePlug> ScenarioRunner<P> {
         let m = &mut self.machine;
         match op {
             Op::Write { device, offset, data } => {
-                let bytes = data.bytes();
-                match m.guest_write(device, offset.0, &bytes) {
+                let bytes = data.shared_bytes();
+                match m.guest_write_shared(device, offset.0, &bytes) {
                     Ok(()) if m.device_snapshot(device).is_ok_and(|d| d.config.readonly) => Exec::Done(format!(
                         "store of {} at {:#x} dropped: readonly=on (QEMU ignores it; the guest is not told)",
                         show_bytes(&bytes),

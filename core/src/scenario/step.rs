@@ -68,6 +68,21 @@ impl Data {
         let len = self.byte_len() as usize;
         unit.iter().copied().cycle().take(len).collect()
     }
+
+    /// [`Data::bytes`] in a shared buffer, which a store hands to the machine
+    /// without a copy ([`crate::sim::Machine::guest_write_shared`]); one
+    /// whole page is written straight into a pooled page buffer.
+    pub fn shared_bytes(&self) -> std::sync::Arc<[u8]> {
+        let unit = self.pattern.bytes();
+        if self.byte_len() == crate::memory::PAGE_SIZE && !unit.is_empty() {
+            return crate::host::page_pool::page_with(|buf| {
+                for (b, u) in buf.iter_mut().zip(unit.iter().cycle()) {
+                    *b = *u;
+                }
+            });
+        }
+        self.bytes().into()
+    }
 }
 
 /// What a `read` step expects to get.
@@ -668,7 +683,34 @@ fn wait_time(f: &mut Fields) -> Result<WaitTime, ScenarioError> {
 
 #[cfg(test)]
 mod tests {
+    use super::{ByteSize, Data, Pattern};
+    use crate::event::HexBytes;
     use crate::scenario::Scenario;
+
+    #[test]
+    fn shared_bytes_are_the_bytes() {
+        let text = |t: &str, repeat: Option<u64>, len: Option<u64>| Data {
+            pattern: Pattern::Text(t.into()),
+            repeat,
+            len: len.map(ByteSize),
+        };
+        let hex = Data {
+            pattern: Pattern::Hex(HexBytes(vec![0xab, 0xcd, 0xef].into())),
+            repeat: None,
+            len: Some(ByteSize(4096)),
+        };
+        for d in [
+            text("abc", None, Some(4096)),
+            text("abc", None, Some(4095)),
+            text("xy", Some(3), None),
+            text("q", None, None),
+            hex,
+        ] {
+            assert_eq!(&*d.shared_bytes(), &d.bytes()[..], "{d:?}");
+        }
+        let page = text("abc", None, Some(4096)).shared_bytes();
+        assert_eq!((page.len(), page[4095]), (4096, b'a'), "4095 = 3 * 1365: the pattern starts again");
+    }
 
     #[test]
     fn every_step_is_described_in_a_line() {

@@ -414,11 +414,11 @@ impl Machine {
         let logged = if keeps_bytes { shared.map(HexBytes) } else { None };
         // Straight into the log (the model recorded the store above): the
         // event is built in place, not moved through `record_one`.
-        self.log.push(self.now, Some(self.ids[dev].clone()), EventKind::GuestWrite {
-            offset,
-            len: data.len() as u64,
-            data: logged,
-        });
+        self.log.push(
+            self.now,
+            Some(self.ids[dev].clone()),
+            EventKind::GuestWrite { offset, len: data.len() as u64, data: logged },
+        );
         self.drain_host(dev);
         // The host's flusher may now have work: put its next wake-up on the agenda.
         self.schedule_host_poll(dev);
