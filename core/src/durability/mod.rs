@@ -308,7 +308,7 @@ impl DurabilityModel {
         data: &Arc<[u8]>,
         prior: &mut dyn FnMut(u64, &mut [u8]),
     ) -> usize {
-        let whole_page = offset.is_multiple_of(PAGE_SIZE) && data.len() == PAGE_SIZE as usize;
+        let whole_page = crate::memory::is_whole_page(offset, data.len());
         self.record(offset, data, whole_page.then_some(data), prior)
     }
 

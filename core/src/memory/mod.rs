@@ -11,7 +11,7 @@ mod map;
 mod pages;
 
 pub use map::{GuestMemoryMap, RegionInfo, RegionKind};
-pub use pages::{page_spans, PageSpan, SparsePages, PAGE_SIZE};
+pub use pages::{is_whole_page, page_spans, PageSpan, SparsePages, PAGE_SIZE};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -5,6 +5,11 @@ use std::collections::BTreeMap;
 /// The page size of guest memory and of the host page cache (4 KiB).
 pub const PAGE_SIZE: u64 = 4096;
 
+/// True when `len` bytes at `offset` are exactly one whole, aligned page.
+pub fn is_whole_page(offset: u64, len: usize) -> bool {
+    offset.is_multiple_of(PAGE_SIZE) && len as u64 == PAGE_SIZE
+}
+
 /// The part of a byte range that lies within one page.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PageSpan {

@@ -153,7 +153,6 @@ impl std::fmt::Debug for Machine {
     }
 }
 
-/// Reads page `page` of `b` into `buf` (zeros if it cannot be read).
 /// The bytes of a guest store, as the caller holds them.
 #[derive(Clone, Copy)]
 enum Stored<'a> {
@@ -170,6 +169,7 @@ impl Stored<'_> {
     }
 }
 
+/// Reads page `page` of `b` into `buf` (zeros if it cannot be read).
 fn read_page(b: &dyn HostBackend, page: u64, buf: &mut [u8]) {
     if b.read_at(page * crate::memory::PAGE_SIZE, buf).is_err() {
         buf.fill(0);
@@ -385,8 +385,7 @@ impl Machine {
             return Ok(());
         }
         let keeps_bytes = !matches!(self.log.retention(), LogRetention::Recent(_));
-        let whole_page =
-            offset.is_multiple_of(crate::memory::PAGE_SIZE) && data.len() as u64 == crate::memory::PAGE_SIZE;
+        let whole_page = crate::memory::is_whole_page(offset, data.len());
         // At most one copy of the stored bytes, shared by the event log (when
         // it keeps them) and the durability model's new version. With a log
         // that keeps no bytes, a model that can, records a store of borrowed
@@ -412,8 +411,8 @@ impl Machine {
         }
         self.mem.write(addr, data)?;
         let logged = if keeps_bytes { shared.map(HexBytes) } else { None };
-        // Straight into the log (the model recorded the store above): the
-        // event is built in place, not moved through `record_one`.
+        // Straight into the log: the model recorded the store above, so
+        // `record_one` has nothing to add.
         self.log.push(
             self.now,
             Some(self.ids[dev].clone()),
