@@ -223,6 +223,9 @@ impl Pair {
     /// new totals).
     fn report_paired(&mut self, name: &str, n: usize) {
         let (dev, raw, pairs) = std::mem::take(&mut self.paired);
+        if pairs == 0 {
+            return; // filtered out
+        }
         eprintln!(
             "flush_roundtrip/{name}/{n}: paired ratio {:.3} (device {:.1} µs, raw {:.1} µs per round, {pairs} pairs)",
             dev.as_secs_f64() / raw.as_secs_f64(),

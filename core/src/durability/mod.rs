@@ -33,7 +33,8 @@ use crate::event::EventKind;
 use crate::host::{page_pool, BackingMode};
 use crate::memory::{page_spans, PageSpan, PAGE_SIZE};
 use crate::rng::fnv1a64;
-use std::collections::{BTreeMap, VecDeque};
+use page_table::PageTable;
+use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 
 /// A page of zeros (the content of a page never written).
@@ -136,11 +137,11 @@ impl DurableQueue {
 
     /// Forgets the pages longest all durable until at most `keep` entries
     /// remain; pages written since they entered are kept.
-    fn trim(&mut self, keep: usize, pages: &mut BTreeMap<u64, PageHistory>) {
+    fn trim(&mut self, keep: usize, pages: &mut PageTable) {
         while self.entries.len() > keep {
             let Some((page, stamp)) = self.entries.pop_front() else { break };
-            if pages.get(&page).is_some_and(|ph| ph.versions.is_empty() && ph.stamp == stamp) {
-                if let Some(base) = pages.remove(&page).and_then(|ph| ph.base) {
+            if pages.get(page).is_some_and(|ph| ph.versions.is_empty() && ph.stamp == stamp) {
+                if let Some(base) = pages.remove(page).and_then(|ph| ph.base) {
                     base.recycle();
                 }
             }
@@ -181,7 +182,7 @@ pub struct DurabilityModel {
     size: u64,
     mode: BackingMode,
     retention: Retention,
-    pages: BTreeMap<u64, PageHistory>,
+    pages: PageTable,
     /// With [`Retention::Pending`]: the pages that hold versions (exactly
     /// those), so that a flush's pruning visits the pages it may change and
     /// not every page held.
@@ -216,7 +217,7 @@ impl DurabilityModel {
             size,
             mode,
             retention,
-            pages: BTreeMap::new(),
+            pages: PageTable::new(size.div_ceil(PAGE_SIZE)),
             dirty: Vec::new(),
             durable: DurableQueue::default(),
             writes: 0,
@@ -280,7 +281,7 @@ impl DurabilityModel {
     /// Sets the durable content of `page` before anything is written (a
     /// preloaded file). Only for a page not written yet.
     pub fn set_initial(&mut self, page: u64, data: &[u8]) {
-        let ph = self.pages.entry(page).or_default();
+        let ph = self.pages.entry(page);
         if ph.versions.is_empty() {
             ph.base = Some(PageVersion::new(0, Arc::from(data)));
             if self.retention == Retention::Pending {
@@ -328,7 +329,7 @@ impl DurabilityModel {
         self.writes += 1;
         let covered = self.flushes.iter().map(|&(_, w)| w).max().unwrap_or(0);
         for PageSpan { page, .. } in page_spans(offset, len) {
-            let ph = self.pages.entry(page).or_default();
+            let ph = self.pages.entry(page);
             if ph.versions.is_empty() {
                 self.dirty.push(page);
             }
@@ -375,7 +376,7 @@ impl DurabilityModel {
             return;
         }
         for &page in &self.dirty {
-            if let Some(ph) = self.pages.get_mut(&page) {
+            if let Some(ph) = self.pages.get_mut(page) {
                 ph.capture_newest(page, read);
             }
         }
@@ -408,7 +409,7 @@ impl DurabilityModel {
         let covered = self.flushes.iter().map(|&(_, w)| w).max().unwrap_or(0);
         for PageSpan { page, in_page, range } in page_spans(offset, data.len()) {
             let bytes = &data[range];
-            let ph = self.pages.entry(page).or_default();
+            let ph = self.pages.entry(page);
             if ph.capture_newest(page, prior) {
                 // Recorded without its bytes: the file still had them.
                 self.uncaptured -= 1;
@@ -533,7 +534,7 @@ impl DurabilityModel {
         let frontier = self.durable_upto;
         let mut still = Vec::with_capacity(self.dirty.len());
         for page in std::mem::take(&mut self.dirty) {
-            let Some(ph) = self.pages.get_mut(&page) else { continue };
+            let Some(ph) = self.pages.get_mut(page) else { continue };
             let n = ph.versions.partition_point(|v| v.write < frontier);
             if n > 0 {
                 let mut durable = ph.versions.drain(..n);
@@ -560,13 +561,13 @@ impl DurabilityModel {
 
     /// Pages the model holds (written, or preloaded), in order.
     pub fn pages(&self) -> impl Iterator<Item = u64> + '_ {
-        self.pages.keys().copied()
+        self.pages.iter().map(|(page, _)| page)
     }
 
     /// All versions of a page the model keeps, oldest first.
     pub fn versions(&self, page: u64) -> &[PageVersion] {
         debug_assert!(self.is_captured(), "the model's content is read before it is captured");
-        self.pages.get(&page).map(|p| p.versions.as_slice()).unwrap_or(&[])
+        self.pages.get(page).map(|p| p.versions.as_slice()).unwrap_or(&[])
     }
 
     /// The durable content of `page` when writes `0..frontier` are durable:
@@ -574,7 +575,7 @@ impl DurabilityModel {
     /// zeros; with its hash.
     pub fn base(&self, page: u64, frontier: usize) -> (&[u8], u64) {
         debug_assert!(self.is_captured(), "the model's content is read before it is captured");
-        match self.pages.get(&page) {
+        match self.pages.get(page) {
             Some(ph) => base_of(ph, frontier),
             None => (&ZERO_PAGE, zero_page_hash()),
         }
@@ -585,7 +586,7 @@ impl DurabilityModel {
     /// those written in between, oldest first.
     pub fn candidates(&self, page: u64, frontier: usize, writes_done: usize) -> &[PageVersion] {
         debug_assert!(self.is_captured(), "the model's content is read before it is captured");
-        match self.pages.get(&page) {
+        match self.pages.get(page) {
             Some(ph) => candidates_of(ph, frontier, writes_done),
             None => &[],
         }
@@ -597,7 +598,7 @@ impl DurabilityModel {
         debug_assert!(self.is_captured(), "the model's content is read before it is captured");
         self.pages
             .iter()
-            .filter_map(|(&page, ph)| {
+            .filter_map(|(page, ph)| {
                 let candidates = candidates_of(ph, frontier, writes_done);
                 if candidates.is_empty() {
                     return None;
@@ -611,14 +612,14 @@ impl DurabilityModel {
     /// Pages whose newest content is not durable now.
     pub fn pending_pages(&self) -> impl Iterator<Item = u64> + '_ {
         let (frontier, done) = (self.durable_upto, self.writes);
-        self.pages.iter().filter(move |(_, ph)| !candidates_of(ph, frontier, done).is_empty()).map(|(&p, _)| p)
+        self.pages.iter().filter(move |(_, ph)| !candidates_of(ph, frontier, done).is_empty()).map(|(p, _)| p)
     }
 
     /// What is durable now in `page` (`None`: the model does not hold the
     /// page, so its current content is durable).
     pub fn durable_now(&self, page: u64) -> Option<&[u8]> {
         debug_assert!(self.is_captured(), "the model's content is read before it is captured");
-        self.pages.get(&page).map(|ph| base_of(ph, self.durable_upto).0)
+        self.pages.get(page).map(|ph| base_of(ph, self.durable_upto).0)
     }
 
     /// Bytes of page content the model holds.
@@ -661,5 +662,6 @@ pub struct PendingPage<'a> {
     pub candidates: &'a [PageVersion],
 }
 
+mod page_table;
 #[cfg(test)]
 mod tests;
