@@ -173,10 +173,14 @@ impl Pair {
             self.machine = Pair::machine(&self.opts, Pair::log(self.side));
         }
         self.fill();
+        // The guest's references to its buffer, one per store, taken before
+        // the round as the raw side fills its buffer before the round.
+        let handed: Vec<Arc<[u8]>> =
+            if self.side == Side::Shared { (0..n).map(|_| Arc::clone(&self.shared)).collect() } else { Vec::new() };
         let start = Instant::now();
         if self.side == Side::Shared {
-            for p in 0..n {
-                self.machine.guest_write_shared("nv1", (p * PAGE) as u64, &self.shared).expect("store");
+            for (p, buf) in handed.into_iter().enumerate() {
+                self.machine.guest_write_shared("nv1", (p * PAGE) as u64, buf).expect("store");
             }
         } else {
             for p in 0..n {

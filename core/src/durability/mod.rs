@@ -360,6 +360,21 @@ impl DurabilityModel {
         write
     }
 
+    /// The content of the store of one whole, aligned page at `offset`
+    /// just recorded by [`DurabilityModel::record_store`] is `data` (what
+    /// the caller has stored into its file): the new version keeps that
+    /// buffer, so nothing is read back from the file for it. Moves the
+    /// buffer in; touches no reference count.
+    pub fn hand_over(&mut self, offset: u64, data: Arc<[u8]>) {
+        debug_assert!(crate::memory::is_whole_page(offset, data.len()));
+        let write = self.writes.wrapping_sub(1);
+        let newest = self.pages.get_mut(offset / PAGE_SIZE).and_then(|ph| ph.versions.last_mut());
+        if let Some(v) = newest.filter(|v| v.write == write && v.data.is_none()) {
+            v.data = Some(data);
+            self.uncaptured -= 1;
+        }
+    }
+
     /// True when [`DurabilityModel::record_store`] may be used: a
     /// [`Retention::Pending`] model of a `share=on` mapping.
     pub fn records_lazily(&self) -> bool {

@@ -320,7 +320,7 @@ fn run_stores(
     let mut looks = Vec::new();
     let store = |m: &mut Machine, at: u64, data: &[u8]| match bytes {
         Bytes::Borrowed => m.guest_write("nv1", at, data).unwrap(),
-        Bytes::Shared => m.guest_write_shared("nv1", at, &Arc::from(data)).unwrap(),
+        Bytes::Shared => m.guest_write_shared("nv1", at, Arc::from(data)).unwrap(),
     };
     for a in acts {
         match *a {
@@ -383,10 +383,10 @@ fn a_whole_page_stored_from_a_shared_buffer_is_kept_not_copied() {
     let mut m = Machine::new(SimConfig { seed: 5, log: crate::event::LogRetention::Recent(8), ..SimConfig::default() });
     m.add_device(DeviceSpec::new("nv1", 1 << 20)).unwrap();
     let page: Arc<[u8]> = Arc::from(vec![9u8; PAGE_SIZE as usize]);
-    m.guest_write_shared("nv1", PAGE_SIZE, &page).unwrap();
+    m.guest_write_shared("nv1", PAGE_SIZE, Arc::clone(&page)).unwrap();
     assert_eq!(Arc::strong_count(&page), 2, "the model holds the caller's buffer");
     let part: Arc<[u8]> = Arc::from(vec![9u8; 100]);
-    m.guest_write_shared("nv1", 3 * PAGE_SIZE, &part).unwrap();
+    m.guest_write_shared("nv1", 3 * PAGE_SIZE, Arc::clone(&part)).unwrap();
     assert_eq!(Arc::strong_count(&part), 1, "part of a page: the model reads the page, it keeps no buffer");
     assert_eq!(m.guest_read("nv1", PAGE_SIZE, 4).unwrap(), vec![9; 4], "the store landed");
     let d = m.durability("nv1").unwrap();

@@ -344,13 +344,13 @@ impl<P: DevicePlug> ScenarioRunner<P> {
         match op {
             Op::Write { device, offset, data } => {
                 let bytes = data.shared_bytes();
-                match m.guest_write_shared(device, offset.0, &bytes) {
+                let shown = show_bytes(&bytes);
+                match m.guest_write_shared(device, offset.0, bytes) {
                     Ok(()) if m.device_snapshot(device).is_ok_and(|d| d.config.readonly) => Exec::Done(format!(
-                        "store of {} at {:#x} dropped: readonly=on (QEMU ignores it; the guest is not told)",
-                        show_bytes(&bytes),
+                        "store of {shown} at {:#x} dropped: readonly=on (QEMU ignores it; the guest is not told)",
                         offset.0
                     )),
-                    Ok(()) => Exec::Done(format!("stored {} at {:#x}", show_bytes(&bytes), offset.0)),
+                    Ok(()) => Exec::Done(format!("stored {shown} at {:#x}", offset.0)),
                     Err(e) => Exec::Failed(e.to_string()),
                 }
             }

@@ -154,10 +154,10 @@ impl std::fmt::Debug for Machine {
 }
 
 /// The bytes of a guest store, as the caller holds them.
-#[derive(Clone, Copy)]
 enum Stored<'a> {
     Borrowed(&'a [u8]),
-    Shared(&'a Arc<[u8]>),
+    /// A buffer the caller hands over.
+    Shared(Arc<[u8]>),
 }
 
 impl Stored<'_> {
@@ -361,63 +361,75 @@ impl Machine {
         self.store(id, offset, Stored::Borrowed(data))
     }
 
-    /// [`Machine::guest_write`] of bytes the caller holds in a shared buffer
-    /// (one from [`crate::host::page_pool::page_with`], say): the event log
-    /// and, for a store of one whole aligned page, the durability model keep
-    /// that buffer instead of a copy of it, and a flush has nothing to read
-    /// back from the file. What the machine does is the same; only who holds
-    /// the bytes differs.
-    pub fn guest_write_shared(&mut self, id: &str, offset: u64, data: &Arc<[u8]>) -> Result<(), MachineError> {
+    /// [`Machine::guest_write`] of bytes the caller hands over in a shared
+    /// buffer (one from [`crate::host::page_pool::page_with`], say): the
+    /// event log and, for a store of one whole aligned page, the durability
+    /// model keep that buffer instead of a copy of it, and a flush has
+    /// nothing to read back from the file. What the machine does is the
+    /// same; only who holds the bytes differs. (Handed over, not lent: the
+    /// model takes the buffer after the bytes are stored into the mapping
+    /// without touching its reference count, which would wait for the
+    /// stored bytes to leave the CPU's store buffer.)
+    pub fn guest_write_shared(&mut self, id: &str, offset: u64, data: Arc<[u8]>) -> Result<(), MachineError> {
         self.store(id, offset, Stored::Shared(data))
     }
 
     fn store(&mut self, id: &str, offset: u64, stored: Stored<'_>) -> Result<(), MachineError> {
-        let data = stored.bytes();
+        let len = stored.bytes().len();
         let dev = self.index(id)?;
-        let addr = self.region(dev, offset, data.len() as u64)?;
+        let addr = self.region(dev, offset, len as u64)?;
         self.started = true;
         self.mem.set_now(self.now);
         if self.slots[dev].device.config().readonly {
             // QEMU maps a readonly=on backend read-only: a guest store is
             // ignored (TCG: measured by the oracle; KVM: the write exits to
             // QEMU's memory dispatch, which drops writes to read-only RAM).
-            self.record(dev, vec![EventKind::StoreDropped { offset, len: data.len() as u64 }]);
+            self.record(dev, vec![EventKind::StoreDropped { offset, len: len as u64 }]);
             return Ok(());
         }
         let keeps_bytes = !matches!(self.log.retention(), LogRetention::Recent(_));
-        let whole_page = crate::memory::is_whole_page(offset, data.len());
+        let whole_page = crate::memory::is_whole_page(offset, len);
         // At most one copy of the stored bytes, shared by the event log (when
         // it keeps them) and the durability model's new version. With a log
-        // that keeps no bytes, a model that can, records a store of borrowed
-        // bytes without them and reads the page from the file later (when a
-        // flush completes): no copy on the store.
+        // that keeps no bytes, a model that can records the store without
+        // its bytes: a whole page handed over becomes the new version once
+        // stored (no copy, no reference count touched); borrowed bytes are
+        // read from the file later (when a flush completes): no copy on the
+        // store.
         let lazy = !keeps_bytes && self.slots[dev].durability.records_lazily();
-        let shared: Option<Arc<[u8]>> = match stored {
-            Stored::Shared(d) if keeps_bytes || whole_page => Some(Arc::clone(d)),
-            Stored::Borrowed(d) if keeps_bytes && whole_page => Some(crate::host::page_pool::page_from(d)),
-            Stored::Borrowed(d) if keeps_bytes => Some(Arc::from(d)),
-            _ => None,
-        };
+        let hand_over = lazy && whole_page && matches!(stored, Stored::Shared(_));
+        let logged: Option<Arc<[u8]>> = keeps_bytes.then(|| match &stored {
+            Stored::Shared(d) => Arc::clone(d),
+            Stored::Borrowed(d) if whole_page => crate::host::page_pool::page_from(d),
+            Stored::Borrowed(d) => Arc::from(*d),
+        });
+        let data = stored.bytes();
         if let Some(b) = self.mem.backend_at(self.slots[dev].window) {
             // What a crash could leave: recorded while the file still holds
             // the old content of the pages.
             let model = &mut self.slots[dev].durability;
             let mut prior = |page: u64, buf: &mut [u8]| read_page(b, page, buf);
-            match &shared {
+            let shared = match &stored {
+                Stored::Shared(d) if whole_page => Some(d),
+                _ => logged.as_ref(),
+            };
+            match shared {
+                _ if lazy => model.record_store(offset, len, &mut prior),
                 Some(d) => model.record_write_shared(offset, d, &mut prior),
-                None if lazy => model.record_store(offset, data.len(), &mut prior),
                 None => model.record_write(offset, data, &mut prior),
             };
         }
-        self.mem.write(addr, data)?;
-        let logged = if keeps_bytes { shared.map(HexBytes) } else { None };
         // Straight into the log: the model recorded the store above, so
         // `record_one` has nothing to add.
         self.log.push(
             self.now,
             Some(self.ids[dev].clone()),
-            EventKind::GuestWrite { offset, len: data.len() as u64, data: logged },
+            EventKind::GuestWrite { offset, len: len as u64, data: logged.map(HexBytes) },
         );
+        self.mem.write(addr, data)?;
+        if let (true, Stored::Shared(d)) = (hand_over, stored) {
+            self.slots[dev].durability.hand_over(offset, d);
+        }
         self.drain_host(dev);
         // The host's flusher may now have work: put its next wake-up on the agenda.
         self.schedule_host_poll(dev);
