@@ -34,6 +34,7 @@ use crate::host::{page_pool, BackingMode};
 use crate::memory::{page_spans, PageSpan, PAGE_SIZE};
 use crate::rng::fnv1a64;
 use page_table::PageTable;
+use smallvec::SmallVec;
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 
@@ -111,8 +112,10 @@ pub enum Retention {
 struct PageHistory {
     /// The durable content before `versions[0]` (`None`: zeros).
     base: Option<PageVersion>,
-    /// Versions, oldest first.
-    versions: Vec<PageVersion>,
+    /// Versions, oldest first. One is held inline: a page pending between
+    /// two flushes (the common case) costs no allocation of its own, and a
+    /// store or a flush touches one record per page, not two.
+    versions: SmallVec<[PageVersion; 1]>,
     /// With [`Retention::Pending`]: when the page last became all durable
     /// (its entry in a [`DurableQueue`]; 0: never).
     stamp: u64,
@@ -547,30 +550,29 @@ impl DurabilityModel {
     /// bound set). Visits the pages holding versions, not every page held.
     fn prune(&mut self, read: &mut dyn FnMut(u64, &mut [u8])) {
         let frontier = self.durable_upto;
-        let mut still = Vec::with_capacity(self.dirty.len());
-        for page in std::mem::take(&mut self.dirty) {
-            let Some(ph) = self.pages.get_mut(page) else { continue };
+        let DurabilityModel { pages, dirty, durable, uncaptured, .. } = self;
+        dirty.retain(|&page| {
+            let Some(ph) = pages.get_mut(page) else { return false };
             let n = ph.versions.partition_point(|v| v.write < frontier);
             if n > 0 {
-                let mut durable = ph.versions.drain(..n);
-                let newest = durable.next_back();
-                for old in durable.chain(std::mem::replace(&mut ph.base, newest)) {
+                let mut made_durable = ph.versions.drain(..n);
+                let newest = made_durable.next_back();
+                for old in made_durable.chain(std::mem::replace(&mut ph.base, newest)) {
                     old.recycle();
                 }
                 // New durable content stored without its bytes: read from
                 // the file, into the buffer just recycled (the pool is LIFO).
                 if ph.versions.is_empty() && ph.capture_newest(page, read) {
-                    self.uncaptured -= 1;
+                    *uncaptured -= 1;
                 }
             }
             if ph.versions.is_empty() {
                 // All durable: kept as the base of the next store, within bounds.
-                self.durable.enter(page, ph);
-            } else {
-                still.push(page);
+                durable.enter(page, ph);
+                return false;
             }
-        }
-        self.dirty = still;
+            true
+        });
         self.durable.trim(self.keep_durable, &mut self.pages);
     }
 

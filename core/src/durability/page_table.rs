@@ -52,6 +52,7 @@ impl PageTable {
     }
 
     /// The slot number of `page` (0: not held).
+    #[inline]
     fn slot_of(&self, page: u64) -> u32 {
         if page >= self.dense_pages {
             return self.overflow.get(&page).copied().unwrap_or(0);
@@ -64,6 +65,7 @@ impl PageTable {
     }
 
     /// The history of `page`, if held.
+    #[inline]
     pub(super) fn get(&self, page: u64) -> Option<&PageHistory> {
         match self.slot_of(page) {
             0 => None,
@@ -72,6 +74,7 @@ impl PageTable {
     }
 
     /// The history of `page`, if held, to change.
+    #[inline]
     pub(super) fn get_mut(&mut self, page: u64) -> Option<&mut PageHistory> {
         match self.slot_of(page) {
             0 => None,
@@ -80,6 +83,7 @@ impl PageTable {
     }
 
     /// The history of `page`, an empty one held from now on if it was not.
+    #[inline]
     pub(super) fn entry(&mut self, page: u64) -> &mut PageHistory {
         let n = match self.slot_of(page) {
             0 => {
