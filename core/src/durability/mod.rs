@@ -31,9 +31,9 @@
 use crate::device::DeviceEvent;
 use crate::event::EventKind;
 use crate::host::{page_pool, BackingMode};
+use crate::memory::radix::RadixTable;
 use crate::memory::{page_spans, PageSpan, PAGE_SIZE};
 use crate::rng::fnv1a64;
-use page_table::PageTable;
 use smallvec::SmallVec;
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
@@ -140,7 +140,7 @@ impl DurableQueue {
 
     /// Forgets the pages longest all durable until at most `keep` entries
     /// remain; pages written since they entered are kept.
-    fn trim(&mut self, keep: usize, pages: &mut PageTable) {
+    fn trim(&mut self, keep: usize, pages: &mut RadixTable<PageHistory>) {
         while self.entries.len() > keep {
             let Some((page, stamp)) = self.entries.pop_front() else { break };
             if pages.get(page).is_some_and(|ph| ph.versions.is_empty() && ph.stamp == stamp) {
@@ -185,7 +185,7 @@ pub struct DurabilityModel {
     size: u64,
     mode: BackingMode,
     retention: Retention,
-    pages: PageTable,
+    pages: RadixTable<PageHistory>,
     /// With [`Retention::Pending`]: the pages that hold versions (exactly
     /// those), so that a flush's pruning visits the pages it may change and
     /// not every page held.
@@ -220,7 +220,7 @@ impl DurabilityModel {
             size,
             mode,
             retention,
-            pages: PageTable::new(size.div_ceil(PAGE_SIZE)),
+            pages: RadixTable::new(),
             dirty: Vec::new(),
             durable: DurableQueue::default(),
             writes: 0,
@@ -284,7 +284,7 @@ impl DurabilityModel {
     /// Sets the durable content of `page` before anything is written (a
     /// preloaded file). Only for a page not written yet.
     pub fn set_initial(&mut self, page: u64, data: &[u8]) {
-        let ph = self.pages.entry(page);
+        let ph = self.pages.get_or_insert_with(page, PageHistory::default);
         if ph.versions.is_empty() {
             ph.base = Some(PageVersion::new(0, Arc::from(data)));
             if self.retention == Retention::Pending {
@@ -332,7 +332,7 @@ impl DurabilityModel {
         self.writes += 1;
         let covered = self.flushes.iter().map(|&(_, w)| w).max().unwrap_or(0);
         for PageSpan { page, .. } in page_spans(offset, len) {
-            let ph = self.pages.entry(page);
+            let ph = self.pages.get_or_insert_with(page, PageHistory::default);
             if ph.versions.is_empty() {
                 self.dirty.push(page);
             }
@@ -427,7 +427,7 @@ impl DurabilityModel {
         let covered = self.flushes.iter().map(|&(_, w)| w).max().unwrap_or(0);
         for PageSpan { page, in_page, range } in page_spans(offset, data.len()) {
             let bytes = &data[range];
-            let ph = self.pages.entry(page);
+            let ph = self.pages.get_or_insert_with(page, PageHistory::default);
             if ph.capture_newest(page, prior) {
                 // Recorded without its bytes: the file still had them.
                 self.uncaptured -= 1;
@@ -679,6 +679,5 @@ pub struct PendingPage<'a> {
     pub candidates: &'a [PageVersion],
 }
 
-mod page_table;
 #[cfg(test)]
 mod tests;

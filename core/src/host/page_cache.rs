@@ -44,13 +44,13 @@ use super::{
     HostBackend, HostError, HostEvent, HostStats, PageCounts, PageInfo, PageState, PowerFailReport, SyncCompletion,
     SyncTicket, WritebackReason,
 };
+use crate::memory::radix::RadixTable;
 use crate::memory::{page_spans, PageSpan, SparsePages, PAGE_SIZE};
 use crate::rng::SimRng;
 use crate::time::SimTime;
 use age_index::AgeIndex;
 use folio::PageBits;
 pub use folio::{check_folio_bytes, FolioGeometry, MAX_FOLIO_BYTES};
-use folio_table::FolioTable;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -173,7 +173,7 @@ pub struct PageCache {
     cfg: PageCacheConfig,
     geometry: FolioGeometry,
     /// Cached folios by folio number.
-    folios: FolioTable<CachedFolio>,
+    folios: RadixTable<CachedFolio>,
     disk: SparsePages,
     private: SparsePages,
     disk_busy_until: SimTime,
@@ -218,7 +218,7 @@ impl PageCache {
             mode,
             cfg,
             geometry: FolioGeometry { per, pages: size.div_ceil(PAGE_SIZE) },
-            folios: FolioTable::new(),
+            folios: RadixTable::new(),
             disk: SparsePages::new(),
             private: SparsePages::new(),
             disk_busy_until: SimTime::ZERO,
@@ -975,7 +975,6 @@ impl HostBackend for PageCache {
 
 mod age_index;
 mod folio;
-mod folio_table;
 
 #[cfg(test)]
 mod tests;

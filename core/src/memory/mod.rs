@@ -9,6 +9,7 @@
 
 mod map;
 mod pages;
+pub(crate) mod radix;
 
 pub use map::{GuestMemoryMap, RegionInfo, RegionKind};
 pub use pages::{is_whole_page, page_spans, PageSpan, SparsePages, PAGE_SIZE};
