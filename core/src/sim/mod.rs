@@ -419,6 +419,10 @@ impl Machine {
                 None => model.record_write(offset, data, &mut prior),
             };
         }
+        self.mem.write(addr, data)?;
+        if let (true, Stored::Shared(d)) = (hand_over, stored) {
+            self.slots[dev].durability.hand_over(offset, d);
+        }
         // Straight into the log: the model recorded the store above, so
         // `record_one` has nothing to add.
         self.log.push(
@@ -426,10 +430,6 @@ impl Machine {
             Some(self.ids[dev].clone()),
             EventKind::GuestWrite { offset, len: len as u64, data: logged.map(HexBytes) },
         );
-        self.mem.write(addr, data)?;
-        if let (true, Stored::Shared(d)) = (hand_over, stored) {
-            self.slots[dev].durability.hand_over(offset, d);
-        }
         self.drain_host(dev);
         // The host's flusher may now have work: put its next wake-up on the agenda.
         self.schedule_host_poll(dev);
