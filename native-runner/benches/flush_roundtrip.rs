@@ -4,7 +4,9 @@
 //! - `virtio-pmem/N`: the guest stores one whole page to each of N pages of
 //!   the DAX window (a [`FileBackend`]: the file mapped `MAP_SHARED` through
 //!   vm-memory) from a buffer it shares with the machine
-//!   ([`Machine::guest_write_shared`]), then an application flush: the
+//!   ([`Machine::guest_write_shared`]: it hands over one reference per
+//!   store, taken before the round as the raw side fills its buffer before
+//!   the round), then an application flush: the
 //!   driver puts a request on the split virtqueue in guest memory and
 //!   notifies the device, the device pops and parses the chain, the host
 //!   backend calls `fdatasync(2)`, the device writes the status and the
