@@ -52,6 +52,27 @@ pub struct TargetInfo {
 }
 
 impl TargetInfo {
+    /// What the history itself says (device, size, writes, points,
+    /// fingerprint) for a run of seed `seed`; what was run, and the checker,
+    /// are left unset for the caller.
+    pub fn of_history(history: &WriteHistory, seed: u64) -> Self {
+        TargetInfo {
+            scenario: None,
+            scenario_fingerprint: None,
+            workload: None,
+            trace: None,
+            no_flush: false,
+            device: history.device().to_string(),
+            size: history.size(),
+            seed,
+            checker: None,
+            checker_server: None,
+            writes: history.writes(),
+            points: history.points().len(),
+            history_fingerprint: history_fingerprint(history),
+        }
+    }
+
     /// "scenario X" or "workload Y".
     pub fn describe(&self) -> String {
         if let Some(t) = &self.trace {
@@ -165,21 +186,7 @@ pub fn workload_target(name: &str, seed: u64) -> Result<(Target, BuiltinChecker)
     };
     let (_, history) = record(w.as_ref(), SimConfig { seed, ..SimConfig::default() })
         .map_err(|e| ExploreError::Usage(format!("--workload {name}: the workload failed to run: {e}")))?;
-    let info = TargetInfo {
-        scenario: None,
-        scenario_fingerprint: None,
-        workload: Some(name.to_string()),
-        trace: None,
-        no_flush: false,
-        device: history.device().to_string(),
-        size: history.size(),
-        seed,
-        checker: None,
-        checker_server: None,
-        writes: history.writes(),
-        points: history.points().len(),
-        history_fingerprint: history_fingerprint(&history),
-    };
+    let info = TargetInfo { workload: Some(name.to_string()), ..TargetInfo::of_history(&history, seed) };
     Ok((
         Target { info, history, model_tear: None, notes: Vec::new(), layout: None, companions: None },
         BuiltinChecker { name: name.to_string() },
@@ -261,17 +268,7 @@ pub fn scenario_target(
     let info = TargetInfo {
         scenario: Some(path.to_path_buf()),
         scenario_fingerprint: Some(text_fp),
-        workload: None,
-        trace: None,
-        no_flush: false,
-        device: id,
-        size: dev.size.0,
-        seed: scenario.seed(),
-        checker: None,
-        checker_server: None,
-        writes: history.writes(),
-        points: history.points().len(),
-        history_fingerprint: history_fingerprint(&history),
+        ..TargetInfo::of_history(&history, scenario.seed())
     };
     Ok(Target { info, history, model_tear: Some(scenario.model().tear), notes, layout: None, companions: None })
 }

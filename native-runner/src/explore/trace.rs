@@ -14,7 +14,7 @@
 //! files. `--no-flush` drops the program's flushes (a negative control).
 
 use super::command::Companions;
-use super::target::{history_fingerprint, Target, TargetInfo};
+use super::target::{Target, TargetInfo};
 use super::ExploreError;
 use pmem_core::crash::{CrashContext, WriteHistory};
 use pmem_core::event::{EventKind, EventLog};
@@ -157,19 +157,10 @@ pub fn trace_target(path: &Path, device: Option<&str>, no_flush: bool) -> Result
         notes.push("the program's flushes were dropped (--no-flush): nothing it stored is durable".into());
     }
     let info = TargetInfo {
-        scenario: None,
         scenario_fingerprint: Some(fingerprint),
-        workload: None,
         trace: Some(path.to_path_buf()),
         no_flush,
-        device: dev.id.clone(),
-        size: dev.size,
-        seed: scenario.seed(),
-        checker: None,
-        checker_server: None,
-        writes: history.writes(),
-        points: history.points().len(),
-        history_fingerprint: history_fingerprint(&history),
+        ..TargetInfo::of_history(&history, scenario.seed())
     };
     let companions = companions(&trace, &run.log, &dev.id);
     let layout = Some(layout(&dev.path));
