@@ -77,6 +77,14 @@ impl<T> RadixTable<T> {
         }
     }
 
+    fn chunk_mut(&mut self, c: u64) -> Option<&mut Chunk> {
+        if c < DENSE_CHUNKS {
+            self.dense.get_mut(c as usize).and_then(Option::as_mut)
+        } else {
+            self.sparse.get_mut(&c)
+        }
+    }
+
     #[inline]
     fn index(&self, n: u64) -> Option<usize> {
         let (c, s) = split(n);
@@ -153,11 +161,7 @@ impl<T> RadixTable<T> {
     /// Drops the record of `n` from the table and returns it.
     pub(crate) fn remove(&mut self, n: u64) -> Option<T> {
         let (c, s) = split(n);
-        let chunk = if c < DENSE_CHUNKS {
-            self.dense.get_mut(c as usize).and_then(Option::as_mut)?
-        } else {
-            self.sparse.get_mut(&c)?
-        };
+        let chunk = self.chunk_mut(c)?;
         let slot = std::mem::take(&mut chunk.slots[s]);
         if slot == 0 {
             return None;
